@@ -1,0 +1,145 @@
+"""The `eligibility` command: check one company, lint and list the rules, check company lists."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .errors import CompanyValidationError, EligibilityError, RuleLoadError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="政策计算器：企业可享受哪些扶持政策 / Which support measures a business qualifies for.")
+rules_app = typer.Typer(no_args_is_help=True, help="检查和浏览规则 / Lint and browse the rule catalogue.")
+app.add_typer(rules_app, name="rules")
+
+RulesOpt = typer.Option(None, "--rules", help="规则目录 / folder of rule files (default: the bundled rules)")
+
+
+def _fail(lines: list[str], code: int) -> None:
+    for line in lines:
+        typer.echo(line, err=True)
+    raise typer.Exit(code)
+
+
+def _load(rules_dir: Optional[Path]):
+    from .evaluate import default_rules
+    from .loading import load_rules
+
+    try:
+        return load_rules(rules_dir) if rules_dir else default_rules()
+    except RuleLoadError as e:
+        _fail([str(i) for i in e.issues], 1)
+
+
+def _date(on: Optional[str]) -> dt.date:
+    if not on:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(on)
+    except ValueError:
+        _fail([f"--on: 日期格式应为 YYYY-MM-DD / expected a date like 2020-03-15, got {on!r}"], 2)
+        raise  # unreachable
+
+
+@app.command()
+def check(
+    company_file: str = typer.Argument(..., help="公司事实 JSON 文件，或 - 表示标准输入 / company facts as JSON, - for stdin"),
+    on: Optional[str] = typer.Option(None, "--on", help="评估日期 / evaluation date, YYYY-MM-DD (default today)"),
+    fmt: str = typer.Option("text", "--format", help="json | text"),
+    lang: str = typer.Option("zh", "--lang", help="zh | en"),
+    show_all: bool = typer.Option(False, "--all", help="文本中也列出不符合的 / also list ineligible rules in text"),
+    rules_dir: Optional[Path] = RulesOpt,
+) -> None:
+    """评估一家企业 / Evaluate one company."""
+    from .evaluate import evaluate
+    from .explain import summary_text
+
+    if fmt not in ("json", "text"):
+        _fail([f"--format: expected json or text, got {fmt!r}"], 2)
+    when = _date(on)
+    try:
+        text = sys.stdin.read() if company_file == "-" else Path(company_file).read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        _fail([f"{company_file}: 无法读取 / cannot read: {e}"], 2)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        _fail([f"{company_file}: JSON 格式错误 / invalid JSON at line {e.lineno}: {e.msg}"], 2)
+    if not isinstance(data, dict):
+        _fail([f"{company_file}: 应为一个 JSON 对象 / expected a JSON object of facts"], 2)
+    rules = _load(rules_dir)
+    try:
+        report = evaluate(data, on=when, rules=rules)
+    except CompanyValidationError as e:
+        _fail([str(i) for i in e.issues], 2)
+    if fmt == "json":
+        typer.echo(json.dumps(report.as_dict(lang), ensure_ascii=False, indent=2))
+    else:
+        typer.echo(summary_text(report, lang, show_ineligible=show_all))
+
+
+@rules_app.command("lint")
+def lint(rules_dir: Optional[Path] = RulesOpt,
+         examples: bool = typer.Option(True, "--examples/--no-examples", help="also run each rule's examples")) -> None:
+    """检查全部规则文件 / Validate every rule file: schema, facts, verbatim quotes, examples."""
+    from .examples import run_all
+    from .loading import load_rules
+
+    try:
+        rules = load_rules(rules_dir)
+    except RuleLoadError as e:
+        _fail([str(i) for i in e.issues] + [f"{len(e.issues)} problem(s)"], 1)
+    problems = run_all(rules) if examples else []
+    if problems:
+        _fail([str(i) for i in problems] + [f"{len(problems)} example(s) disagree"], 1)
+    n_ex = sum(len(r.spec.examples) for r in rules)
+    typer.echo(f"OK: {len(rules)} rules in {len(rules.files)} files, {n_ex} examples agree "
+               f"(rules version {rules.version})")
+
+
+@rules_app.command("list")
+def list_rules(rules_dir: Optional[Path] = RulesOpt, lang: str = typer.Option("zh", "--lang")) -> None:
+    """列出规则目录 / Print the catalogue."""
+    from rich.console import Console
+    from rich.table import Table
+
+    rules = _load(rules_dir)
+    table = Table(show_lines=False)
+    for col in ("id", "标题 / title", "类型", "力度", "地区", "期限"):
+        table.add_column(col, overflow="fold")
+    for r in rules:
+        s = r.spec
+        p = s.period
+        period = f"{p.start}–{p.end or p.text or '…'}"
+        table.add_row(s.id, s.title.get(lang), s.kind, s.strength, r.jurisdiction_text, period)
+    Console(width=200).print(table)
+    typer.echo(f"{len(rules)} rules")
+
+
+@app.command("facts")
+def list_facts(lang: str = typer.Option("zh", "--lang")) -> None:
+    """列出事实项（也是批量文件的列名）/ Print the fact dictionary (also the company-list columns)."""
+    from .facts import default_facts
+
+    for spec in default_facts().values():
+        vals = f" [{', '.join(spec.values)}]" if spec.values else ""
+        unit = f" ({spec.unit})" if spec.unit else ""
+        derived = " (derived)" if spec.derived else ""
+        typer.echo(f"{spec.name}\t{spec.type}{unit}\t{spec.label(lang)}{derived}{vals}")
+
+
+def main() -> None:
+    try:
+        app()
+    except EligibilityError as e:  # anything we raise on purpose ends as a message, not a traceback
+        typer.echo(str(e), err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,247 @@
+"""The condition language: all / any / not over comparisons of facts, evaluated three-valued.
+
+A verdict is True, False or None (unknown). Unknown is never false: an unknown fact makes its
+comparison unknown, and the node reports which facts would decide it. The operator table below is
+the only place operators are defined; the batch compiler builds its column expressions from it too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Callable, Iterable, Union
+
+from .errors import Issue
+from .facts import NUMERIC_TYPES, FactDictionary, FactSpec
+
+
+@dataclass(frozen=True)
+class Operator:
+    name: str
+    test: Callable[[Any, Any], bool]
+    column: Callable[[Any, Any], Any]  # builds a columnar (polars) expression from a column and the value
+    zh: str
+    en: str
+    zh_not: str  # the words when it fails: "高于" for le
+    list_value: bool = False
+    ordered: bool = False  # needs an ordered type (numbers, dates)
+
+
+OPERATORS: dict[str, Operator] = {
+    op.name: op
+    for op in (
+        Operator("eq", lambda a, b: a == b, lambda c, v: c == v, "为", "is", "不为"),
+        Operator("ne", lambda a, b: a != b, lambda c, v: c != v, "不为", "is not", "为"),
+        Operator("lt", lambda a, b: a < b, lambda c, v: c < v, "低于", "below", "不低于", ordered=True),
+        Operator("le", lambda a, b: a <= b, lambda c, v: c <= v, "不高于", "at most", "高于", ordered=True),
+        Operator("gt", lambda a, b: a > b, lambda c, v: c > v, "高于", "above", "不高于", ordered=True),
+        Operator("ge", lambda a, b: a >= b, lambda c, v: c >= v, "不低于", "at least", "低于", ordered=True),
+        Operator("in", lambda a, b: a in b, lambda c, v: c.is_in(list(v)), "属于", "one of", "不属于",
+                 list_value=True),
+        Operator("not_in", lambda a, b: a not in b, lambda c, v: ~c.is_in(list(v)), "不属于", "none of", "属于",
+                 list_value=True),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Possible:
+    """A derived value known only up to a set (e.g. size is small or micro when revenue is unknown)."""
+
+    values: frozenset
+
+
+@dataclass(frozen=True)
+class Compare:
+    fact: str
+    op: str
+    value: Any
+    cite: str | None = None
+    path: str = ""
+    origin: str = "rule"  # rule | jurisdiction
+
+    def facts(self) -> set[str]:
+        return {self.fact}
+
+
+@dataclass(frozen=True)
+class Group:
+    kind: str  # all | any | not
+    children: tuple["Node", ...]
+    cite: str | None = None
+    path: str = ""
+
+    def facts(self) -> set[str]:
+        out: set[str] = set()
+        for c in self.children:
+            out |= c.facts()
+        return out
+
+
+Node = Union[Compare, Group]
+
+
+@dataclass
+class Trace:
+    """What one node saw and concluded; `missing` is set only when the outcome is unknown."""
+
+    node: Node
+    outcome: bool | None
+    actual: Any = None
+    children: list["Trace"] = field(default_factory=list)
+    missing: tuple[str, ...] = ()
+
+    def walk(self) -> Iterable["Trace"]:
+        yield self
+        for c in self.children:
+            yield from c.walk()
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def _typed_value(spec: FactSpec, v: Any, loc: str, issues: list[Issue]) -> Any:
+    t = spec.type
+    ok = True
+    if t == "bool":
+        ok = isinstance(v, bool)
+    elif t == "int":
+        ok = isinstance(v, int) and not isinstance(v, bool)
+    elif t in NUMERIC_TYPES:
+        ok = isinstance(v, (int, float, Decimal)) and not isinstance(v, bool)
+        if ok:
+            v = Decimal(str(v))
+    elif t == "date":
+        ok = isinstance(v, dt.date)
+    elif t == "enum":
+        ok = isinstance(v, str) and v in spec.values
+        if not ok:
+            import difflib
+
+            close = difflib.get_close_matches(str(v), list(spec.values), n=1, cutoff=0.5)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            issues.append(Issue(loc, f"{v!r} is not a value of enum fact '{spec.name}'{hint}"))
+            return v
+    elif t == "text":
+        ok = isinstance(v, str)
+    if not ok:
+        issues.append(Issue(loc, f"{v!r} does not fit fact '{spec.name}' of type {t}"))
+    return v
+
+
+def parse_condition(raw: Any, facts: FactDictionary, loc: str, issues: list[Issue]) -> Node | None:
+    """Turn YAML into a node tree; every problem becomes an Issue at its `$.path`."""
+    if not isinstance(raw, dict):
+        issues.append(Issue(loc, "a condition must be a mapping (all/any/not or fact + operator)"))
+        return None
+    cite = raw.get("cite")
+    if cite is not None and not isinstance(cite, str):
+        issues.append(Issue(loc + ".cite", "cite must be text"))
+        cite = None
+    groups = [k for k in ("all", "any", "not") if k in raw]
+    if groups:
+        extra = set(raw) - {groups[0], "cite"}
+        if len(groups) > 1 or extra:
+            issues.append(Issue(loc, f"a group node has one of all/any/not and an optional cite; found {sorted(raw)}"))
+            return None
+        kind = groups[0]
+        body = raw[kind]
+        if kind == "not":
+            child = parse_condition(body, facts, f"{loc}.not", issues)
+            return Group("not", (child,) if child else (), cite, loc) if child else None
+        if not isinstance(body, list) or not body:
+            issues.append(Issue(f"{loc}.{kind}", "must be a non-empty list of conditions"))
+            return None
+        children = [parse_condition(c, facts, f"{loc}.{kind}[{i}]", issues) for i, c in enumerate(body)]
+        if any(c is None for c in children):
+            return None
+        return Group(kind, tuple(children), cite, loc)  # type: ignore[arg-type]
+    if "fact" not in raw:
+        import difflib
+
+        keys = [k for k in raw if k != "cite"]
+        close = difflib.get_close_matches(str(keys[0]) if keys else "", ["all", "any", "not", "fact"], n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        issues.append(Issue(loc, f"expected all/any/not or fact + operator, found {sorted(raw)}{hint}"))
+        return None
+    name = raw["fact"]
+    ops = [k for k in raw if k not in ("fact", "cite")]
+    if name not in facts:
+        issues.append(Issue(loc + ".fact", f"unknown fact {name!r}{facts.suggest(str(name))}"))
+        return None
+    if len(ops) != 1 or ops[0] not in OPERATORS:
+        import difflib
+
+        bad = [o for o in ops if o not in OPERATORS]
+        hint = ""
+        if bad:
+            close = difflib.get_close_matches(str(bad[0]), list(OPERATORS), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+        issues.append(Issue(loc, f"a comparison needs exactly one operator of {list(OPERATORS)}; found {ops}{hint}"))
+        return None
+    op = OPERATORS[ops[0]]
+    spec = facts[name]
+    value = raw[op.name]
+    vloc = f"{loc}.{op.name}"
+    if op.list_value:
+        if not isinstance(value, list) or not value:
+            issues.append(Issue(vloc, "expects a non-empty list"))
+            return None
+        value = tuple(_typed_value(spec, v, f"{vloc}[{i}]", issues) for i, v in enumerate(value))
+    else:
+        if isinstance(value, list):
+            issues.append(Issue(vloc, f"'{op.name}' takes one value; use 'in' for a list"))
+            return None
+        value = _typed_value(spec, value, vloc, issues)
+        if op.ordered and spec.type not in (*NUMERIC_TYPES, "date"):
+            issues.append(Issue(vloc, f"'{op.name}' needs a number or date fact; '{name}' is {spec.type}"))
+    return Compare(name, op.name, value, cite, loc)
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def evaluate_node(node: Node, values: dict[str, Any], needs: dict[str, tuple[str, ...]]) -> Trace:
+    """Kleene logic over the tree; `needs` says which input facts decide an unknown (derived) fact."""
+    if isinstance(node, Compare):
+        actual = values.get(node.fact)
+        if actual is None:
+            return Trace(node, None, None, missing=needs.get(node.fact, (node.fact,)))
+        op = OPERATORS[node.op]
+        if isinstance(actual, Possible):
+            outcomes = {bool(op.test(v, node.value)) for v in actual.values}
+            if len(outcomes) == 1:
+                return Trace(node, outcomes.pop(), actual)
+            return Trace(node, None, actual, missing=needs.get(node.fact, (node.fact,)))
+        return Trace(node, bool(op.test(actual, node.value)), actual)
+    kids = [evaluate_node(c, values, needs) for c in node.children]
+    if node.kind == "not":
+        k = kids[0]
+        return Trace(node, None if k.outcome is None else not k.outcome, children=kids, missing=k.missing)
+    decisive = node.kind == "any"  # any: one True decides; all: one False decides
+    if any(k.outcome is decisive for k in kids):
+        return Trace(node, decisive, children=kids)
+    if all(k.outcome is (not decisive) for k in kids):
+        return Trace(node, not decisive, children=kids)
+    missing: dict[str, None] = {}
+    for k in kids:
+        if k.outcome is None:
+            missing.update(dict.fromkeys(k.missing))
+    return Trace(node, None, children=kids, missing=tuple(missing))
+
+
+def node_from_jurisdiction(jur: dict[str, Any], regions: dict[str, Any], loc: str) -> list[Compare]:
+    """Jurisdiction is data too: it becomes place comparisons ahead of the rule's own condition."""
+    out: list[Compare] = []
+    if jur.get("province"):
+        out.append(Compare("province", "eq", jur["province"], None, loc + ".province", "jurisdiction"))
+    if jur.get("city"):
+        out.append(Compare("city", "eq", jur["city"], None, loc + ".city", "jurisdiction"))
+    counties: list[str] = []
+    if jur.get("region"):
+        counties += regions[jur["region"]]["counties"]
+    counties += list(jur.get("counties") or ())
+    if counties:
+        out.append(Compare("county", "in", tuple(dict.fromkeys(counties)), None, loc + ".counties", "jurisdiction"))
+    return out

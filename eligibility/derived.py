@@ -1,0 +1,146 @@
+"""Derived facts: what the documents define by other facts is computed and cited, never asked.
+
+- size: 工信部联企业〔2011〕300号 (size_standard.yaml), a declared size wins;
+- layoff_rate: 领取失业保险金人数 ÷ 上年度月均参保职工人数 (石人社字〔2020〕39号);
+- insured_decline_pct: 申请时参保人数比上年度平均参保人数减少的比例 (石人社字〔2020〕35号).
+With partial inputs a derived fact may be known only up to a set (Possible); its `needs` name the
+input facts that would settle it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from .conditions import Node, Possible, evaluate_node, parse_condition
+from .errors import Issue, RuleLoadError
+from .facts import FactDictionary, default_facts
+
+HERE = Path(__file__).parent
+HUNDRED = Decimal(100)
+
+
+@dataclass(frozen=True)
+class Sector:
+    key: str
+    zh: str
+    text: str
+    sme: Node
+    medium: Node
+    micro: Node
+
+
+@dataclass(frozen=True)
+class SizeStandard:
+    citation: str
+    sectors: dict[str, Sector]
+    by_industry: dict[str, str]
+
+    def sector_for(self, industry: str) -> Sector:
+        return self.sectors[self.by_industry.get(industry, "other")]
+
+    def inputs(self, sector: Sector) -> tuple[str, ...]:
+        return tuple(sorted(sector.sme.facts() | sector.medium.facts() | sector.micro.facts(),
+                            key=["employees", "revenue", "total_assets"].index))
+
+
+@cache
+def size_standard(facts: FactDictionary | None = None) -> SizeStandard:
+    from .safe_yaml import read_yaml
+
+    facts = facts or default_facts()
+    path = HERE / "size_standard.yaml"
+    raw = read_yaml(path)
+    issues: list[Issue] = []
+    sectors: dict[str, Sector] = {}
+    by_industry: dict[str, str] = {}
+    for key, s in raw["sectors"].items():
+        loc = f"{path.name}: $.sectors.{key}"
+        nodes = {part: parse_condition(s[part], facts, f"{loc}.{part}", issues) for part in ("sme", "medium", "micro")}
+        for ind in s["industries"]:
+            if ind not in facts["industry"].values:
+                issues.append(Issue(f"{loc}.industries", f"unknown industry {ind!r}"))
+            by_industry[ind] = key
+        if not issues:
+            sectors[key] = Sector(key, s["zh"], s["text"], nodes["sme"], nodes["medium"], nodes["micro"])  # type: ignore
+    if issues:
+        raise RuleLoadError(issues)
+    return SizeStandard(raw["citation"], sectors, by_industry)
+
+
+def _size(values: dict[str, Any]) -> tuple[Any, tuple[str, ...]]:
+    """The size class or the set it may be in, and the inputs that would settle it."""
+    std = size_standard()
+    industry = values.get("industry")
+    if industry is None:
+        unknown = tuple(f for f in ("employees", "revenue", "total_assets") if values.get(f) is None)
+        return None, ("industry", *unknown)
+    sector = std.sector_for(industry)
+    needs = tuple(f for f in std.inputs(sector) if values.get(f) is None)
+    sme = evaluate_node(sector.sme, values, {}).outcome
+    medium = evaluate_node(sector.medium, values, {}).outcome
+    micro = evaluate_node(sector.micro, values, {}).outcome
+    possible: set[str] = set()
+    if sme is not True:
+        possible.add("large")
+    if sme is not False:
+        if medium is not False:
+            possible.add("medium")
+        if medium is not True:
+            if micro is not False:
+                possible.add("micro")
+            if micro is not True:
+                possible.add("small")
+    if len(possible) == 1:
+        return possible.pop(), ()
+    if len(possible) == 4:
+        return None, needs
+    return Possible(frozenset(possible)), needs
+
+
+def _ratio_pct(num: Any, den: Any) -> Decimal | None:
+    if num is None or den is None or den == 0:
+        return None
+    return Decimal(num) * HUNDRED / Decimal(den)
+
+
+def derive(given: dict[str, Any]) -> tuple[dict[str, Any], dict[str, tuple[str, ...]], dict[str, str]]:
+    """Return (values incl. derived facts, needs for unknown derived facts, how each was derived)."""
+    values = dict(given)
+    needs: dict[str, tuple[str, ...]] = {}
+    how: dict[str, str] = {}
+
+    if values.get("size") is None:
+        size, size_needs = _size(values)
+        if size is not None:
+            values["size"] = size
+            std = size_standard()
+            sector = std.sector_for(values["industry"])
+            how["size"] = f"按{std.citation}（{sector.zh}）：{sector.text}"
+        if size_needs:
+            needs["size"] = size_needs
+    else:
+        how["size"] = "企业自报 / declared"
+
+    if values.get("layoff_rate") is None:
+        rate = _ratio_pct(values.get("unemployment_claimants"), values.get("insured_employees"))
+        if rate is not None:
+            values["layoff_rate"] = rate
+            how["layoff_rate"] = "稳岗返还裁员率按照领取失业保险金人数与上年度月均参加失业保险职工人数比较确定（石人社字〔2020〕39号）"
+        else:
+            needs["layoff_rate"] = tuple(f for f in ("unemployment_claimants", "insured_employees")
+                                         if values.get(f) is None) or ("insured_employees",)
+
+    if values.get("insured_decline_pct") is None:
+        before, now = values.get("insured_employees"), values.get("insured_employees_at_application")
+        pct = None if before is None or now is None else _ratio_pct(Decimal(before) - Decimal(now), before)
+        if pct is not None:
+            values["insured_decline_pct"] = pct
+            how["insured_decline_pct"] = "申请稳岗返还时失业保险参保人数比上年度平均参保人数减少的比例（石人社字〔2020〕35号）"
+        else:
+            needs["insured_decline_pct"] = tuple(f for f in ("insured_employees", "insured_employees_at_application")
+                                                 if values.get(f) is None) or ("insured_employees",)
+    return values, needs, how

@@ -1,0 +1,50 @@
+"""The one error hierarchy: every failure a user can cause names the file, path, field or row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class EligibilityError(Exception):
+    """Base of all errors this package raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem at one place: `where` is `rules/x.yaml: $.rules[3].when` or a field name."""
+
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}" if self.where else self.message
+
+
+class IssuesError(EligibilityError):
+    """An error made of several located issues, reported together rather than one at a time."""
+
+    headline = "invalid input"
+
+    def __init__(self, issues: list[Issue]):
+        self.issues = list(issues)
+        super().__init__(self.headline + ":\n" + "\n".join(f"  {i}" for i in self.issues))
+
+
+class RuleLoadError(IssuesError):
+    """Rule files that do not load: schema, unknown facts, quotes not verbatim, unsafe YAML."""
+
+    headline = "rule files do not load"
+
+
+class CompanyValidationError(IssuesError):
+    """Company facts that do not fit the fact dictionary; each issue names the field."""
+
+    headline = "invalid company facts"
+
+
+class FormulaError(EligibilityError):
+    """An amount formula that does not parse; raised at load with the formula's position."""
+
+
+class BatchInputError(EligibilityError):
+    """A company list that cannot be read at all (encoding, format, empty file)."""

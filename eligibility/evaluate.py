@@ -1,0 +1,178 @@
+"""One company -> a report: every rule's three-valued verdict, amount and trace.
+
+Words are not made here (see explain.py); this module only decides and records why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any, Mapping
+
+from pydantic import ValidationError
+
+from . import __version__, amounts
+from .conditions import Possible, Trace, evaluate_node
+from .derived import derive
+from .errors import CompanyValidationError, Issue
+from .loading import CompiledAmount, CompiledRule, RuleSet, load_rules
+from .models import Company, PeriodOut, Report, RuleResult, SourceRef
+
+ZERO = Decimal(0)
+
+
+@lru_cache(maxsize=4)
+def default_rules() -> RuleSet:
+    """The bundled rules, loaded and validated once per process."""
+    return load_rules()
+
+
+def to_company(company: Any) -> Any:
+    """A Company from a Company or a mapping; bad values raise CompanyValidationError naming each field."""
+    if isinstance(company, Company):
+        return company
+    if not isinstance(company, Mapping):
+        raise CompanyValidationError([Issue("", f"expected a mapping of facts, got {type(company).__name__}")])
+    try:
+        return Company.model_validate(dict(company))
+    except ValidationError as e:
+        issues = []
+        for err in e.errors():
+            field = ".".join(str(p) for p in err["loc"]) or "(company)"
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                from .facts import default_facts
+
+                msg = "未知的事实项 / unknown fact" + default_facts().suggest(field)
+            issues.append(Issue(field, msg))
+        raise CompanyValidationError(issues) from None
+
+
+def window(rule: CompiledRule, on: dt.date) -> tuple[str, bool]:
+    """(open|closed|upcoming, in_effect): in effect from start to the end and the application deadline."""
+    p = rule.spec.period
+    if on < p.start:
+        return "upcoming", False
+    last = min(d for d in (p.end, p.deadline, dt.date.max) if d is not None)
+    if on > last:
+        return "closed", False
+    return "open", True
+
+
+def _env(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if not isinstance(v, Possible)}
+
+
+def compute_amount(amount: CompiledAmount, values: dict[str, Any], needs: dict[str, tuple[str, ...]]
+                   ) -> tuple[Decimal | None, amounts.Expr | None, list[str], list[Trace]]:
+    """(value in 元 to the fen, the formula used, facts still needed, case traces)."""
+    env = {**_env(values), **amount.params}
+    chosen: amounts.Expr | None = None
+    missing: dict[str, None] = {}
+    traces: list[Trace] = []
+    for cond, expr in amount.cases:
+        if cond is None:
+            chosen = expr
+            break
+        t = evaluate_node(cond, values, needs)
+        traces.append(t)
+        if t.outcome is True:
+            chosen = expr
+            break
+        if t.outcome is None:
+            missing.update(dict.fromkeys(t.missing))
+            break
+    if chosen is None:
+        return None, None, list(missing), traces
+    used = amounts.names(chosen)
+    for extra in (amount.cap, amount.floor):
+        if extra is not None:
+            used += amounts.names(extra)
+    for n in used:
+        if env.get(n) is None:
+            missing.update(dict.fromkeys(needs.get(n, (n,))))
+    if missing:
+        return None, chosen, list(missing), traces
+    value = amounts.compute(chosen, env)
+    if value is None:
+        return None, chosen, [], traces
+    if amount.cap is not None:
+        cap = amounts.compute(amount.cap, env)
+        if cap is not None:
+            value = min(value, cap)
+    if amount.floor is not None:
+        floor = amounts.compute(amount.floor, env)
+        if floor is not None:
+            value = max(value, floor)
+    return amounts.to_cents(max(value, ZERO)), chosen, [], traces
+
+
+def evaluate_rule(rule: CompiledRule, values: dict[str, Any], needs: dict[str, tuple[str, ...]],
+                  on: dt.date, labeller) -> RuleResult:
+    trace = evaluate_node(rule.condition, values, needs)
+    status = {True: "eligible", False: "ineligible", None: "undetermined"}[trace.outcome]
+    win, in_effect = window(rule, on)
+    spec = rule.spec
+    doc = rule.document
+    amount_value = formula = filled = None
+    amount_missing: list[str] = []
+    amount_traces: list[Trace] = []
+    if rule.amount and status != "ineligible":
+        amount_value, expr, amount_missing, amount_traces = compute_amount(rule.amount, values, needs)
+        if expr is not None:
+            formula = amounts.render(expr, labeller.formula_name(rule.amount.params))
+            if amount_value is not None:
+                filled = amounts.render(expr, labeller.formula_value(values, rule.amount.params))
+    result = RuleResult(
+        rule_id=spec.id, title=spec.title, status=status, in_effect=in_effect, window=win,
+        kind=spec.kind, strength=spec.strength, benefit=spec.benefit, agency=spec.agency,
+        jurisdiction=rule.jurisdiction_text,
+        amount=amount_value, amount_formula=formula, amount_filled=filled, amount_missing=amount_missing,
+        per=spec.amount.per if spec.amount else "once",
+        period=PeriodOut(**spec.period.model_dump()),
+        source=SourceRef(seed=rule.seed, document=doc.title, number=doc.number, issuer=doc.issuer, date=doc.date,
+                         quote=" …… ".join(spec.quotes)),
+        missing=list(trace.missing), excludes=list(spec.excludes), tops_up=spec.tops_up, note=spec.note,
+    )
+    result._trace = trace
+    result._amount_trace = amount_traces
+    return result
+
+
+def _count_once(results: list[RuleResult], rules: RuleSet) -> None:
+    """Mark which eligible amounts count in the total: within an `excludes` group only the largest."""
+    paying = {r.rule_id: r for r in results if r.status == "eligible" and r.amount is not None}
+    for r in paying.values():
+        r.counted_in_total = True
+    for group in rules.exclusion_groups:
+        members = sorted((paying[i] for i in group if i in paying), key=lambda r: (-r.amount, r.rule_id))
+        for r in members[1:]:
+            r.counted_in_total = False
+
+
+def evaluate(company: Any, on: dt.date | str | None = None, rules: RuleSet | None = None) -> Report:
+    """Evaluate one company (a Company or a mapping of facts) against every rule on date `on`."""
+    rules = default_rules() if rules is None else rules
+    on = dt.date.fromisoformat(on) if isinstance(on, str) else (on or dt.date.today())
+    comp = to_company(company)
+    given = comp.known()
+    values, needs, how = derive(given)
+    from .explain import Labeller
+
+    labeller = Labeller(rules.facts)
+    results = [evaluate_rule(r, values, needs, on, labeller) for r in rules]
+    _count_once(results, rules)
+    total = sum((r.amount for r in results if r.counted_in_total), ZERO)
+    total_open = sum((r.amount for r in results if r.counted_in_total and r.in_effect), ZERO)
+    derived = {}
+    for name in how:
+        v = values.get(name)
+        derived[name] = sorted(v.values) if isinstance(v, Possible) else v
+    for name, v in values.items():
+        if isinstance(v, Possible):
+            derived[name] = sorted(v.values)
+    return Report(as_of=on, derived=derived, results=results, total_amount=total, total_in_effect=total_open,
+                  rules_version=rules.version, tool_version=__version__,
+                  input={k: (str(v) if isinstance(v, Decimal) else v.isoformat() if isinstance(v, dt.date) else v)
+                         for k, v in given.items()})

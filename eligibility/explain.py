@@ -1,0 +1,267 @@
+"""Traces -> words. Evaluation decides; this module only says why, zh first, en second."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any, Callable
+
+from .conditions import OPERATORS, Compare, Group, Possible, Trace
+from .facts import FactDictionary, default_facts, format_decimal
+
+STATUS_WORDS = {
+    "zh": {"eligible": "符合", "ineligible": "不符合", "undetermined": "可能符合，还需补充信息"},
+    "en": {"eligible": "eligible", "ineligible": "not eligible", "undetermined": "possibly eligible, more facts needed"},
+}
+STRENGTH_WORDS = {
+    "zh": {"entitled": "符合条件即可享受", "discretionary": "经有关部门审核批准后可享受",
+           "encouraged": "政策鼓励，具体由各方协商或部门确定"},
+    "en": {"entitled": "an entitlement once the conditions are met", "discretionary": "at the authority's discretion",
+           "encouraged": "encouraged; depends on others' agreement"},
+}
+KIND_WORDS = {"zh": {"money": "资金", "relief": "缓解措施", "service": "服务"},
+              "en": {"money": "money", "relief": "relief", "service": "service"}}
+WINDOW_WORDS = {"zh": {"open": "执行中", "closed": "已截止", "upcoming": "尚未开始"},
+                "en": {"open": "open", "closed": "closed", "upcoming": "upcoming"}}
+PER_WORDS = {"zh": {"once": "", "month": "/月", "year": "/年"}, "en": {"once": "", "month": "/month", "year": "/year"}}
+
+
+def money(value: Decimal | None, lang: str = "zh") -> str:
+    if value is None:
+        return "金额待定" if lang == "zh" else "amount to be determined"
+    text = f"{value:,.2f}"
+    return f"{text}元" if lang == "zh" else f"{text} yuan"
+
+
+class Labeller:
+    """Names in formulas as words (for the formula) or numbers (for the filled-in formula)."""
+
+    def __init__(self, facts: FactDictionary | None = None, lang: str = "zh"):
+        self.facts = facts or default_facts()
+        self.lang = lang
+
+    def formula_name(self, params: dict[str, Decimal]) -> Callable[[str], str]:
+        def label(name: str) -> str:
+            if name in params:
+                return _param_text(params[name])
+            spec = self.facts.get(name)
+            return spec.label(self.lang) if spec else name
+
+        return label
+
+    def formula_value(self, values: dict[str, Any], params: dict[str, Decimal]) -> Callable[[str], str]:
+        def label(name: str) -> str:
+            if name in params:
+                return _param_text(params[name])
+            return format_decimal(values[name])
+
+        return label
+
+
+def _param_text(v: Decimal) -> str:
+    if Decimal(0) < abs(v) < 1:
+        return f"{format_decimal(v * 100)}%"
+    return format_decimal(v)
+
+
+def _value_words(spec, value: Any, lang: str) -> str:
+    if isinstance(value, Possible):
+        joiner = "或" if lang == "zh" else " or "
+        return joiner.join(spec.value_label(v, lang) for v in sorted(value.values))
+    if isinstance(value, tuple):
+        return "、".join(spec.value_label(v, lang) for v in value) if lang == "zh" else ", ".join(
+            spec.value_label(v, lang) for v in value)
+    if isinstance(value, Decimal) and spec.type == "percent":
+        return f"{format_decimal(round(value, 2))}%"
+    return spec.value_label(value, lang)
+
+
+def describe_compare(node: Compare, trace: Trace, lang: str = "zh", facts: FactDictionary | None = None) -> str:
+    """One comparison in words, e.g. '裁员率为6.1%，高于5.5%'."""
+    facts = facts or default_facts()
+    spec = facts[node.fact]
+    op = OPERATORS[node.op]
+    label = spec.label(lang)
+    expected = _value_words(spec, node.value, lang)
+    if trace.outcome is None:
+        if lang == "zh":
+            return f"{label}未知（条件：{op.zh}{expected}）"
+        return f"{label} unknown (condition: {op.en} {expected})"
+    actual = _value_words(spec, trace.actual, lang)
+    if spec.type == "bool" and node.op in ("eq", "ne"):
+        want = node.value if node.op == "eq" else not node.value
+        if lang == "zh":
+            return f"{label}：{actual}" + ("" if trace.outcome else f"（要求：{'是' if want else '否'}）")
+        return f"{label}: {actual}" + ("" if trace.outcome else f" (required: {'yes' if want else 'no'})")
+    if lang == "zh":
+        words = op.zh if trace.outcome else op.zh_not
+        return f"{label}为{actual}，{words}{expected}"
+    words = op.en if trace.outcome else f"not {op.en}"
+    return f"{label} is {actual}, {words} {expected}"
+
+
+def _with_cite(text: str, cite: str | None, lang: str) -> str:
+    if not cite:
+        return text
+    return f"{text}（原文：“{cite}”）" if lang == "zh" else f"{text} (document: “{cite}”)"
+
+
+def deciding(trace: Trace) -> list[Trace]:
+    """The leaves that decided the outcome: failures for a no, unknowns for a maybe, passes for a yes."""
+    node = trace.node
+    if isinstance(node, Compare):
+        return [trace]
+    if node.kind == "not":
+        return deciding(trace.children[0])
+    if trace.outcome is None:
+        kids = [k for k in trace.children if k.outcome is None]
+    elif node.kind == "all":
+        kids = trace.children if trace.outcome else [k for k in trace.children if k.outcome is False]
+    else:
+        kids = [k for k in trace.children if k.outcome is True][:1] if trace.outcome else trace.children
+    out: list[Trace] = []
+    for k in kids:
+        out += deciding(k)
+    return out
+
+
+def _cite_for(trace: Trace, parents: dict[int, Trace]) -> str | None:
+    t: Trace | None = trace
+    while t is not None:
+        if t.node.cite:
+            return t.node.cite
+        t = parents.get(id(t))
+    return None
+
+
+def reasons(result, lang: str = "zh", facts: FactDictionary | None = None) -> list[str]:
+    """Why (or why not, or what is missing), each line in the document's words where it gives them."""
+    facts = facts or default_facts()
+    trace: Trace | None = result.trace
+    if trace is None:
+        return []
+    parents: dict[int, Trace] = {}
+    for t in trace.walk():
+        for c in t.children:
+            parents[id(c)] = t
+    lines: list[str] = []
+    for leaf in deciding(trace):
+        node = leaf.node
+        assert isinstance(node, Compare)
+        negated = _negated(leaf, parents)
+        text = describe_compare(node, leaf, lang, facts)
+        if negated:
+            text = ("不得存在以下情形：" if lang == "zh" else "must not hold: ") + text
+        if node.origin == "jurisdiction":
+            text = ("适用地区：" if lang == "zh" else "where it applies: ") + text
+        lines.append(_with_cite(text, _cite_for(leaf, parents), lang))
+    if result.status == "undetermined" and result.missing:
+        names = "、".join(facts[m].label(lang) for m in result.missing if m in facts) if lang == "zh" else \
+            ", ".join(facts[m].label(lang) for m in result.missing if m in facts)
+        lines.insert(0, f"还需补充：{names}" if lang == "zh" else f"Still needed: {names}")
+    if result.status != "ineligible" and result.amount_missing:
+        names = "、".join(facts[m].label(lang) for m in result.amount_missing if m in facts)
+        lines.append(f"计算金额还需：{names}" if lang == "zh" else f"To compute the amount: {names}")
+    return lines
+
+
+def _negated(leaf: Trace, parents: dict[int, Trace]) -> bool:
+    n = 0
+    t = parents.get(id(leaf))
+    while t is not None:
+        if isinstance(t.node, Group) and t.node.kind == "not":
+            n += 1
+        t = parents.get(id(t))
+    return n % 2 == 1
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() and abs(v) < 10**15 else float(v)
+    if isinstance(v, (dt.date,)):
+        return v.isoformat()
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    return v
+
+
+def result_dict(r, lang: str = "zh") -> dict[str, Any]:
+    return {
+        "rule_id": r.rule_id,
+        "title": r.title.get(lang),
+        "title_en": r.title.en,
+        "status": r.status,
+        "in_effect": r.in_effect,
+        "window": r.window,
+        "kind": r.kind,
+        "strength": r.strength,
+        "benefit": r.benefit.get(lang),
+        "agency": r.agency.get(lang),
+        "jurisdiction": r.jurisdiction,
+        "amount": _jsonable(r.amount),
+        "amount_formula": r.amount_formula,
+        "amount_filled": (f"{r.amount_filled} = {money(r.amount, lang)}" if r.amount_filled else None),
+        "amount_missing": r.amount_missing,
+        "per": r.per,
+        "counted_in_total": r.counted_in_total,
+        "period": _jsonable(r.period.model_dump()),
+        "source": _jsonable(r.source.model_dump()),
+        "missing": r.missing,
+        "reasons": reasons(r, lang),
+        "excludes": r.excludes,
+        "tops_up": r.tops_up,
+        "note": r.note,
+    }
+
+
+def report_dict(report, lang: str = "zh") -> dict[str, Any]:
+    return {
+        "as_of": report.as_of.isoformat(),
+        "derived": _jsonable(report.derived),
+        "total_amount": _jsonable(report.total_amount),
+        "total_in_effect": _jsonable(report.total_in_effect),
+        "rules_version": report.rules_version,
+        "tool_version": report.tool_version,
+        "input": report.input,
+        "results": [result_dict(r, lang) for r in report.results],
+    }
+
+
+def summary_text(report, lang: str = "zh", show_ineligible: bool = False) -> str:
+    """A readable summary for the terminal: eligible, then possible, then (optionally) not eligible."""
+    w = STATUS_WORDS[lang]
+    out = []
+    head = f"评估日期：{report.as_of}　规则版本：{report.rules_version}" if lang == "zh" else \
+        f"As of {report.as_of}, rules version {report.rules_version}"
+    out.append(head)
+    if report.derived:
+        facts = default_facts()
+        parts = []
+        for k, v in report.derived.items():
+            spec = facts[k]
+            val = _value_words(spec, Possible(frozenset(v)) if isinstance(v, list) else v, lang)
+            parts.append(f"{spec.label(lang)}：{val}" if lang == "zh" else f"{spec.label(lang)}: {val}")
+        out.append(("推算：" if lang == "zh" else "Derived: ") + "；".join(parts))
+    out.append((f"预计可得资金合计：{money(report.total_amount, lang)}（当前仍在执行期内的：{money(report.total_in_effect, lang)}）"
+                if lang == "zh" else
+                f"Expected money in total: {money(report.total_amount, lang)} (still open: {money(report.total_in_effect, lang)})"))
+    order = ["eligible", "undetermined"] + (["ineligible"] if show_ineligible else [])
+    for status in order:
+        group = [r for r in report.results if r.status == status]
+        if not group:
+            continue
+        out.append("")
+        out.append(f"【{w[status]}】{len(group)}项" if lang == "zh" else f"[{w[status]}] {len(group)}")
+        for r in group:
+            amount = f"　{money(r.amount, lang)}{PER_WORDS[lang][r.per]}" if r.amount is not None else ""
+            out.append(f"- {r.title.get(lang)}（{WINDOW_WORDS[lang][r.window]}）{amount}")
+            if r.amount_filled:
+                out.append(f"    计算：{r.amount_filled} = {money(r.amount, lang)}" if lang == "zh" else
+                           f"    computed: {r.amount_filled} = {money(r.amount, lang)}")
+            for line in reasons(r, lang)[:4]:
+                out.append(f"    {line}")
+            doc = r.source.document + (f"（{r.source.number}）" if r.source.number else "")
+            out.append(f"    依据：{doc}" if lang == "zh" else f"    source: {doc}")
+    return "\n".join(out)

@@ -1,0 +1,317 @@
+"""The fact dictionary: one declaration per company fact, used by validation, CSV columns, CLI and UI.
+
+Values are parsed here (and only here) from what people type or spreadsheets hold: "是/否",
+"1,234.5", "12%", full-width digits, Chinese enum labels. An empty value is unknown, never 0.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import Issue, RuleLoadError
+
+HERE = Path(__file__).parent
+FACT_TYPES = ("bool", "int", "money", "percent", "number", "date", "enum", "text")
+NUMERIC_TYPES = ("int", "money", "percent", "number")
+GROUPS = ("place", "organisation", "size", "employment", "insurance", "finance", "premises", "status",
+          "parameter", "needs")
+MAX_ABS = Decimal("1e15")  # no company fact is larger than a quadrillion 元 or people
+
+TRUE_WORDS = {"true", "yes", "y", "1", "是", "有", "对", "√", "✓", "符合"}
+FALSE_WORDS = {"false", "no", "n", "0", "否", "无", "没有", "不是", "×", "✗", "不符合"}
+UNKNOWN_WORDS = {"", "不清楚", "不知道", "未知", "unknown", "n/a", "na", "none", "null", "-", "—"}
+
+
+@dataclass(frozen=True)
+class FactSpec:
+    """One fact of the dictionary (see the header of facts.yaml for the keys)."""
+
+    name: str
+    type: str
+    zh: str
+    en: str
+    group: str
+    help_zh: str = ""
+    help_en: str = ""
+    unit: str | None = None
+    values: dict[str, dict[str, str]] = field(default_factory=dict)
+    min: Decimal | None = None
+    max: Decimal | None = None
+    aliases: tuple[str, ...] = ()
+    derived: bool = False
+    parameter: bool = False
+
+    def label(self, lang: str = "zh") -> str:
+        return self.zh if lang == "zh" else self.en
+
+    def help(self, lang: str = "zh") -> str:
+        return self.help_zh if lang == "zh" else self.help_en
+
+    def value_label(self, value: Any, lang: str = "zh") -> str:
+        """Human words for a value of this fact, in zh or en."""
+        if value is None:
+            return "未知" if lang == "zh" else "unknown"
+        if self.type == "enum" and value in self.values:
+            return self.values[value].get(lang, str(value))
+        if self.type == "bool":
+            return ("是" if value else "否") if lang == "zh" else ("yes" if value else "no")
+        if self.type == "money":
+            return f"{format_decimal(value)}元" if lang == "zh" else f"{format_decimal(value)} yuan"
+        if self.type == "percent":
+            return f"{format_decimal(value)}%"
+        if self.type == "int" and self.unit:
+            return f"{value}{self.unit}" if lang == "zh" else f"{value}"
+        return str(value)
+
+    def parse(self, raw: Any) -> Any:
+        """Parse one value of this fact; None means unknown. Raises ValueError with a zh/en message."""
+        return parse_value(self, raw)
+
+
+def format_decimal(value: Any) -> str:
+    """1234567.5 -> '1,234,567.5'; integers without decimals."""
+    d = Decimal(str(value))
+    if d == d.to_integral_value():
+        return f"{int(d):,}"
+    return f"{d.normalize():,f}"
+
+
+class FactDictionary(dict[str, FactSpec]):
+    """name -> FactSpec, with header lookup (names, zh labels, aliases) and suggestions."""
+
+    def suggest(self, name: str) -> str:
+        close = difflib.get_close_matches(name, list(self), n=1, cutoff=0.6)
+        return f" (did you mean '{close[0]}'?)" if close else ""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Every accepted column header (name, zh label, alias; case- and space-insensitive) -> fact name."""
+        return _headers(self)
+
+    def column_for(self, header: str) -> str | None:
+        return self.headers.get(_norm_header(header))
+
+
+def _norm_header(h: str) -> str:
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(h))).lower()
+
+
+def _headers(facts: FactDictionary) -> dict[str, str]:
+    cached = getattr(facts, "_headers_cache", None)
+    if cached is None:
+        cached = {}
+        for spec in facts.values():
+            for h in (spec.name, spec.zh, *spec.aliases):
+                cached.setdefault(_norm_header(h), spec.name)
+        facts._headers_cache = cached  # type: ignore[attr-defined]
+    return cached
+
+
+_SPEC_KEYS = {"type", "zh", "en", "group", "help_zh", "help_en", "unit", "values", "min", "max", "aliases",
+              "derived", "parameter"}
+
+
+def load_fact_dictionary(path: Path | None = None) -> FactDictionary:
+    """Read facts.yaml strictly: unknown keys, bad types and duplicate names fail with the fact's name."""
+    from .safe_yaml import read_yaml
+
+    path = path or HERE / "facts.yaml"
+    raw = read_yaml(path)
+    where = path.name
+    issues: list[Issue] = []
+    facts = FactDictionary()
+    if not isinstance(raw, dict):
+        raise RuleLoadError([Issue(where, "the fact dictionary must be a mapping of fact name -> spec")])
+    for name, spec in raw.items():
+        loc = f"{where}: $.{name}"
+        if not isinstance(spec, dict):
+            issues.append(Issue(loc, "must be a mapping"))
+            continue
+        unknown = set(spec) - _SPEC_KEYS
+        if unknown:
+            issues.append(Issue(loc, f"unknown keys {sorted(unknown)}"))
+        if spec.get("type") not in FACT_TYPES:
+            issues.append(Issue(loc + ".type", f"must be one of {FACT_TYPES}"))
+            continue
+        if spec.get("group") not in GROUPS:
+            issues.append(Issue(loc + ".group", f"must be one of {GROUPS}"))
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", str(name)):
+            issues.append(Issue(loc, "fact names are snake_case ASCII"))
+        for key in ("zh", "en"):
+            if not spec.get(key):
+                issues.append(Issue(loc + f".{key}", "label is required"))
+        values = spec.get("values") or {}
+        if spec["type"] == "enum" and not values:
+            issues.append(Issue(loc + ".values", "an enum needs values"))
+        facts[str(name)] = FactSpec(
+            name=str(name),
+            type=spec["type"],
+            zh=str(spec.get("zh", "")),
+            en=str(spec.get("en", "")),
+            group=str(spec.get("group", "")),
+            help_zh=str(spec.get("help_zh", "")),
+            help_en=str(spec.get("help_en", "")),
+            unit=spec.get("unit"),
+            values={str(k): dict(v or {}) for k, v in values.items()},
+            min=None if spec.get("min") is None else Decimal(str(spec["min"])),
+            max=None if spec.get("max") is None else Decimal(str(spec["max"])),
+            aliases=tuple(str(a) for a in spec.get("aliases") or ()),
+            derived=bool(spec.get("derived", False)),
+            parameter=bool(spec.get("parameter", False)),
+        )
+    if issues:
+        raise RuleLoadError(issues)
+    return facts
+
+
+@cache
+def default_facts() -> FactDictionary:
+    return load_fact_dictionary()
+
+
+# ---------------------------------------------------------------- value parsing
+
+_FULLWIDTH = str.maketrans("０１２３４５６７８９．，－＋％", "0123456789.,-+%")
+
+
+class FactValueError(ValueError):
+    """A value that does not fit its fact; the message is zh first, en second."""
+
+
+def _clean_text(raw: str) -> str:
+    return unicodedata.normalize("NFKC", raw).translate(_FULLWIDTH).strip()
+
+
+def parse_value(spec: FactSpec, raw: Any) -> Any:
+    if raw is None:
+        return None
+    if isinstance(raw, float) and math.isnan(raw):
+        return None  # an empty spreadsheet cell
+    if isinstance(raw, str):
+        text = _clean_text(raw)
+        if text.lower() in UNKNOWN_WORDS:
+            return None
+    else:
+        text = None
+    t = spec.type
+    if t == "bool":
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, int) and raw in (0, 1):
+            return bool(raw)
+        if text is not None:
+            if text.lower() in TRUE_WORDS:
+                return True
+            if text.lower() in FALSE_WORDS:
+                return False
+        raise FactValueError(f"应为“是”或“否” / expected yes or no, got {raw!r}")
+    if t in NUMERIC_TYPES:
+        return _parse_number(spec, raw, text)
+    if t == "date":
+        if isinstance(raw, dt.datetime):
+            return raw.date()
+        if isinstance(raw, dt.date):
+            return raw
+        if text is not None:
+            m = re.fullmatch(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?", text)
+            if m:
+                try:
+                    return dt.date(int(m[1]), int(m[2]), int(m[3]))
+                except ValueError:
+                    pass
+        raise FactValueError(f"应为日期，如2020-03-15 / expected a date such as 2020-03-15, got {raw!r}")
+    if t == "enum":
+        if text is None:
+            raise FactValueError(f"应为以下之一 / expected one of: {', '.join(spec.values)}; got {raw!r}")
+        if text in spec.values:
+            return text
+        for key, labels in spec.values.items():
+            if text == labels.get("zh") or text.lower() == str(labels.get("en", "")).lower() or text.lower() == key:
+                return key
+        close = difflib.get_close_matches(text, list(spec.values), n=1, cutoff=0.6)
+        hint = f"（是否为 / did you mean '{close[0]}'?）" if close else ""
+        raise FactValueError(f"不是可选值 / not an allowed value: {text!r}{hint}; "
+                             f"可选 / allowed: {', '.join(spec.values)}")
+    if t == "text":
+        if text is None:
+            if isinstance(raw, bool) or not isinstance(raw, (int, float, Decimal)):
+                raise FactValueError(f"应为文字 / expected text, got {type(raw).__name__}")
+            text = str(raw)
+        if len(text) > 200:
+            raise FactValueError("文字过长（最多200字）/ text too long (200 characters at most)")
+        return text
+    raise AssertionError(t)  # pragma: no cover - types are validated at load
+
+
+def _parse_number(spec: FactSpec, raw: Any, text: str | None) -> Any:
+    what = "整数 / a whole number" if spec.type == "int" else "数字 / a number"
+    if isinstance(raw, bool):
+        raise FactValueError(f"应为{what}，不是是/否 / got a yes/no value")
+    if text is not None:
+        t = text.replace(",", "").replace(" ", "")
+        if t.endswith("元"):
+            t = t[:-1]
+        if t.endswith("万"):
+            raise FactValueError(f"请以元为单位填写数字，不要用“万” / give the amount in 元, not 万: {raw!r}")
+        if t.endswith("%"):
+            if spec.type != "percent":
+                raise FactValueError(f"此项不是百分比 / this field is not a percentage: {raw!r}")
+            t = t[:-1]
+        try:
+            d = Decimal(t)
+        except InvalidOperation:
+            raise FactValueError(f"应为{what} / expected {what.split('/ ')[1]}, got {raw!r}") from None
+    elif isinstance(raw, (int, Decimal)):
+        d = Decimal(raw)
+    elif isinstance(raw, float):
+        if math.isinf(raw):
+            raise FactValueError("不能是无穷大 / must be finite")
+        d = Decimal(repr(raw))
+    else:
+        raise FactValueError(f"应为{what} / expected a number, got {type(raw).__name__}")
+    if not d.is_finite():
+        raise FactValueError("应为有限数字 / must be a finite number")
+    if abs(d) > MAX_ABS:
+        raise FactValueError(f"数值过大 / number too large: {raw!r}")
+    if spec.min is not None and d < spec.min:
+        raise FactValueError(f"不能小于{format_decimal(spec.min)} / must be at least {spec.min}")
+    if spec.max is not None and d > spec.max:
+        raise FactValueError(f"不能大于{format_decimal(spec.max)} / must be at most {spec.max}")
+    if spec.type == "int":
+        if d != d.to_integral_value():
+            raise FactValueError(f"应为整数 / expected a whole number, got {raw!r}")
+        return int(d)
+    return Decimal(int(d)) if d == d.to_integral_value() else d
+
+
+def parse_facts(mapping: dict[str, Any], facts: FactDictionary | None = None,
+                allow_unknown_keys: bool = False) -> tuple[dict[str, Any], list[Issue]]:
+    """Parse a mapping of fact names (or zh labels/aliases) to raw values; return values and issues."""
+    facts = facts or default_facts()
+    values: dict[str, Any] = {}
+    issues: list[Issue] = []
+    for key, raw in mapping.items():
+        name = key if key in facts else facts.column_for(str(key))
+        if name is None:
+            if not allow_unknown_keys:
+                issues.append(Issue(str(key), "未知的事实项 / unknown fact" + facts.suggest(str(key))))
+            continue
+        try:
+            value = facts[name].parse(raw)
+        except FactValueError as e:
+            issues.append(Issue(name, str(e)))
+            continue
+        if value is not None:
+            values[name] = value
+    return values, issues

@@ -1,0 +1,331 @@
+"""Safe YAML -> validated rule set. Everything that can be wrong with a rule fails here, at load.
+
+The YAML reader refuses tags beyond plain data, anchors/aliases, duplicate keys, deep nesting,
+files over MAX_FILE_BYTES and text that is not UTF-8. Rule files are then checked against the
+schema (pydantic), the fact dictionary, the regions, the formula grammar, the seeds (quotes must be
+verbatim) and each other (ids, excludes, tops_up). All problems are collected and reported together,
+each as `rules/x.yaml: $.rules[3].when.all[1].fact: unknown fact 'layof_rate' (did you mean ...)`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from . import amounts
+from .conditions import Compare, Group, Node, node_from_jurisdiction, parse_condition
+from .errors import FormulaError, Issue, RuleLoadError
+from .facts import FactDictionary, default_facts
+from .models import AmountSpec, Company, DocumentInfo, RuleFileSpec, RuleSpec
+from .safe_yaml import PROJECT, display as _display, read_yaml
+
+PACKAGE = Path(__file__).parent
+DEFAULT_RULES = PROJECT / "rules"
+DEFAULT_SEEDS = PROJECT / "seeds"
+
+
+# ---------------------------------------------------------------- compiled rules
+
+
+@dataclass(frozen=True)
+class CompiledAmount:
+    spec: AmountSpec
+    cases: tuple[tuple[Node | None, amounts.Expr], ...]  # (None, expr) for a plain formula
+    params: dict[str, Decimal]
+    cap: amounts.Expr | None
+    floor: amounts.Expr | None
+
+    @property
+    def names(self) -> list[str]:
+        out: list[str] = []
+        for _, e in self.cases:
+            out += [n for n in amounts.names(e) if n not in out]
+        for e in (self.cap, self.floor):
+            if e is not None:
+                out += [n for n in amounts.names(e) if n not in out]
+        return out
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    spec: RuleSpec
+    file: str
+    seed: str
+    document: DocumentInfo
+    condition: Node  # jurisdiction comparisons + the rule's own `when`
+    amount: CompiledAmount | None
+    jurisdiction_text: str
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @cached_property
+    def facts(self) -> set[str]:
+        out = set(self.condition.facts())
+        if self.amount:
+            out |= {n for n in self.amount.names if n not in self.amount.params}
+            for cond, _ in self.amount.cases:
+                if cond is not None:
+                    out |= cond.facts()
+        return out
+
+
+@dataclass
+class RuleSet:
+    rules: list[CompiledRule]
+    facts: FactDictionary
+    version: str
+    files: list[str]
+    seeds: dict[str, str] = field(default_factory=dict)
+
+    def __iter__(self):
+        return iter(self.rules)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    @cached_property
+    def by_id(self) -> dict[str, CompiledRule]:
+        return {r.id: r for r in self.rules}
+
+    @cached_property
+    def exclusion_groups(self) -> list[set[str]]:
+        """Rules linked by `excludes` (either direction) pay the same money: counted once."""
+        parent = {r.id: r.id for r in self.rules}
+
+        def find(x: str) -> str:
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        for r in self.rules:
+            for other in r.spec.excludes:
+                parent[find(r.id)] = find(other)
+        groups: dict[str, set[str]] = {}
+        for r in self.rules:
+            groups.setdefault(find(r.id), set()).add(r.id)
+        return [g for g in groups.values() if len(g) > 1]
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def _parse_param(v: Any) -> Decimal:
+    if isinstance(v, str):
+        t = v.strip()
+        if t.endswith("%"):
+            return Decimal(t[:-1]) / 100
+        return Decimal(t)
+    return Decimal(str(v))
+
+
+def _pyd_issues(e: ValidationError, where: str, base: str) -> list[Issue]:
+    out = []
+    for err in e.errors():
+        loc = base + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = f"unknown key {err['loc'][-1]!r}"
+        out.append(Issue(f"{where}: {loc}", msg))
+    return out
+
+
+def _compile_amount(spec: AmountSpec, facts: FactDictionary, where: str, loc: str,
+                    issues: list[Issue]) -> CompiledAmount | None:
+    params: dict[str, Decimal] = {}
+    for k, v in spec.params.items():
+        try:
+            params[k] = _parse_param(v)
+        except Exception:
+            issues.append(Issue(f"{where}: {loc}.params.{k}", f"not a number or percentage: {v!r}"))
+        if k in facts:
+            issues.append(Issue(f"{where}: {loc}.params.{k}", f"parameter {k!r} shadows a fact of that name"))
+
+    def formula(text: Any, floc: str) -> amounts.Expr | None:
+        try:
+            expr = amounts.parse_formula(str(text))
+        except FormulaError as e:
+            issues.append(Issue(f"{where}: {floc}", f"formula {text!r}: {e}"))
+            return None
+        for n in amounts.names(expr):
+            if n not in params and n not in facts:
+                hint = facts.suggest(n)
+                issues.append(Issue(f"{where}: {floc}", f"unknown name {n!r} in formula{hint}"))
+            elif n in facts and facts[n].type not in ("int", "money", "percent", "number"):
+                issues.append(Issue(f"{where}: {floc}", f"fact {n!r} is {facts[n].type}, not a number"))
+        return expr
+
+    cases: list[tuple[Node | None, amounts.Expr]] = []
+    if spec.formula is not None:
+        e = formula(spec.formula, f"{loc}.formula")
+        if e is not None:
+            cases.append((None, e))
+    for i, case in enumerate(spec.cases or ()):
+        cond = parse_condition(case.when, facts, f"{loc}.cases[{i}].when", sub := [])
+        issues += [Issue(f"{where}: {x.where}", x.message) for x in sub]
+        e = formula(case.formula, f"{loc}.cases[{i}].formula")
+        if cond is not None and e is not None:
+            cases.append((cond, e))
+    cap = formula(spec.cap, f"{loc}.cap") if spec.cap is not None else None
+    floor = formula(spec.floor, f"{loc}.floor") if spec.floor is not None else None
+    return CompiledAmount(spec, tuple(cases), params, cap, floor)
+
+
+def _check_cites(node: Node, seed_norm: str, where: str, issues: list[Issue]) -> None:
+    if node.cite and _normalise(node.cite) not in seed_norm:
+        issues.append(Issue(f"{where}: {node.path}.cite", f"cite not found verbatim in the seed: {node.cite[:40]!r}"))
+    if isinstance(node, Group):
+        for c in node.children:
+            _check_cites(c, seed_norm, where, issues)
+
+
+def _compile_rule(raw: Any, idx: int, file_spec: RuleFileSpec, where: str, facts: FactDictionary,
+                  regions: dict[str, Any], seed_norm: str | None, issues: list[Issue]) -> CompiledRule | None:
+    base = f"$.rules[{idx}]"
+    try:
+        spec = RuleSpec.model_validate(raw)
+    except ValidationError as e:
+        issues.extend(_pyd_issues(e, where, base))
+        return None
+    before = len(issues)
+    doc = file_spec.documents.get(spec.document)
+    if doc is None:
+        import difflib
+
+        close = difflib.get_close_matches(spec.document, list(file_spec.documents), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        issues.append(Issue(f"{where}: {base}.document", f"unknown document {spec.document!r}{hint}"))
+    jur = spec.jurisdiction
+    if jur.province and jur.province not in facts["province"].values:
+        issues.append(Issue(f"{where}: {base}.jurisdiction.province", f"unknown province {jur.province!r}"))
+    if jur.region and jur.region not in regions:
+        issues.append(Issue(f"{where}: {base}.jurisdiction.region",
+                            f"unknown region {jur.region!r}; known: {sorted(regions)}"))
+    if not (jur.province or jur.city or jur.region or jur.counties):
+        issues.append(Issue(f"{where}: {base}.jurisdiction", "name at least a province"))
+    sub: list[Issue] = []
+    when = parse_condition(spec.when, facts, f"{base}.when", sub)
+    issues.extend(Issue(f"{where}: {x.where}", x.message) for x in sub)
+    amount = _compile_amount(spec.amount, facts, where, f"{base}.amount", issues) if spec.amount else None
+    if spec.kind == "money" and spec.amount is None:
+        pass  # money with no figure in the text (e.g. 给予适当补助): allowed, the result says so
+    if seed_norm is not None:
+        for qi, q in enumerate(spec.quotes):
+            if len(_normalise(q)) < 8:
+                issues.append(Issue(f"{where}: {base}.quote", "quote too short to carry the condition and amount"))
+            elif _normalise(q) not in seed_norm:
+                loc = f"{base}.quote" + (f"[{qi}]" if isinstance(spec.quote, list) else "")
+                issues.append(Issue(f"{where}: {loc}", f"not found verbatim in seed {file_spec.seed}: "
+                                                       f"{q[:50]!r}{'…' if len(q) > 50 else ''}"))
+        if when is not None:
+            _check_cites(when, seed_norm, where, issues)
+    for i, ex in enumerate(spec.examples):
+        try:
+            Company.model_validate(ex.facts)
+        except ValidationError as e:
+            issues.extend(_pyd_issues(e, where, f"{base}.examples[{i}].facts"))
+        for m in ex.expect.missing or ():
+            if m not in facts:
+                issues.append(Issue(f"{where}: {base}.examples[{i}].expect.missing",
+                                    f"unknown fact {m!r}{facts.suggest(m)}"))
+    if len(issues) > before or when is None or doc is None:
+        return None
+    place = node_from_jurisdiction(jur.model_dump(), regions, f"{base}.jurisdiction")
+    condition: Node = Group("all", (*place, when), None, f"{base}") if place else when
+    return CompiledRule(spec, where, file_spec.seed, doc, condition, amount, _jurisdiction_text(jur, regions))
+
+
+def _jurisdiction_text(jur, regions) -> str:
+    parts = [p for p in (jur.province, jur.city) if p]
+    if jur.region:
+        parts.append(regions[jur.region].get("zh", jur.region))
+    if jur.counties:
+        parts.append("、".join(jur.counties))
+    return " ".join(dict.fromkeys(parts))
+
+
+def load_regions() -> dict[str, Any]:
+    return read_yaml(PACKAGE / "regions.yaml")
+
+
+def load_rules(rules_dir: str | Path | None = None, seeds_dir: str | Path | None = None,
+               facts: FactDictionary | None = None, check_quotes: bool = True) -> RuleSet:
+    """Load and validate every `*.yaml` in rules_dir (files starting with `_` are not rules)."""
+    rules_dir = Path(rules_dir) if rules_dir else DEFAULT_RULES
+    seeds_dir = Path(seeds_dir) if seeds_dir else (rules_dir.parent / "seeds" if (rules_dir.parent / "seeds").is_dir()
+                                                   else DEFAULT_SEEDS)
+    facts = facts or default_facts()
+    regions = load_regions()
+    if not rules_dir.is_dir():
+        raise RuleLoadError([Issue(str(rules_dir), "rules folder not found")])
+    files = sorted(p for p in rules_dir.glob("*.yaml") if not p.name.startswith("_"))
+    if not files:
+        raise RuleLoadError([Issue(str(rules_dir), "no rule files (*.yaml) in this folder")])
+    issues: list[Issue] = []
+    compiled: list[CompiledRule] = []
+    seeds: dict[str, str] = {}
+    digest = hashlib.sha256()
+    for extra in (PACKAGE / "facts.yaml", PACKAGE / "regions.yaml", PACKAGE / "size_standard.yaml"):
+        digest.update(extra.read_bytes())
+    for path in files:
+        where = _display(path)
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+        try:
+            raw = read_yaml(path, where)
+        except RuleLoadError as e:
+            issues.extend(e.issues)
+            continue
+        try:
+            file_spec = RuleFileSpec.model_validate(raw)
+        except ValidationError as e:
+            issues.extend(_pyd_issues(e, where, "$"))
+            continue
+        seed_norm = None
+        if check_quotes:
+            seed_path = seeds_dir / file_spec.seed
+            if file_spec.seed not in seeds:
+                if not seed_path.is_file():
+                    issues.append(Issue(f"{where}: $.seed", f"seed {file_spec.seed!r} not found in {seeds_dir}"))
+                else:
+                    seeds[file_spec.seed] = seed_path.read_text("utf-8")
+            if file_spec.seed in seeds:
+                seed_norm = _seed_norm(file_spec.seed, seeds[file_spec.seed])
+        for i, raw_rule in enumerate(file_spec.rules):
+            rule = _compile_rule(raw_rule, i, file_spec, where, facts, regions, seed_norm, issues)
+            if rule:
+                compiled.append(rule)
+    ids: dict[str, str] = {}
+    for r in compiled:
+        if r.id in ids:
+            issues.append(Issue(f"{r.file}: rule {r.id}", f"duplicate rule id (also in {ids[r.id]})"))
+        ids[r.id] = r.file
+    for r in compiled:
+        for j, other in enumerate(r.spec.excludes):
+            if other not in ids:
+                issues.append(Issue(f"{r.file}: rule {r.id}.excludes[{j}]", f"unknown rule id {other!r}"))
+        if r.spec.tops_up and r.spec.tops_up not in ids:
+            issues.append(Issue(f"{r.file}: rule {r.id}.tops_up", f"unknown rule id {r.spec.tops_up!r}"))
+    if issues:
+        raise RuleLoadError(issues)
+    return RuleSet(compiled, facts, digest.hexdigest()[:16], [_display(p) for p in files], seeds)
+
+
+_SEED_NORM: dict[str, str] = {}
+
+
+def _seed_norm(name: str, text: str) -> str:
+    key = hashlib.sha1(text.encode()).hexdigest()
+    if key not in _SEED_NORM:
+        _SEED_NORM[key] = _normalise(text)
+    return _SEED_NORM[key]

@@ -1,0 +1,256 @@
+"""Typed objects: the company (built from the fact dictionary), rule files, and results."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, field_validator, model_validator
+
+from .facts import FactDictionary, FactValueError, default_facts
+
+Status = Literal["eligible", "ineligible", "undetermined"]
+Kind = Literal["money", "relief", "service"]
+Strength = Literal["entitled", "discretionary", "encouraged"]
+Window = Literal["open", "closed", "upcoming"]
+
+_PY_TYPES = {"bool": bool, "int": int, "money": Decimal, "percent": Decimal, "number": Decimal,
+             "date": dt.date, "enum": str, "text": str}
+
+
+class _CompanyBase(BaseModel):
+    """Facts about one business. Every fact is optional: None means unknown, never 0 or false."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _headers_to_names(cls, data: Any) -> Any:
+        """Accept zh labels and aliases as keys, as company lists use them."""
+        if not isinstance(data, dict):
+            return data
+        facts = default_facts()
+        out: dict[str, Any] = {}
+        for k, v in data.items():
+            name = k if k in facts else (facts.column_for(str(k)) or k)
+            if name in out and out[name] is not None and v is not None:
+                raise ValueError(f"fact {name!r} given twice (as {k!r})")
+            if v is not None or name not in out:
+                out[name] = v
+        return out
+
+    def known(self) -> dict[str, Any]:
+        """The facts that were given (unknown ones left out)."""
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+def _make_validator(spec):
+    def parse(cls, v: Any) -> Any:
+        try:
+            return spec.parse(v)
+        except FactValueError as e:
+            raise ValueError(str(e)) from None
+
+    return field_validator(spec.name, mode="before")(classmethod(parse))
+
+
+def build_company_model(facts: FactDictionary) -> type[_CompanyBase]:
+    fields = {name: (Optional[_PY_TYPES[s.type]], Field(None, title=s.zh, description=s.help_en))
+              for name, s in facts.items()}
+    validators = {f"_parse_{name}": _make_validator(s) for name, s in facts.items()}
+    return create_model("Company", __base__=_CompanyBase, __validators__=validators, **fields)  # type: ignore
+
+
+Company = build_company_model(default_facts())
+
+
+# ---------------------------------------------------------------- rule files (raw, validated shapes)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Text(_Strict):
+    zh: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+    def get(self, lang: str = "zh") -> str:
+        return self.zh if lang == "zh" else self.en
+
+
+class DocumentInfo(_Strict):
+    title: str
+    number: str | None = None
+    issuer: str | None = None
+    date: dt.date | None = None
+    part: int | None = None
+
+
+class Period(_Strict):
+    start: dt.date
+    end: dt.date | None = None
+    deadline: dt.date | None = None
+    text: str | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Period":
+        if self.end and self.end < self.start:
+            raise ValueError("end is before start")
+        return self
+
+
+class Jurisdiction(_Strict):
+    province: str | None = None
+    city: str | None = None
+    region: str | None = None
+    counties: list[str] | None = None
+
+
+class AmountCase(_Strict):
+    when: dict[str, Any]
+    formula: str
+
+
+class AmountSpec(_Strict):
+    formula: str | None = None
+    cases: list[AmountCase] | None = None
+    params: dict[str, str | int | float] = Field(default_factory=dict)
+    cap: str | int | float | None = None
+    floor: str | int | float | None = None
+    per: Literal["once", "month", "year"] = "once"
+    text: Text | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "AmountSpec":
+        if (self.formula is None) == (self.cases is None):
+            raise ValueError("give exactly one of formula or cases")
+        return self
+
+
+class Expect(_Strict):
+    status: Status
+    amount: Decimal | None = None
+    missing: list[str] | None = None
+
+
+class Example(_Strict):
+    name: str
+    on: dt.date | None = None
+    facts: dict[str, Any] = Field(default_factory=dict)
+    expect: Expect
+
+
+class RuleSpec(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.]*$")
+    title: Text
+    document: str
+    quote: str | list[str]
+    jurisdiction: Jurisdiction
+    agency: Text
+    kind: Kind
+    strength: Strength
+    benefit: Text
+    period: Period
+    when: dict[str, Any]
+    amount: AmountSpec | None = None
+    excludes: list[str] = Field(default_factory=list)
+    tops_up: str | None = None
+    note: str | None = None
+    examples: list[Example] = Field(min_length=1)
+
+    @property
+    def quotes(self) -> list[str]:
+        return [self.quote] if isinstance(self.quote, str) else list(self.quote)
+
+
+class RuleFileSpec(_Strict):
+    seed: str
+    documents: dict[str, DocumentInfo]
+    rules: list[dict[str, Any]]
+
+
+# ---------------------------------------------------------------- results
+
+
+class SourceRef(BaseModel):
+    seed: str
+    document: str
+    number: str | None = None
+    issuer: str | None = None
+    date: dt.date | None = None
+    quote: str
+
+
+class PeriodOut(BaseModel):
+    start: dt.date
+    end: dt.date | None = None
+    deadline: dt.date | None = None
+    text: str | None = None
+
+
+class RuleResult(BaseModel):
+    """One rule's verdict for one company; `trace` holds the evaluated condition tree."""
+
+    rule_id: str
+    title: Text
+    status: Status
+    in_effect: bool
+    window: Window
+    kind: Kind
+    strength: Strength
+    benefit: Text
+    agency: Text
+    jurisdiction: str
+    amount: Decimal | None = None
+    amount_formula: str | None = None
+    amount_filled: str | None = None
+    amount_missing: list[str] = Field(default_factory=list)
+    per: str = "once"
+    counted_in_total: bool = False
+    period: PeriodOut
+    source: SourceRef
+    missing: list[str] = Field(default_factory=list)
+    excludes: list[str] = Field(default_factory=list)
+    tops_up: str | None = None
+    note: str | None = None
+    _trace: Any = PrivateAttr(default=None)
+    _amount_trace: Any = PrivateAttr(default=None)
+
+    @property
+    def trace(self):
+        return self._trace
+
+    def reasons(self, lang: str = "zh") -> list[str]:
+        from .explain import reasons
+
+        return reasons(self, lang)
+
+
+class Report(BaseModel):
+    """All results for one company on one date, with what is needed to reproduce them."""
+
+    as_of: dt.date
+    derived: dict[str, Any]
+    results: list[RuleResult]
+    total_amount: Decimal
+    total_in_effect: Decimal
+    rules_version: str
+    tool_version: str
+    input: dict[str, Any]
+
+    def by_status(self, status: Status) -> list[RuleResult]:
+        return [r for r in self.results if r.status == status]
+
+    def get(self, rule_id: str) -> RuleResult:
+        for r in self.results:
+            if r.rule_id == rule_id:
+                return r
+        raise KeyError(rule_id)
+
+    def as_dict(self, lang: str = "zh") -> dict[str, Any]:
+        """The JSON contract of `eligibility check --format json` (numbers as numbers)."""
+        from .explain import report_dict
+
+        return report_dict(self, lang)
