@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,16 @@ class _StrictLoader(yaml.SafeLoader):
                     "while reading a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark)
             seen[key] = True
         return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.1 reads on/off/yes/no as booleans (so an example's `on:` key would become True):
+# here only true/false are booleans, everything else stays text.
+_StrictLoader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
 def read_yaml(path: Path, where: str | None = None) -> Any:
