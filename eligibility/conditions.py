@@ -44,6 +44,10 @@ OPERATORS: dict[str, Operator] = {
     )
 }
 
+# spellings people reach for, pointed at the one operator that means it (for error hints only)
+_OP_ALIASES = {"lte": "le", "gte": "ge", "<=": "le", ">=": "ge", "<": "lt", ">": "gt", "==": "eq", "=": "eq",
+               "!=": "ne", "neq": "ne", "nin": "not_in", "notin": "not_in"}
+
 
 @dataclass(frozen=True)
 class Possible:
@@ -176,7 +180,8 @@ def parse_condition(raw: Any, facts: FactDictionary, loc: str, issues: list[Issu
         bad = [o for o in ops if o not in OPERATORS]
         hint = ""
         if bad:
-            close = difflib.get_close_matches(str(bad[0]), list(OPERATORS), n=1)
+            close = [_OP_ALIASES[bad[0]]] if bad[0] in _OP_ALIASES else difflib.get_close_matches(
+                str(bad[0]), list(OPERATORS), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
         issues.append(Issue(loc, f"a comparison needs exactly one operator of {list(OPERATORS)}; found {ops}{hint}"))
         return None

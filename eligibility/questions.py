@@ -70,6 +70,7 @@ class _Tally:
     rules: list[str] = field(default_factory=list)
     amount_rules: list[str] = field(default_factory=list)
     money: Decimal = ZERO
+    counted: set[str] = field(default_factory=set)
 
 
 def _weight(r: RuleResult) -> float:
@@ -139,8 +140,9 @@ def next_questions(report: Report | Mapping[str, Any], rules: RuleSet | None = N
             target = t.amount_rules if as_amount else t.rules
             if r.rule_id not in target:
                 target.append(r.rule_id)
-                if r.amount is not None and r.rule_id not in (t.rules if as_amount else t.amount_rules):
-                    t.money += r.amount
+            if r.amount is not None and r.rule_id not in t.counted:
+                t.counted.add(r.rule_id)
+                t.money += r.amount
 
     for r in report.results:
         if r.status == "undetermined" and r.missing:

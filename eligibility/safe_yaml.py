@@ -73,6 +73,8 @@ def read_yaml(path: Path, where: str | None = None) -> Any:
         line = f" line {mark.line + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e)
         raise RuleLoadError([Issue(f"{where}{line}", f"invalid YAML: {problem}")]) from None
+    except (ValueError, TypeError, OverflowError, RecursionError) as e:  # e.g. a date like 2020-13-01
+        raise RuleLoadError([Issue(where, f"invalid YAML value: {e}")]) from None
 
 
 def display(path: Path) -> str:

@@ -1,0 +1,48 @@
+"""The amount language: a small parser (no eval), exact decimals, rendering with numbers."""
+
+from decimal import Decimal
+
+import pytest
+
+from eligibility.amounts import compute, names, parse_formula, render, to_cents
+from eligibility.errors import FormulaError
+
+
+def test_precedence_percent_and_functions():
+    e = parse_formula("a + b * 50% - min(c, 10) / 2")
+    assert compute(e, {"a": 1, "b": 4, "c": 30}) == Decimal("-2")
+    assert names(e) == ["a", "b", "c"]
+
+
+def test_parentheses_and_negation():
+    e = parse_formula("-(a + b) * 3")
+    assert compute(e, {"a": Decimal(1), "b": Decimal(2)}) == Decimal(-9)
+
+
+def test_unknown_name_gives_none_not_zero():
+    assert compute(parse_formula("a * 2"), {}) is None
+
+
+def test_division_by_zero_gives_none():
+    assert compute(parse_formula("a / b"), {"a": 1, "b": 0}) is None
+
+
+def test_exact_decimals_and_half_up_cents():
+    e = parse_formula("a * 33.333%")
+    assert to_cents(compute(e, {"a": Decimal("100.05")})) == Decimal("33.35")
+    assert to_cents(Decimal("0.005")) == Decimal("0.01")
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("a +", "ends early"), ("a $ b", "unexpected character"), ("__import__(os)", "unknown function"), ("a + 'x'", "unexpected character"),
+    ("a b", "unexpected 'b'"), ("(a", "ends early"), ("", "non-empty"), ("max(a,", "ends early"),
+])
+def test_bad_formulas(text, fragment):
+    with pytest.raises(FormulaError) as e:
+        parse_formula(text)
+    assert fragment in str(e.value)
+
+
+def test_render_words_and_numbers():
+    e = parse_formula("(x + y) * 5")
+    assert render(e, lambda n: n.upper()) == "(X + Y) × 5"
