@@ -121,9 +121,9 @@ def evaluate_rule(rule: CompiledRule, values: dict[str, Any], needs: dict[str, t
     if rule.amount and status != "ineligible":
         amount_value, expr, amount_missing, amount_traces = compute_amount(rule.amount, values, needs)
         if expr is not None:
-            formula = amounts.render(expr, labeller.formula_name(rule.amount.params))
+            formula = amounts.render(expr, labeller.formula_name(rule.amount.param_text))
             if amount_value is not None:
-                filled = amounts.render(expr, labeller.formula_value(values, rule.amount.params))
+                filled = amounts.render(expr, labeller.formula_value(values, rule.amount.param_text))
     result = RuleResult(
         rule_id=spec.id, title=spec.title, status=status, in_effect=in_effect, window=win,
         kind=spec.kind, strength=spec.strength, benefit=spec.benefit, agency=spec.agency,

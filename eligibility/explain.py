@@ -40,28 +40,22 @@ class Labeller:
         self.facts = facts or default_facts()
         self.lang = lang
 
-    def formula_name(self, params: dict[str, Decimal]) -> Callable[[str], str]:
+    def formula_name(self, params: dict[str, str]) -> Callable[[str], str]:
         def label(name: str) -> str:
             if name in params:
-                return _param_text(params[name])
+                return params[name]
             spec = self.facts.get(name)
             return spec.label(self.lang) if spec else name
 
         return label
 
-    def formula_value(self, values: dict[str, Any], params: dict[str, Decimal]) -> Callable[[str], str]:
+    def formula_value(self, values: dict[str, Any], params: dict[str, str]) -> Callable[[str], str]:
         def label(name: str) -> str:
             if name in params:
-                return _param_text(params[name])
+                return params[name]
             return format_decimal(values[name])
 
         return label
-
-
-def _param_text(v: Decimal) -> str:
-    if Decimal(0) < abs(v) < 1:
-        return f"{format_decimal(v * 100)}%"
-    return format_decimal(v)
 
 
 def _value_words(spec, value: Any, lang: str) -> str:

@@ -40,6 +40,7 @@ class CompiledAmount:
     spec: AmountSpec
     cases: tuple[tuple[Node | None, amounts.Expr], ...]  # (None, expr) for a plain formula
     params: dict[str, Decimal]
+    param_text: dict[str, str]  # as the document writes them: "100%", "5"
     cap: amounts.Expr | None
     floor: amounts.Expr | None
 
@@ -179,7 +180,8 @@ def _compile_amount(spec: AmountSpec, facts: FactDictionary, where: str, loc: st
             cases.append((cond, e))
     cap = formula(spec.cap, f"{loc}.cap") if spec.cap is not None else None
     floor = formula(spec.floor, f"{loc}.floor") if spec.floor is not None else None
-    return CompiledAmount(spec, tuple(cases), params, cap, floor)
+    texts = {k: str(v).strip() for k, v in spec.params.items()}
+    return CompiledAmount(spec, tuple(cases), params, texts, cap, floor)
 
 
 def _check_cites(node: Node, seed_norm: str, where: str, issues: list[Issue]) -> None:

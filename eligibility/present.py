@@ -523,7 +523,7 @@ def report_html(report: Report, rules: RuleSet | None = None, lang: str = "zh",
         parts.append(f"<h2>{e(t(lang, 'window_head')[w])}（{len(group)}）</h2>" if lang == "zh" else
                      f"<h2>{e(t(lang, 'window_head')[w])} ({len(group)})</h2>")
         for r in group:
-            parts.append(_card_html(r, by_id.get(r.rule_id), lang, facts))
+            parts.append(card_html(r, by_id.get(r.rule_id), lang, facts))
     if hidden:
         parts.append(f"<p class=\"muted\">{e(t(lang, 'not_here').format(n=hidden))}</p>")
     parts.append(f"<p class=\"muted\">{e(t(lang, 'disclaimer'))}</p></body></html>")
@@ -539,7 +539,7 @@ def _typed(spec, v):
     return v
 
 
-def _card_html(r: RuleResult, rule: CompiledRule | None, lang: str, facts: FactDictionary) -> str:
+def card_html(r: RuleResult, rule: CompiledRule | None, lang: str, facts: FactDictionary) -> str:
     e = html.escape
     colon = "：" if lang == "zh" else ": "
     out = [f"<div class=\"card\"><h3>{e(r.title.get(lang))}</h3>",

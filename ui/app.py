@@ -1,0 +1,714 @@
+"""The Streamlit app a business owner fills in: `streamlit run ui/app.py`.
+
+A thin layer: widgets fill a dict of raw answers, each parsed through the fact dictionary
+(`FactSpec.parse`), the engine evaluates, `eligibility.questions` picks the next questions and
+`eligibility.present` words the results. Every widget has a key (tests drive the app by keys).
+Set ELIGIBILITY_RULES_DIR to use another rules folder than the bundled one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import os
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from eligibility import __version__, evaluate  # noqa: E402
+from eligibility import present as P  # noqa: E402
+from eligibility.errors import CompanyValidationError, RuleLoadError  # noqa: E402
+from eligibility.explain import KIND_WORDS, STATUS_WORDS, STRENGTH_WORDS, money  # noqa: E402
+from eligibility.facts import FactSpec, FactValueError  # noqa: E402
+from eligibility.questions import (FIRST_QUESTIONS, first_questions, known_places,  # noqa: E402
+                                   next_questions, normalise_place)
+
+st.set_page_config(page_title="政策计算器 · Policy calculator", page_icon="🧾", layout="wide")
+
+UNKNOWN = "__unknown__"
+NEXT_STEP = 5
+MAX_CARDS = 15  # per group and status before "show all"
+BATCH_MAX_BYTES = 5 * 1024 * 1024
+BATCH_MAX_ROWS = 2000
+
+TX = {
+    "zh": {
+        "title": "企业扶持政策计算器",
+        "subtitle": "河北、河南、四川等地助企纾困政策：回答几个问题，看看您的企业可以享受哪些政策、能拿多少钱。",
+        "lang": "语言 / Language", "page": "页面",
+        "pages": {"form": "问卷与结果", "browse": "规则浏览", "batch": "批量检查"},
+        "on": "评估日期", "on_help": "按这一天判断政策是否仍在执行期内，默认今天。查过去的政策可改为当时的日期。",
+        "windows_now": "在 {d}：{open} 项政策执行中，{closed} 项已截止，{upcoming} 项尚未开始。已截止的政策也会列出，便于补申请和审计核对。",
+        "basics": "基本情况", "more": "补充问题",
+        "more_help": "下面的问题按能判断的政策数量和金额排序，答一题，结果就更新一次。不知道可以选“不清楚”。",
+        "no_more": "暂时没有需要补充的问题了。",
+        "show_more": "再显示{n}个问题", "reset": "清空重新填写",
+        "unknown": "不清楚", "yes": "是", "no": "否", "choose": "请选择…",
+        "placeholder_num": "填写数字{unit}", "placeholder_text": "",
+        "understood": "已理解为：{v}",
+        "matters": "关系到 {n} 项政策", "matters_money": "，涉及约 {m}",
+        "results": "结果", "start_hint": "请先在左侧选择所在省份、主体类型和行业，结果会随着回答即时更新。",
+        "total": "预计可得资金合计", "total_help": "符合条件的各项资金之和；相互重叠的政策只计一次（含已截止的政策）。",
+        "total_open": "现在仍可申请", "possible": "可能还有", "possible_help": "“可能符合”的政策在补充信息后可能还能拿到的金额。",
+        "counts": "符合 {e} 项 · 可能符合 {u} 项 · 不符合 {i} 项",
+        "downloads": "下载", "dl_html": "报告（HTML，可打印）", "dl_csv": "结果表（CSV）", "dl_json": "结果数据（JSON）",
+        "ineligible_head": "不符合的政策（{n}项）", "show_all": "显示全部 {n} 项",
+        "none_here": "（无）", "window_empty_open": "在评估日期没有仍在执行期内、可能适用的政策；请看下面已截止的政策（可用于补申请、审计核对）。",
+        "bad_answers": "有 {n} 项填写有误，已暂时按“不清楚”处理，请修改标红的项目。",
+        "eval_error": "无法评估：",
+        "rules_error": "规则文件加载失败，请联系维护人员：",
+        "icons": {"eligible": "✅", "undetermined": "❔", "ineligible": "❌"},
+        # rule browser
+        "rb_search": "搜索（标题、原文、文号、编号）", "rb_province": "地区", "rb_all": "全部",
+        "rb_industry": "行业", "rb_kind": "类型", "rb_date": "日期", "rb_window": "执行情况",
+        "rb_windows": {"any": "全部", "open": "该日期执行中", "closed": "该日期已截止", "upcoming": "该日期尚未开始"},
+        "rb_count": "共 {n} 项规则（目录共 {total} 项）", "rb_rule": "查看规则",
+        "rb_cols": {"id": "编号", "title": "标题", "region": "地区", "kind": "类型", "strength": "力度",
+                    "period": "执行期", "amount": "金额公式"},
+        "rb_conditions": "条件", "rb_amount": "金额计算", "rb_period": "执行期", "rb_source": "政策依据",
+        "rb_examples": "示例", "rb_no_amount": "文件未给出可计算的金额。", "rb_excludes": "与以下政策为同一笔钱，只计一次",
+        "rb_tops_up": "在以下政策基础上补差", "rb_params": "参数", "rb_cap": "上限", "rb_floor": "下限",
+        "rb_ex_cols": {"name": "示例", "facts": "事实", "status": "结论", "amount": "金额"},
+        "rb_per": {"once": "一次性", "month": "每月", "year": "每年"},
+        # batch
+        "batch_intro": "顾问批量检查：上传企业名单（CSV 或 Excel，列名用事实项的中文名或英文名，如“所在省份”“从业人员”），逐家评估。",
+        "batch_unavailable": "批量检查模块暂不可用（eligibility.batch 未安装或加载失败）。请使用命令行：`eligibility batch …`。",
+        "batch_file": "上传企业名单", "batch_on": "评估日期", "batch_run": "开始检查",
+        "batch_too_big": "文件超过 {mb} MB，请使用命令行批量处理：`eligibility batch 名单.xlsx`。",
+        "batch_too_many": "名单共 {n} 行，超过网页版上限 {max} 行，请使用命令行批量处理：`eligibility batch 名单.xlsx`。",
+        "batch_read_error": "无法读取文件：", "batch_summary": "每家企业汇总", "batch_chart": "各项政策符合的企业数和金额",
+        "batch_errors": "有输入错误的行", "batch_download": "下载全部结果（CSV）", "batch_done": "已完成 {n} 家企业。",
+        "batch_columns": "可用的列名见“规则浏览”页或命令 `eligibility facts`。",
+        "footer": "工具版本 {tool} · 规则版本 {rules} · 共 {n} 项规则。结果仅供参考，以受理部门审核为准。",
+    },
+    "en": {
+        "title": "Business support-policy calculator",
+        "subtitle": "Support measures of Hebei, Henan, Sichuan and their cities: answer a few questions to see what your business qualifies for and how much.",
+        "lang": "语言 / Language", "page": "Page",
+        "pages": {"form": "Questionnaire & results", "browse": "Rule browser", "batch": "Batch check"},
+        "on": "Evaluation date", "on_help": "Whether a measure is still open is judged on this day (default today). Use an earlier date for past measures.",
+        "windows_now": "On {d}: {open} measures open, {closed} closed, {upcoming} upcoming. Closed ones are listed too, for back-claims and audits.",
+        "basics": "The basics", "more": "More questions",
+        "more_help": "Ordered by how many measures and how much money each answer settles; results update after each answer. Pick “don't know” to skip.",
+        "no_more": "No more questions for now.",
+        "show_more": "Show {n} more questions", "reset": "Start again",
+        "unknown": "Don't know", "yes": "Yes", "no": "No", "choose": "Choose…",
+        "placeholder_num": "a number{unit}", "placeholder_text": "",
+        "understood": "Understood as: {v}",
+        "matters": "Decides {n} measures", "matters_money": ", about {m}",
+        "results": "Results", "start_hint": "Start with province, kind of organisation and industry on the left; results update as you answer.",
+        "total": "Expected money in total", "total_help": "Sum of the money you qualify for; overlapping measures counted once (closed ones included).",
+        "total_open": "Still open now", "possible": "Possibly more", "possible_help": "Money from measures you may qualify for once the missing facts are known.",
+        "counts": "{e} eligible · {u} possible · {i} not eligible",
+        "downloads": "Downloads", "dl_html": "Report (HTML, printable)", "dl_csv": "Results (CSV)", "dl_json": "Results (JSON)",
+        "ineligible_head": "Not eligible ({n})", "show_all": "Show all {n}",
+        "none_here": "(none)", "window_empty_open": "Nothing that may apply is open on the evaluation date; see the closed measures below (for back-claims and audits).",
+        "bad_answers": "{n} answers are invalid and are treated as “don't know” for now; please fix the fields marked in red.",
+        "eval_error": "Cannot evaluate: ",
+        "rules_error": "The rule files do not load; please tell the maintainers:",
+        "icons": {"eligible": "✅", "undetermined": "❔", "ineligible": "❌"},
+        "rb_search": "Search (title, quote, document number, id)", "rb_province": "Region", "rb_all": "All",
+        "rb_industry": "Industry", "rb_kind": "Kind", "rb_date": "Date", "rb_window": "Window",
+        "rb_windows": {"any": "any", "open": "open on that date", "closed": "closed by that date", "upcoming": "not yet started"},
+        "rb_count": "{n} rules (of {total} in the catalogue)", "rb_rule": "Show rule",
+        "rb_cols": {"id": "id", "title": "title", "region": "region", "kind": "kind", "strength": "strength",
+                    "period": "period", "amount": "amount formula"},
+        "rb_conditions": "Conditions", "rb_amount": "Amount", "rb_period": "Period", "rb_source": "Source",
+        "rb_examples": "Examples", "rb_no_amount": "The document gives no computable amount.",
+        "rb_excludes": "Same money as (counted once)", "rb_tops_up": "Tops up", "rb_params": "Parameters",
+        "rb_cap": "cap", "rb_floor": "floor",
+        "rb_ex_cols": {"name": "example", "facts": "facts", "status": "verdict", "amount": "amount"},
+        "rb_per": {"once": "once", "month": "per month", "year": "per year"},
+        "batch_intro": "For advisers: upload a company list (CSV or Excel; column headers are fact names or their Chinese labels such as 所在省份, 从业人员) and check every company.",
+        "batch_unavailable": "Batch checking is not available (eligibility.batch is missing or failed to load). Use the command line: `eligibility batch …`.",
+        "batch_file": "Upload a company list", "batch_on": "Evaluation date", "batch_run": "Check",
+        "batch_too_big": "The file is over {mb} MB; please use the command line: `eligibility batch list.xlsx`.",
+        "batch_too_many": "The list has {n} rows, over the web limit of {max}; please use the command line: `eligibility batch list.xlsx`.",
+        "batch_read_error": "Cannot read the file: ", "batch_summary": "Per-company summary",
+        "batch_chart": "Companies qualifying and money per measure", "batch_errors": "Rows with input errors",
+        "batch_download": "Download all results (CSV)", "batch_done": "{n} companies checked.",
+        "batch_columns": "Column names: see the rule browser or `eligibility facts`.",
+        "footer": "Tool {tool} · rules {rules} · {n} rules. For guidance only; the agency's review decides.",
+    },
+}
+
+CSS = """<style>
+mark.key { background: #ffe58f; font-weight: 600; padding: 0 1px; }
+mark.cite { background: #fff4c2; padding: 0 1px; }
+mark.num { background: #d0ebff; padding: 0 1px; }
+.card h3 { display: none; }
+.card .status { font-weight: 600; } .card .eligible { color: #1a7f37; } .card .undetermined { color: #9a6700; }
+.card .ineligible { color: #cf222e; } .card .muted, .muted { color: #59636e; font-size: .92em; }
+.card blockquote { margin: .4em 0; padding: .3em .8em; border-left: 4px solid #d1d9e0; background: rgba(127,127,127,.08); }
+.card p { margin: .25em 0; }
+</style>"""
+
+
+# ---------------------------------------------------------------- shared
+
+
+def tx(key: str) -> Any:
+    return TX[lang()][key]
+
+
+def lang() -> str:
+    return "en" if st.session_state.get("lang") == "en" else "zh"
+
+
+def msg(e: Exception) -> str:
+    """FactValueError messages are 'zh / en': keep the reader's half."""
+    text = str(e)
+    if " / " not in text:
+        return text
+    return text.split(" / ")[0] if lang() == "zh" else text.split(" / ")[-1]
+
+
+@st.cache_resource(show_spinner=False)
+def load_catalogue(rules_dir: str | None):
+    from eligibility import default_rules, load_rules
+
+    rules = load_rules(rules_dir) if rules_dir else default_rules()
+    return rules, known_places(rules)
+
+
+def get_rules():
+    try:
+        return load_catalogue(os.environ.get("ELIGIBILITY_RULES_DIR") or None)
+    except RuleLoadError as e:
+        st.error(tx("rules_error"))
+        st.code("\n".join(str(i) for i in e.issues[:50]))
+        st.stop()
+
+
+# ---------------------------------------------------------------- questionnaire
+
+
+def _persist_keys() -> None:
+    """Widgets of a page that is not shown lose their state; keep answers in a plain dict."""
+    store = st.session_state.setdefault("answers", {})
+    for k, v in store.items():
+        if k not in st.session_state:
+            st.session_state[k] = v
+
+
+def _save_keys() -> None:
+    store = st.session_state.setdefault("answers", {})
+    for k in list(st.session_state.keys()):
+        if isinstance(k, str) and (k.startswith("q_") or k.startswith("skip_") or k == "on"):
+            store[k] = st.session_state[k]
+
+
+def _reset() -> None:
+    for k in list(st.session_state.keys()):
+        if isinstance(k, str) and (k.startswith("q_") or k.startswith("skip_")):
+            del st.session_state[k]
+    st.session_state["answers"] = {}
+    st.session_state["asked"] = []
+    st.session_state["n_next"] = NEXT_STEP
+
+
+def _more() -> None:
+    st.session_state["n_next"] = st.session_state.get("n_next", NEXT_STEP) + NEXT_STEP
+
+
+def read_answers(facts, places) -> tuple[dict, dict, set, dict, dict]:
+    """(values, raw as received, skipped, errors, notes) from the widgets' state."""
+    values: dict[str, Any] = {}
+    raw: dict[str, Any] = {}
+    skipped: set[str] = set()
+    errors: dict[str, str] = {}
+    notes: dict[str, str] = {}
+    names = []
+    for k in st.session_state.keys():
+        if isinstance(k, str) and k.startswith(("q_", "skip_")):
+            name = k.split("_", 1)[1]
+            if name in facts and name not in names:
+                names.append(name)
+    for name in names:
+        spec: FactSpec = facts[name]
+        v = st.session_state.get(f"q_{name}")
+        if spec.type in ("enum", "bool"):
+            if v is None:
+                continue
+            if v == UNKNOWN:
+                skipped.add(name)
+                raw[name] = "不清楚"
+                continue
+            raw[name] = spec.value_label(v, "zh") if spec.type == "enum" else ("是" if v == "yes" else "否")
+            v = {"yes": True, "no": False}.get(v, v) if spec.type == "bool" else v
+        else:
+            if st.session_state.get(f"skip_{name}"):
+                skipped.add(name)
+                raw[name] = "不清楚"
+                continue
+            if v is None or not str(v).strip():
+                continue
+            raw[name] = v
+        try:
+            value = spec.parse(v)
+        except FactValueError as e:
+            errors[name] = msg(e)
+            continue
+        if value is None:
+            skipped.add(name)
+            continue
+        if name in ("city", "county"):
+            fixed = normalise_place(name, value, places)
+            if fixed != value:
+                notes[name] = tx("understood").format(v=fixed)
+            value = fixed
+        values[name] = value
+    return values, raw, skipped, errors, notes
+
+
+def ask(spec: FactSpec, errors: dict, notes: dict, extra: str = "", first: bool = False) -> None:
+    """One question: its widget, help text and unit, and its error right under it.
+
+    The first questions keep their help in a tooltip; later ones (less obvious) show it in full."""
+    L = lang()
+    key = f"q_{spec.name}"
+    unit = f"（{spec.unit}）" if spec.unit and L == "zh" else (f" ({spec.unit})" if spec.unit else "")
+    label = spec.label(L) + unit
+    help_text = (spec.help(L) or None) if first else None
+    if spec.type == "enum":
+        st.selectbox(label, options=[*spec.values, UNKNOWN], index=None, key=key, help=help_text,
+                     placeholder=tx("choose"),
+                     format_func=lambda v, s=spec: tx("unknown") if v == UNKNOWN else s.value_label(v, L))
+    elif spec.type == "bool":
+        st.radio(label, options=["yes", "no", UNKNOWN], index=None, key=key, help=help_text, horizontal=True,
+                 format_func=lambda v: {"yes": tx("yes"), "no": tx("no"), UNKNOWN: tx("unknown")}[v])
+    else:
+        skip_key = f"skip_{spec.name}"
+        ph = tx("placeholder_num").format(unit=unit) if spec.type in ("int", "money", "percent", "number") else \
+            ("2020-03-15" if spec.type == "date" else "")
+        st.text_input(label, key=key, help=help_text, placeholder=ph,
+                      disabled=bool(st.session_state.get(skip_key)))
+        st.checkbox(tx("unknown"), key=skip_key)
+    if spec.name in errors:
+        st.error(errors[spec.name], icon="⚠️")
+    elif spec.name in notes:
+        st.caption(notes[spec.name])
+    if not first and spec.help(L):
+        st.caption(spec.help(L) + (f" {extra}" if extra else ""))
+    elif extra:
+        st.caption(extra)
+
+
+def _report(values: dict, on: dt.date, rules):
+    """Evaluate, reusing the last report when nothing changed (reruns also come from other widgets)."""
+    sig = (tuple(sorted((k, repr(v)) for k, v in values.items())), on, rules.version)
+    cached = st.session_state.get("_last_report")
+    if cached and cached[0] == sig:
+        return cached[1]
+    report = evaluate(values, on=on, rules=rules)
+    st.session_state["_last_report"] = (sig, report)
+    return report
+
+
+def page_form(rules, places) -> None:
+    L = lang()
+    facts = rules.facts
+    _persist_keys()
+    st.session_state.setdefault("asked", [])
+    st.session_state.setdefault("n_next", NEXT_STEP)
+    values, raw, skipped, errors, notes = read_answers(facts, places)
+    on = st.session_state.get("on") or dt.date.today()
+    try:
+        report = _report(values, on, rules)
+        eval_error = None
+    except CompanyValidationError as e:
+        report, eval_error = None, e
+    for name in list(values) + list(skipped) + list(errors):
+        if name not in FIRST_QUESTIONS and name not in st.session_state["asked"]:
+            st.session_state["asked"].append(name)
+    st.session_state["report"] = report
+    st.session_state["values"] = values
+    st.session_state["raw_input"] = raw
+
+    left, right = st.columns([5, 7], gap="large")
+    with left:
+        st.date_input(tx("on"), min_value=dt.date(2015, 1, 1),
+                      max_value=dt.date(2035, 12, 31), key="on", help=tx("on_help"))
+        counts = {w: 0 for w in P.WINDOWS}
+        if report is not None:
+            for r in report.results:
+                counts[r.window] += 1
+        st.caption(tx("windows_now").format(d=on.isoformat(), **counts))
+        if errors:
+            st.warning(tx("bad_answers").format(n=len(errors)))
+        st.subheader(tx("basics"))
+        for q in first_questions(values, facts):
+            ask(q.spec, errors, notes, first=True)
+        st.subheader(tx("more"))
+        st.caption(tx("more_help"))
+        asked = [n for n in st.session_state["asked"] if n in facts and n not in FIRST_QUESTIONS]
+        for name in asked:
+            ask(facts[name], errors, notes)
+        if report is not None and "province" in values:
+            nxt = next_questions(report, rules, exclude=set(asked) | skipped | set(errors),
+                                 limit=st.session_state["n_next"])
+            for q in nxt:
+                extra = "（" + tx("matters").format(n=q.n_rules) if L == "zh" else "(" + tx("matters").format(n=q.n_rules)
+                if q.money:
+                    extra += tx("matters_money").format(m=money(q.money, L))
+                extra += "）" if L == "zh" else ")"
+                ask(q.spec, errors, notes, extra)
+            if nxt:
+                st.button(tx("show_more").format(n=NEXT_STEP), key="more_questions", on_click=_more)
+            else:
+                st.info(tx("no_more"))
+        st.button(tx("reset"), key="reset", on_click=_reset)
+    with right:
+        st.subheader(tx("results"))
+        if eval_error is not None:
+            st.error(tx("eval_error") + "; ".join(str(i) for i in eval_error.issues))
+        elif report is None or "province" not in values:
+            st.info(tx("start_hint"))
+        else:
+            show_results(report, rules, raw)
+    _save_keys()
+
+
+def show_results(report, rules, raw: dict) -> None:
+    L = lang()
+    facts = rules.facts
+    groups = P.by_window(report)
+    here = [r for g in groups.values() for r in g]
+    n_e = sum(r.status == "eligible" for r in here)
+    n_u = sum(r.status == "undetermined" for r in here)
+    n_i = sum(r.status == "ineligible" for r in here)
+    c1, c2, c3 = st.columns(3)
+    c1.metric(tx("total"), money(report.total_amount, L), help=tx("total_help"))
+    c2.metric(tx("total_open"), money(report.total_in_effect, L))
+    c3.metric(tx("possible"), money(P.possible_money(report), L), help=tx("possible_help"))
+    st.caption(tx("counts").format(e=n_e, u=n_u, i=n_i))
+    with st.expander(tx("downloads"), expanded=False):
+        stamp = report.as_of.isoformat()
+        d1, d2, d3 = st.columns(3)
+        d1.download_button(tx("dl_html"), data=lambda: P.report_html(report, rules, L, raw).encode("utf-8"),
+                           file_name=f"policy-report-{stamp}.html", mime="text/html", key="dl_html",
+                           on_click="ignore")
+        d2.download_button(tx("dl_csv"), data=lambda: P.report_csv(report, L), file_name=f"policy-results-{stamp}.csv",
+                           mime="text/csv", key="dl_csv", on_click="ignore")
+        d3.download_button(tx("dl_json"), data=lambda: P.report_json(report, L, raw),
+                           file_name=f"policy-results-{stamp}.json", mime="application/json", key="dl_json",
+                           on_click="ignore")
+    first = P.default_window(groups)
+    order = [first] + [w for w in P.WINDOWS if w != first]
+    if first != "open":
+        st.info(tx("window_empty_open"))
+    heads = P.t(L, "window_head")
+    for w in order:
+        group = groups[w]
+        relevant = [r for r in group if r.status != "ineligible"]
+        inel = [r for r in group if r.status == "ineligible"]
+        st.markdown(f"### {heads[w]} · {len(relevant)}")
+        if not group:
+            st.caption(tx("none_here"))
+            continue
+        show_all = st.session_state.get(f"all_{w}", False)
+        shown = relevant if show_all else relevant[:MAX_CARDS]
+        for r in shown:
+            icon = tx("icons")[r.status]
+            amount = f" · {P.amount_words(r, L)}" if r.amount is not None else ""
+            status = P.status_words(r, L, facts)
+            with st.expander(f"{icon} {r.title.get(L)}{amount} — {status}", expanded=False):
+                st.markdown(P.card_html(r, rules.by_id.get(r.rule_id), L, facts), unsafe_allow_html=True)
+        if len(relevant) > MAX_CARDS:
+            st.checkbox(tx("show_all").format(n=len(relevant)), key=f"all_{w}")
+        if inel:
+            with st.expander(tx("ineligible_head").format(n=len(inel)), expanded=False):
+                st.markdown(_ineligible_html(inel, rules, L), unsafe_allow_html=True)
+    hidden = sum(1 for r in report.results if P.not_here(r))
+    if hidden:
+        st.caption(P.t(L, "not_here").format(n=hidden))
+
+
+def _ineligible_html(results, rules, L: str) -> str:
+    """Compact why-not list: the failed condition in the document's words and what would change it."""
+    e = html.escape
+    items = []
+    for r in results:
+        lines = []
+        for it in P.why_not(r, L, rules.facts):
+            cite = (f"（原文：“{e(it['cite'])}”）" if L == "zh" else f" (document: “{e(it['cite'])}”)") if it["cite"] else ""
+            lines.append(f"<li>{e(it['said'])}{cite} → {e(it['change'])}</li>")
+        src = e(P.source_words(r))
+        items.append(f"<li><b>{e(r.title.get(L))}</b> <span class=\"muted\">{src}</span><ul>{''.join(lines)}</ul></li>")
+    return f"<div class=\"card\"><ul>{''.join(items)}</ul></div>"
+
+
+# ---------------------------------------------------------------- rule browser
+
+
+def page_browse(rules) -> None:
+    from eligibility import amounts
+    from eligibility.explain import Labeller
+
+    L = lang()
+    facts = rules.facts
+    allw = tx("rb_all")
+    c1, c2, c3 = st.columns([3, 2, 2])
+    query = c1.text_input(tx("rb_search"), key="rb_q").strip()
+    provinces = [p for p in facts["province"].values if p != "其他"]
+    province = c2.selectbox(tx("rb_province"), options=["", *provinces], key="rb_province",
+                            format_func=lambda v: allw if v == "" else facts["province"].value_label(v, L))
+    industry = c3.selectbox(tx("rb_industry"), options=["", *facts["industry"].values], key="rb_industry",
+                            format_func=lambda v: allw if v == "" else facts["industry"].value_label(v, L))
+    c4, c5, c6 = st.columns([3, 2, 2])
+    kinds = c4.multiselect(tx("rb_kind"), options=["money", "relief", "service"], key="rb_kind",
+                           format_func=lambda v: KIND_WORDS[L][v])
+    on = c5.date_input(tx("rb_date"), value=dt.date.today(), key="rb_on")
+    wsel = c6.selectbox(tx("rb_window"), options=["any", "open", "closed", "upcoming"], key="rb_window",
+                        format_func=lambda v: tx("rb_windows")[v])
+    from eligibility.evaluate import window
+
+    chosen = []
+    for r in rules:
+        s = r.spec
+        if kinds and s.kind not in kinds:
+            continue
+        if province and not P.rule_applies_to(r, {"province": province}):
+            continue
+        if industry and not P.rule_applies_to(r, {"industry": industry}):
+            continue
+        if wsel != "any" and window(r, on)[0] != wsel:
+            continue
+        if query:
+            hay = " ".join([s.id, s.title.zh, s.title.en, s.benefit.zh, s.benefit.en, " ".join(s.quotes),
+                            r.document.title, r.document.number or "", r.jurisdiction_text]).lower()
+            if not all(word.lower() in hay for word in query.split()):
+                continue
+        chosen.append(r)
+    st.caption(tx("rb_count").format(n=len(chosen), total=len(rules)))
+    cols = tx("rb_cols")
+    rows = []
+    for r in chosen:
+        s = r.spec
+        rows.append({cols["id"]: s.id, cols["title"]: s.title.get(L), cols["region"]: r.jurisdiction_text,
+                     cols["kind"]: KIND_WORDS[L][s.kind], cols["strength"]: STRENGTH_WORDS[L][s.strength],
+                     cols["period"]: f"{s.period.start} – {s.period.end or s.period.deadline or '…'}"})
+    if rows:
+        st.dataframe(rows, hide_index=True, width="stretch", height=min(420, 38 + 35 * len(rows)))
+        ids = [r.id for r in chosen]
+        rid = st.selectbox(tx("rb_rule"), options=ids, key="rb_rule",
+                           format_func=lambda i: f"{rules.by_id[i].spec.title.get(L)} ({i})")
+        if rid:
+            rule_detail(rules.by_id[rid], rules, L, amounts, Labeller)
+
+
+def rule_detail(rule, rules, L: str, amounts, Labeller) -> None:
+    s = rule.spec
+    facts = rules.facts
+    colon = "：" if L == "zh" else ": "
+    st.markdown(f"#### {s.title.get(L)}")
+    st.markdown(f"`{s.id}` · {KIND_WORDS[L][s.kind]} · {STRENGTH_WORDS[L][s.strength]} · {rule.jurisdiction_text}")
+    st.markdown(f"**{s.benefit.get(L)}**  \n{P.t(L, 'agency')}{colon}{s.agency.get(L)}")
+    st.markdown(f"##### {tx('rb_conditions')}")
+    st.markdown("\n".join(P.condition_lines(rule.condition, L, facts)))
+    st.markdown(f"##### {tx('rb_amount')}")
+    if rule.amount is None:
+        st.caption(tx("rb_no_amount"))
+    else:
+        lab = Labeller(facts, L)
+        lines = []
+        for cond, expr in rule.amount.cases:
+            f = amounts.render(expr, lab.formula_name(rule.amount.params))
+            if cond is not None:
+                when = "; ".join(x.strip("- ").strip() for x in P.condition_lines(cond, L, facts))
+                lines.append(f"- {when} → {f}")
+            else:
+                lines.append(f"- {f}")
+        if rule.amount.spec.text:
+            lines.append(f"- {rule.amount.spec.text.get(L)}")
+        lines.append(f"- {tx('rb_per')[rule.amount.spec.per]}")
+        for label, part in ((tx("rb_cap"), rule.amount.spec.cap), (tx("rb_floor"), rule.amount.spec.floor)):
+            if part is not None:
+                lines.append(f"- {label}{colon}{part}")
+        st.markdown("\n".join(lines))
+    st.markdown(f"##### {tx('rb_period')}")
+    p = s.period
+    st.markdown(f"{p.start} – {p.end or '…'}" + (f"；{P.t(L, 'deadline')}{colon}{p.deadline}" if p.deadline else "")
+                + (f"  \n{p.text}" if p.text else ""))
+    if s.excludes:
+        st.caption(f"{tx('rb_excludes')}{colon}{', '.join(s.excludes)}")
+    if s.tops_up:
+        st.caption(f"{tx('rb_tops_up')}{colon}{s.tops_up}")
+    st.markdown(f"##### {tx('rb_source')}")
+    doc = rule.document
+    st.markdown(f"{doc.title}" + (f"（{doc.number}）" if doc.number else "") + (f" · {doc.issuer}" if doc.issuer else "")
+                + (f" · {doc.date}" if doc.date else ""))
+    quote = " …… ".join(s.quotes)
+    st.markdown(f"<div class=\"card\"><blockquote>{P.highlight_html(quote, P.highlight_terms(rule))}</blockquote></div>",
+                unsafe_allow_html=True)
+    if s.note:
+        st.caption(s.note)
+    st.markdown(f"##### {tx('rb_examples')}")
+    cols = tx("rb_ex_cols")
+    rows = []
+    for ex in s.examples:
+        fx = "；".join(f"{facts[k].label(L) if k in facts else k}={v}" for k, v in ex.facts.items())
+        rows.append({cols["name"]: ex.name, cols["facts"]: fx,
+                     cols["status"]: STATUS_WORDS[L][ex.expect.status],
+                     cols["amount"]: "" if ex.expect.amount is None else str(ex.expect.amount)})
+    st.dataframe(rows, hide_index=True, width="stretch")
+
+
+# ---------------------------------------------------------------- batch
+
+
+def page_batch(rules) -> None:
+    st.caption(tx("batch_intro"))
+    try:
+        from eligibility.batch import evaluate_frame, read_table
+    except Exception:  # noqa: BLE001 - any failure to import means the page cannot work
+        st.warning(tx("batch_unavailable"))
+        return
+    st.caption(tx("batch_columns"))
+    up = st.file_uploader(tx("batch_file"), type=["csv", "xlsx", "xls"], key="batch_file")
+    on = st.date_input(tx("batch_on"), value=dt.date.today(), key="batch_on")
+    if up is None:
+        return
+    data = up.getvalue()
+    if len(data) > BATCH_MAX_BYTES:
+        st.error(tx("batch_too_big").format(mb=BATCH_MAX_BYTES // (1024 * 1024)))
+        return
+    try:
+        frame = read_table(data, up.name)
+    except Exception as e:  # noqa: BLE001 - shown to the user, never a traceback
+        st.error(tx("batch_read_error") + str(e))
+        return
+    if frame.height > BATCH_MAX_ROWS:
+        st.error(tx("batch_too_many").format(n=frame.height, max=BATCH_MAX_ROWS))
+        return
+    if not st.button(tx("batch_run"), key="batch_run") and st.session_state.get("_batch_sig") != (up.name, len(data), on):
+        return
+    bar = st.progress(0.0)
+
+    def progress(*args):
+        if len(args) >= 2 and args[1]:
+            frac = float(args[0]) / float(args[1])
+        elif args:
+            frac = float(args[0])
+        else:
+            return
+        bar.progress(min(max(frac, 0.0), 1.0))
+
+    sig = (up.name, len(data), on)
+    cached = st.session_state.get("_batch_result")
+    if cached and cached[0] == (sig, rules.version):
+        out = cached[1]
+    else:
+        try:
+            out = evaluate_frame(frame, on=on, rules=rules, progress=progress)
+        except Exception as e:  # noqa: BLE001
+            st.error(tx("batch_read_error") + str(e))
+            return
+        st.session_state["_batch_result"] = ((sig, rules.version), out)
+        st.session_state["_batch_sig"] = sig
+    bar.progress(1.0)
+    show_batch(out)
+
+
+def show_batch(out) -> None:
+    """Show whatever shape evaluate_frame returns: a summary, a per-rule chart and the error rows."""
+    import polars as pl
+
+    st.success(tx("batch_done").format(n=_n_companies(out)))
+    cols = set(out.columns)
+    st.markdown(f"#### {tx('batch_summary')}")
+    if {"rule_id", "status"} <= cols:
+        key = "row" if "row" in cols else ("company" if "company" in cols else None)
+        if key:
+            summary = (out.group_by(key).agg(
+                (pl.col("status") == "eligible").sum().alias("eligible"),
+                (pl.col("status") == "undetermined").sum().alias("undetermined"),
+                *([pl.col("amount").filter(pl.col("status") == "eligible").cast(pl.Float64).sum().alias("amount")]
+                  if "amount" in cols else []),
+            ).sort(key))
+            st.dataframe(summary, hide_index=True, width="stretch")
+        st.markdown(f"#### {tx('batch_chart')}")
+        per_rule = (out.filter(pl.col("status") == "eligible").group_by("rule_id").agg(
+            pl.len().alias("companies"),
+            *([pl.col("amount").cast(pl.Float64).sum().alias("amount")] if "amount" in cols else []),
+        ).sort("companies", descending=True))
+        if per_rule.height:
+            st.bar_chart(per_rule.to_pandas().set_index("rule_id")["companies"]) if _has_pandas() else \
+                st.dataframe(per_rule, hide_index=True)
+            st.dataframe(per_rule, hide_index=True, width="stretch")
+    else:
+        st.dataframe(out.head(500), hide_index=True, width="stretch")
+        rule_cols = [c for c in out.columns if c.endswith(".status") or c.endswith("__status")]
+        if rule_cols:
+            counts = {c.rsplit(".", 1)[0].rsplit("__", 1)[0]: int((out[c] == "eligible").sum()) for c in rule_cols}
+            st.markdown(f"#### {tx('batch_chart')}")
+            st.bar_chart(counts)
+    err_cols = [c for c in out.columns if c in ("errors", "error", "input_errors", "issues")]
+    if err_cols:
+        c = err_cols[0]
+        bad = out.filter(pl.col(c).is_not_null() & (pl.col(c).cast(pl.Utf8) != ""))
+        if bad.height:
+            st.markdown(f"#### {tx('batch_errors')}")
+            st.dataframe(bad, hide_index=True, width="stretch")
+    st.download_button(tx("batch_download"), data=lambda: _csv_bytes(out), file_name="batch-results.csv",
+                       mime="text/csv", key="batch_download", on_click="ignore")
+
+
+def _csv_bytes(frame) -> bytes:
+    import polars as pl
+
+    flat = frame.with_columns([pl.col(c).cast(pl.Utf8) for c, t in frame.schema.items()
+                               if isinstance(t, (pl.List, pl.Struct, pl.Object))]) if frame.width else frame
+    return ("\ufeff" + flat.write_csv()).encode("utf-8")
+
+
+def _n_companies(out) -> int:
+    for key in ("row", "company"):
+        if key in out.columns and "rule_id" in out.columns:
+            return out[key].n_unique()
+    return out.height
+
+
+def _has_pandas() -> bool:
+    try:
+        import pandas  # noqa: F401
+
+        return True
+    except ImportError:
+        return False
+
+
+# ---------------------------------------------------------------- main
+
+
+def main() -> None:
+    st.markdown(CSS, unsafe_allow_html=True)
+    head, switch = st.columns([5, 2])
+    with switch:
+        st.radio(TX["zh"]["lang"], options=["zh", "en"], key="lang", horizontal=True,
+                 format_func=lambda v: {"zh": "中文", "en": "English"}[v])
+    with head:
+        st.title(tx("title"))
+    st.caption(tx("subtitle"))
+    rules, places = get_rules()
+    pages = tx("pages")
+    page = st.radio(tx("page"), options=list(pages), key="page", horizontal=True,
+                    format_func=lambda v: pages[v], label_visibility="collapsed")
+    if page == "form":
+        page_form(rules, places)
+    elif page == "browse":
+        page_browse(rules)
+    else:
+        page_batch(rules)
+    st.divider()
+    st.caption(tx("footer").format(tool=__version__, rules=rules.version, n=len(rules)))
+
+
+main()
