@@ -78,9 +78,32 @@ def check(
     except CompanyValidationError as e:
         _fail([str(i) for i in e.issues], 2)
     if fmt == "json":
-        typer.echo(json.dumps(report.as_dict(lang), ensure_ascii=False, indent=2))
+        typer.echo(json.dumps({**report.as_dict(lang), "lang": lang}, ensure_ascii=False, indent=2))
     else:
         typer.echo(summary_text(report, lang, show_ineligible=show_all))
+
+
+@app.command()
+def replay(report_file: Path = typer.Argument(..., help="之前保存的 JSON 报告 / a report saved by `check --format json`"),
+           rules_dir: Optional[Path] = RulesOpt) -> None:
+    """按报告中记录的输入和日期重新评估并比对 / Re-run a stored report and check the answer is identical."""
+    from .evaluate import evaluate
+
+    try:
+        stored = json.loads(report_file.read_text("utf-8"))
+        data, on, lang = stored["input"], stored["as_of"], stored.get("lang", "zh")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        _fail([f"{report_file}: 不是本工具保存的报告 / not a stored report: {e}"], 2)
+    rules = _load(rules_dir)
+    if stored.get("rules_version") != rules.version:
+        typer.echo(f"注意：规则版本不同 / rules version differs: stored {stored.get('rules_version')}, now {rules.version}",
+                   err=True)
+    fresh = evaluate(data, on=on, rules=rules).as_dict(lang)
+    fresh["lang"] = lang
+    diffs = [k for k in sorted(set(stored) | set(fresh)) if stored.get(k) != fresh.get(k)]
+    if diffs:
+        _fail([f"不同 / differs: {k}" for k in diffs], 1)
+    typer.echo("相同 / identical")
 
 
 @rules_app.command("lint")
@@ -119,6 +142,21 @@ def list_rules(rules_dir: Optional[Path] = RulesOpt, lang: str = typer.Option("z
         table.add_row(s.id, s.title.get(lang), s.kind, s.strength, r.jurisdiction_text, period)
     Console(width=200).print(table)
     typer.echo(f"{len(rules)} rules")
+
+
+@rules_app.command("coverage")
+def coverage(rules_dir: Optional[Path] = RulesOpt,
+             strict: bool = typer.Option(False, "--strict", help="退出码1：有未覆盖条款或未编码清单有误 / exit 1 when an "
+                                                                 "article is uncovered or a not-encoded list is invalid"),
+             width: int = typer.Option(30, "--width", help="每条显示的字数 / words shown per flagged article")) -> None:
+    """各文件条款覆盖情况 / Per seed and document: rules, not-encoded entries, numbered articles no quote covers."""
+    from .coverage import build_catalogue, report_lines, uncovered
+
+    cat = build_catalogue(rules_dir)
+    for line in report_lines(cat, width):
+        typer.echo(line)
+    if strict and (uncovered(cat) or cat.problems):
+        raise typer.Exit(1)
 
 
 @app.command("facts")

@@ -199,11 +199,13 @@ def find_articles(seed: SeedText, start: int = 0, end: int | None = None) -> lis
     o_start = seed.orig[start] if start < len(seed.norm) else len(seed.text)
     o_end = seed.orig[end] if end < len(seed.norm) else len(seed.text)
     found: list[Article] = []
+    seen: set[int] = set()
 
     def add(level: int, label: str, number: int | None, label_start: int, body_start: int) -> None:
         n0 = seed.to_norm(label_start)
-        if n0 < start or n0 >= end:
+        if n0 < start or n0 >= end or n0 in seen:
             return
+        seen.add(n0)
         heading = _heading_words(seed, seed.to_norm(body_start))
         if level in (1, 3) and not heading:
             return
@@ -240,6 +242,43 @@ def repeats_passages(seed: SeedText, start: int, end: int, length: int = 100) ->
         if text.find(piece, k + 1) >= 0:
             return True
     return False
+
+
+def chinese_numeral(n: int) -> str:
+    """1 -> 一, 12 -> 十二, 23 -> 二十三 (1..99)."""
+    digits = "零一二三四五六七八九"
+    if n < 10:
+        return digits[n]
+    tens, ones = divmod(n, 10)
+    return ("" if tens == 1 else digits[tens]) + "十" + (digits[ones] if ones else "")
+
+
+def label_for(level: int, n: int) -> str:
+    return {1: f"{chinese_numeral(n)}、", 2: f"（{chinese_numeral(n)}）", 3: f"{n}.", 4: f"（{n}）"}[level]
+
+
+def numbering_gaps(articles: list[Article], scrambled: bool = False) -> list[str]:
+    """Article numbers the text skips (三、 after 二、 is missing): a heading lost in the seed, or one
+    this module does not recognise. Numbering may restart at 1 or continue under a new parent.
+    For a scrambled text, every number below the highest one of its level that never appears."""
+    gaps: list[tuple[int, int]] = []
+    if scrambled:
+        levels: dict[int, set[int]] = {}
+        for a in articles:
+            if a.number:
+                levels.setdefault(a.level, set()).add(a.number)
+        for lv, nums in sorted(levels.items()):
+            gaps += [(lv, n) for n in range(1, max(nums)) if n not in nums]
+    else:
+        last: dict[int, int] = {}
+        for a in articles:
+            if not a.number:
+                continue
+            prev = last.get(a.level, 0)
+            if a.number > prev + 1:
+                gaps += [(a.level, n) for n in range(prev + 1, a.number)]
+            last[a.level] = a.number
+    return [label_for(lv, n) for lv, n in gaps]
 
 
 def merge_duplicates(articles: list[Article], merge: bool = True) -> list[tuple[Article, list[Article]]]:
@@ -389,6 +428,8 @@ class SeedCoverage:
     documents: list[Document]
     articles: dict[int, list[tuple[Article, list[Article]]]] = field(default_factory=dict)  # by document index
     has_toc: bool = False
+    scrambled: set[int] = field(default_factory=set)  # documents that print passages twice
+    gaps: dict[int, list[str]] = field(default_factory=dict)  # article numbers the text skips
 
 
 @dataclass
@@ -507,8 +548,17 @@ def _documents_for_seed(seed: SeedText, infos: list[tuple[str, dict[str, Any]]])
     return docs, bool(toc)
 
 
-def _entry_issue(where: str, message: str) -> Issue:
-    return Issue(where, message)
+def _seed_title(seed: SeedText, docs: list[Document], has_toc: bool) -> str:
+    """A compilation's name, a single document's title, or the seed's first line (up to 发布日期)."""
+    lines = [ln.strip() for ln in seed.text.split("\n") if ln.strip()]
+    if has_toc:
+        named = [ln for ln in lines[:12] if "汇编" in ln]
+        if named:
+            return re.sub(r"\s+", " ", named[0])
+    if len(docs) == 1 and docs[0].keys:
+        return docs[0].title
+    first = re.split(r"发布日期|发布时间", lines[0] if lines else seed.name)[0]
+    return re.sub(r"\s+", " ", first)[:90]
 
 
 def build_catalogue(rules_dir: str | Path | None = None, seeds_dir: str | Path | None = None) -> Catalogue:
@@ -536,14 +586,17 @@ def build_catalogue(rules_dir: str | Path | None = None, seeds_dir: str | Path |
     seeds: dict[str, SeedCoverage] = {}
     for name, st in texts.items():
         docs, has_toc = _documents_for_seed(st, infos[name])
-        first = next((ln.strip() for ln in st.text.split("\n") if ln.strip()), name)
-        if has_toc:
-            first = " ".join(ln.strip() for ln in st.text.split("\n")[:12] if "汇编" in ln) or first
-        sc = SeedCoverage(st, re.sub(r"\s+", " ", first)[:90], docs, has_toc=has_toc)
+        sc = SeedCoverage(st, _seed_title(st, docs, has_toc), docs, has_toc=has_toc)
         for i, d in enumerate(docs):
             if d.start is not None:
                 found = find_articles(st, d.start, d.end)
-                sc.articles[i] = merge_duplicates(found, repeats_passages(st, d.start, d.end or len(st.norm)))
+                scrambled = repeats_passages(st, d.start, d.end or len(st.norm))
+                if scrambled:
+                    sc.scrambled.add(i)
+                sc.articles[i] = merge_duplicates(found, scrambled)
+                gaps = numbering_gaps(found, scrambled)
+                if gaps:
+                    sc.gaps[i] = gaps
         seeds[name] = sc
 
     def doc_for(seed: str, key: Any) -> Document | None:
@@ -694,66 +747,79 @@ def validate_not_encoded(rules_dir: str | Path | None = None, seeds_dir: str | P
 class DocumentRow:
     seed: str
     document: Document
-    rules: int
-    not_encoded: int
-    articles: int
+    rules: int  # rules whose `document` is this one
+    not_encoded: int  # not-encoded entries placed in this document
+    articles: int  # numbered articles found (repeated printings counted once)
     uncovered: list[Article]
+    scrambled: bool = False
+    gaps: list[str] = field(default_factory=list)
 
 
 def rows(cat: Catalogue) -> dict[str, list[DocumentRow]]:
     """Per seed, per document: rule count (by the rules' `document`), not-encoded count, articles."""
     out: dict[str, list[DocumentRow]] = {}
     for name, sc in cat.seeds.items():
-        rule_ids: dict[int, set[str]] = {}
-        ne: dict[int, set[str]] = {}
+        index = {id(d): i for i, d in enumerate(sc.documents)}
+        owners: dict[tuple[str, int], set[str]] = {}
         for q in cat.quotes:
-            if q.seed != name or q.doc is None:
-                continue
-            idx = next(i for i, d in enumerate(sc.documents) if d is q.doc)
-            (rule_ids if q.kind == "rule" else ne).setdefault(idx, set()).add(q.owner)
+            if q.seed == name and q.doc is not None:
+                owners.setdefault((q.kind, index[id(q.doc)]), set()).add(q.owner)
         out[name] = []
         for i, d in enumerate(sc.documents):
             groups = sc.articles.get(i, [])
-            out[name].append(DocumentRow(name, d, len(rule_ids.get(i, ())), len(ne.get(i, ())), len(groups),
-                                         [a for a, _ in groups if not a.covered]))
+            out[name].append(DocumentRow(
+                name, d, len(owners.get(("rule", i), ())), len(owners.get(("not_encoded", i), ())), len(groups),
+                [a for a, _ in groups if not a.covered], i in sc.scrambled, sc.gaps.get(i, [])))
     return out
 
 
 def uncovered(cat: Catalogue) -> list[tuple[str, Document, Article]]:
+    """Every numbered article no quote covers: (seed, document, article)."""
     return [(r.seed, r.document, a) for rs in rows(cat).values() for r in rs for a in r.uncovered]
+
+
+def _counts(rules: int, ne: int, articles: int, unc: int) -> str:
+    return f"rules {rules}, not encoded {ne}, articles {articles}, uncovered {unc}"
 
 
 def report_lines(cat: Catalogue, width: int = 30) -> list[str]:
     """The text `eligibility rules coverage` prints."""
     lines: list[str] = []
     files = [display(p) for p in cat.not_encoded_files]
-    lines.append(f"覆盖情况 / Coverage: rules in {display(cat.rules_dir)}/*.yaml; not encoded in "
-                 f"{', '.join(files) if files else '(no lists)'}")
+    lines.append(f"覆盖情况 / Coverage of the seeds by rule quotes ({display(cat.rules_dir)}/*.yaml) and "
+                 f"not-encoded lists ({', '.join(files) if files else 'none'})")
+    lines.append("✗ = numbered article no quote overlaps; counts per document by the rules' `document`")
     totals = [0, 0, 0, 0]
-    table = rows(cat)
-    for name, drs in table.items():
+    for name, drs in rows(cat).items():
         sc = cat.seeds[name]
         t = [sum(r.rules for r in drs), sum(r.not_encoded for r in drs), sum(r.articles for r in drs),
              sum(len(r.uncovered) for r in drs)]
         totals = [a + b for a, b in zip(totals, t)]
         lines.append("")
         lines.append(f"{name}  {sc.title}")
-        lines.append(f"  rules {t[0]}, not encoded {t[1]}, articles {t[2]}, uncovered {t[3]}")
+        lines.append(f"  {_counts(*t)}")
+        split = len(drs) > 1 or sc.has_toc
         for r in drs:
             d = r.document
-            if len(drs) > 1 or sc.has_toc:
-                where = "" if d.start is not None else "  (document not found in the text)"
+            indent = "      " if split else "  "
+            if split:
                 head = f"  [{d.part:>2}] " if d.part is not None else "  - "
-                keys = f"  ({', '.join(d.keys)})" if d.keys else ""
-                lines.append(f"{head}{d.title[:60]}{keys}{where}")
-                lines.append(f"       rules {r.rules}, not encoded {r.not_encoded}, articles {r.articles}, "
-                             f"uncovered {len(r.uncovered)}")
+                keys = f"  ({', '.join(d.keys)})" if d.keys else "  (no rule file names it)"
+                lines.append(f"{head}{d.title[:60]}{keys}")
+                lines.append(f"{indent}{_counts(r.rules, r.not_encoded, r.articles, len(r.uncovered))}")
+            if d.start is None:
+                lines.append(f"{indent}! document not found in the seed text: its articles are not checked")
+            if r.scrambled:
+                lines.append(f"{indent}! the text repeats passages (scrambled): repeated articles counted once")
+            if r.gaps:
+                lines.append(f"{indent}! numbering skips {' '.join(r.gaps)} (heading missing from the text?)")
             for a in r.uncovered:
+                path = a.label if r.scrambled else a.path
                 rep = f" (printed {a.occurrences}×)" if a.occurrences > 1 else ""
-                lines.append(f"       ✗ line {a.line:>4}  {a.path[:-len(a.label)]}{a.title(width)}{rep}")
+                words = a.heading if len(a.heading) <= width else a.heading[:width] + "…"
+                lines.append(f"{indent}✗ line {a.line:>4}  {path} {words}{rep}")
     lines.append("")
-    lines.append(f"合计 / Total: rules {totals[0]}, not encoded {totals[1]}, articles {totals[2]}, "
-                 f"uncovered {totals[3]}")
+    lines.append(f"合计 / Total: {_counts(*totals)}")
     if cat.notes:
         lines.append("")
         lines.append(f"规则文件提示 / Notes on rule files ({len(cat.notes)}):")
@@ -762,8 +828,7 @@ def report_lines(cat: Catalogue, width: int = 30) -> list[str]:
         lines.append("")
         lines.append(f"未编码清单问题 / Problems in the not-encoded lists ({len(cat.problems)}):")
         lines += [f"  {i}" for i in cat.problems]
+    else:
+        lines.append(f"未编码清单 / Not-encoded lists: {sum(1 for q in cat.quotes if q.kind == 'not_encoded')} "
+                     f"entries, all valid")
     return lines
-
-
-def iter_quotes(cat: Catalogue, kind: str | None = None) -> Iterable[Quote]:
-    return (q for q in cat.quotes if kind is None or q.kind == kind)

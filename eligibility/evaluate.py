@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from . import __version__, amounts
 from .conditions import Possible, Trace, evaluate_node
 from .derived import derive
+from .facts import consistency
 from .errors import CompanyValidationError, Issue
 from .loading import CompiledAmount, CompiledRule, RuleSet, load_rules
 from .models import Company, PeriodOut, Report, RuleResult, SourceRef
@@ -31,9 +32,18 @@ def default_rules() -> RuleSet:
 def to_company(company: Any) -> Any:
     """A Company from a Company or a mapping; bad values raise CompanyValidationError naming each field."""
     if isinstance(company, Company):
-        return company
-    if not isinstance(company, Mapping):
+        comp = company
+    elif not isinstance(company, Mapping):
         raise CompanyValidationError([Issue("", f"expected a mapping of facts, got {type(company).__name__}")])
+    else:
+        comp = _validate(company)
+    errors, _ = consistency(comp.known())
+    if errors:
+        raise CompanyValidationError(errors)
+    return comp
+
+
+def _validate(company: Mapping) -> Any:
     try:
         return Company.model_validate(dict(company))
     except ValidationError as e:
@@ -157,6 +167,7 @@ def evaluate(company: Any, on: dt.date | str | None = None, rules: RuleSet | Non
     on = dt.date.fromisoformat(on) if isinstance(on, str) else (on or dt.date.today())
     comp = to_company(company)
     given = comp.known()
+    _, warnings = consistency(given)
     values, needs, how = derive(given)
     from .explain import Labeller
 
@@ -173,6 +184,6 @@ def evaluate(company: Any, on: dt.date | str | None = None, rules: RuleSet | Non
         if isinstance(v, Possible):
             derived[name] = sorted(v.values)
     return Report(as_of=on, derived=derived, results=results, total_amount=total, total_in_effect=total_open,
-                  rules_version=rules.version, tool_version=__version__,
+                  rules_version=rules.version, tool_version=__version__, warnings=[str(w) for w in warnings],
                   input={k: (str(v) if isinstance(v, Decimal) else v.isoformat() if isinstance(v, dt.date) else v)
                          for k, v in given.items()})

@@ -219,6 +219,7 @@ def report_dict(report, lang: str = "zh") -> dict[str, Any]:
         "rules_version": report.rules_version,
         "tool_version": report.tool_version,
         "input": report.input,
+        "warnings": report.warnings,
         "results": [result_dict(r, lang) for r in report.results],
     }
 

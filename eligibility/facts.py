@@ -315,3 +315,30 @@ def parse_facts(mapping: dict[str, Any], facts: FactDictionary | None = None,
         if value is not None:
             values[name] = value
     return values, issues
+
+
+# ---------------------------------------------------------------- cross-fact checks
+
+def consistency(values: dict[str, Any]) -> tuple[list[Issue], list[Issue]]:
+    """(errors, warnings) for combinations a finance clerk would want caught, each naming a field.
+
+    Errors are impossible (a layoff rate above 100%); warnings are possible but suspicious.
+    """
+    errors: list[Issue] = []
+    warnings: list[Issue] = []
+    claimants, insured = values.get("unemployment_claimants"), values.get("insured_employees")
+    if claimants is not None and insured is not None and claimants > insured:
+        errors.append(Issue("unemployment_claimants",
+                            f"领取失业保险金人数（{claimants}）多于上年度月均参保职工人数（{insured}），裁员率将超过100%，请核对 / "
+                            f"more benefit claimants than insured staff; please check"))
+    employees = values.get("employees")
+    if insured is not None and employees is not None and insured > employees:
+        warnings.append(Issue("insured_employees",
+                              f"参保职工人数（{insured}）多于从业人员（{employees}），请核对 / more insured staff than employees"))
+    facts = default_facts()
+    for name, v in values.items():
+        spec = facts.get(name)
+        if spec is not None and spec.type == "percent" and v is not None and 0 < abs(v) < 1:
+            warnings.append(Issue(name, f"{v} 按百分数理解为 {v}%；如果是指 {v * 100}%，请填写 {v * 100} / "
+                                        f"read as {v}%, not {v * 100}%"))
+    return errors, warnings

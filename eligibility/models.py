@@ -239,6 +239,7 @@ class Report(BaseModel):
     rules_version: str
     tool_version: str
     input: dict[str, Any]
+    warnings: list[str] = Field(default_factory=list)
 
     def by_status(self, status: Status) -> list[RuleResult]:
         return [r for r in self.results if r.status == status]

@@ -6,12 +6,14 @@ rules still undetermined (and for the amounts of rules that are or may be eligib
 many rules and how much money an answer can settle:
 
     score(fact) = sum over undetermined rules waiting on the fact of  w(rule) / len(rule.missing)
-                + sum over (possibly) eligible money rules whose amount waits on it of
-                  w(rule) / len(rule.amount_missing) / 2
-    w(rule)     = 2 for money, 1 otherwise; ×2 when the rule's window is open on the evaluation date
+                + sum over eligible rules whose amount waits on it of  2 * w(rule) / len(rule.amount_missing)
+                + sum over undetermined rules whose amount waits on it of  w(rule) / len(rule.amount_missing) / 2
+    w(rule)     = 3 for money, 1 for relief, 0.5 for a service (a faster procedure);
+                  ×2 when the rule's window is open on the evaluation date
 
 A rule that waits on one fact alone is settled by that answer (weight 1); one that waits on three
-facts is a third settled by each. Ties go to the fact with more known money at stake, then to the
+facts is a third settled by each. The amount of a rule that already applies is money the answer
+settles for certain, hence the double weight. Ties go to the fact with more known money at stake, then to the
 fact dictionary's order. Facts already given, derived facts (asked via their inputs: the engine's
 `missing` already names inputs such as `insured_employees` for `layoff_rate`), facts the user chose
 to skip, and the fixed first questions are never among the next questions.
@@ -73,8 +75,11 @@ class _Tally:
     counted: set[str] = field(default_factory=set)
 
 
+KIND_WEIGHT = {"money": 3.0, "relief": 1.0, "service": 0.5}
+
+
 def _weight(r: RuleResult) -> float:
-    w = 2.0 if r.kind == "money" else 1.0
+    w = KIND_WEIGHT.get(r.kind, 1.0)
     return w * 2 if r.window == "open" else w
 
 
@@ -152,7 +157,8 @@ def next_questions(report: Report | Mapping[str, Any], rules: RuleSet | None = N
         if r.status != "ineligible" and r.amount_missing:
             names = _expand(r.amount_missing, facts, known)
             if names:
-                add(names, r, _weight(r) / len(names) / 2, True)
+                share = _weight(r) / len(names)
+                add(names, r, share * 2 if r.status == "eligible" else share / 2, True)
 
     order = {name: i for i, name in enumerate(facts)}
     ranked = sorted(tallies.items(), key=lambda kv: (-round(kv[1].score, 9), -kv[1].money,

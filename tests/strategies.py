@@ -28,7 +28,9 @@ def value_strategy(spec):
     if t == "bool":
         return st.booleans()
     if t == "int":
-        lo, hi = _bounds(spec, 0, 3000)
+        # claimants never exceed insured staff (that combination is rejected as impossible)
+        lo, hi = _bounds(spec, *{"unemployment_claimants": (0, 30), "insured_employees": (30, 3000)}.get(
+            spec.name, (0, 3000)))
         return st.integers(min_value=lo, max_value=hi)
     if t in ("money", "percent", "number"):
         lo, hi = _bounds(spec, *{"money": (0, 10**9), "percent": (-100, 200), "number": (0, 100000)}[t])

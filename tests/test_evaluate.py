@@ -149,3 +149,27 @@ def test_cli_invalid_input_exit_2_one_line_per_field():
 def test_cli_bad_json_and_missing_file():
     assert _cli("check", "-", stdin="{not json").returncode == 2
     assert _cli("check", "/no/such/file.json").returncode == 2
+
+
+def test_stored_report_replays_identically(tmp_path):
+    path = tmp_path / "company.json"
+    path.write_text(json.dumps(CATERING_SME, ensure_ascii=False), "utf-8")
+    out = _cli("check", str(path), "--on", "2020-06-01", "--format", "json")
+    stored = tmp_path / "report.json"
+    stored.write_text(out.stdout, "utf-8")
+    data = json.loads(out.stdout)
+    assert data["tool_version"] and data["rules_version"] and data["input"]["industry"] == "catering"
+    ok = _cli("replay", str(stored))
+    assert ok.returncode == 0 and "identical" in ok.stdout, ok.stderr
+    data["results"][0]["status"] = "tampered"
+    stored.write_text(json.dumps(data, ensure_ascii=False), "utf-8")
+    bad = _cli("replay", str(stored))
+    assert bad.returncode == 1 and "results" in bad.stderr
+
+
+def test_same_input_gives_byte_identical_json(tmp_path):
+    path = tmp_path / "company.json"
+    path.write_text(json.dumps(CATERING_SME, ensure_ascii=False), "utf-8")
+    a = _cli("check", str(path), "--on", "2020-06-01", "--format", "json").stdout
+    b = _cli("check", str(path), "--on", "2020-06-01", "--format", "json").stdout
+    assert a == b and a
