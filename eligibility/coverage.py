@@ -548,16 +548,16 @@ def _documents_for_seed(seed: SeedText, infos: list[tuple[str, dict[str, Any]]])
     return docs, bool(toc)
 
 
-def _seed_title(seed: SeedText, docs: list[Document], has_toc: bool) -> str:
-    """A compilation's name, a single document's title, or the seed's first line (up to 发布日期)."""
-    lines = [ln.strip() for ln in seed.text.split("\n") if ln.strip()]
-    if has_toc:
+def seed_title(text: str, document_titles: list[str] | None = None, name: str = "") -> str:
+    """A compilation's name (the line with 汇编), a single document's title, or the seed's first line."""
+    lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
+    if parse_toc(text):
         named = [ln for ln in lines[:12] if "汇编" in ln]
         if named:
             return re.sub(r"\s+", " ", named[0])
-    if len(docs) == 1 and docs[0].keys:
-        return docs[0].title
-    first = re.split(r"发布日期|发布时间", lines[0] if lines else seed.name)[0]
+    if document_titles and len(document_titles) == 1:
+        return document_titles[0]
+    first = re.split(r"发布日期|发布时间", lines[0] if lines else name)[0]
     return re.sub(r"\s+", " ", first)[:90]
 
 
@@ -586,7 +586,8 @@ def build_catalogue(rules_dir: str | Path | None = None, seeds_dir: str | Path |
     seeds: dict[str, SeedCoverage] = {}
     for name, st in texts.items():
         docs, has_toc = _documents_for_seed(st, infos[name])
-        sc = SeedCoverage(st, _seed_title(st, docs, has_toc), docs, has_toc=has_toc)
+        title = seed_title(st.text, [d.title for d in docs if d.keys] if len(docs) == 1 else None, name)
+        sc = SeedCoverage(st, title, docs, has_toc=has_toc)
         for i, d in enumerate(docs):
             if d.start is not None:
                 found = find_articles(st, d.start, d.end)

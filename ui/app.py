@@ -64,7 +64,7 @@ TX = {
         "bad_answers": "有 {n} 项填写有误，已暂时按“不清楚”处理，请修改标红的项目。",
         "eval_error": "无法评估：",
         "rules_error": "规则文件加载失败，请联系维护人员：",
-        "icons": {"eligible": "✅", "undetermined": "❔", "ineligible": "❌"},
+        "summary": "符合的政策一览", "sum_cols": {"title": "政策", "window": "执行情况", "amount": "金额", "until": "截止"},
         # rule browser
         "rb_search": "搜索（标题、原文、文号、编号）", "rb_province": "地区", "rb_all": "全部",
         "rb_industry": "行业", "rb_kind": "类型", "rb_date": "日期", "rb_window": "执行情况",
@@ -113,7 +113,7 @@ TX = {
         "bad_answers": "{n} answers are invalid and are treated as “don't know” for now; please fix the fields marked in red.",
         "eval_error": "Cannot evaluate: ",
         "rules_error": "The rule files do not load; please tell the maintainers:",
-        "icons": {"eligible": "✅", "undetermined": "❔", "ineligible": "❌"},
+        "summary": "What you qualify for", "sum_cols": {"title": "measure", "window": "window", "amount": "amount", "until": "until"},
         "rb_search": "Search (title, quote, document number, id)", "rb_province": "Region", "rb_all": "All",
         "rb_industry": "Industry", "rb_kind": "Kind", "rb_date": "Date", "rb_window": "Window",
         "rb_windows": {"any": "any", "open": "open on that date", "closed": "closed by that date", "upcoming": "not yet started"},
@@ -138,6 +138,9 @@ TX = {
         "footer": "Tool {tool} · rules {rules} · {n} rules. For guidance only; the agency's review decides.",
     },
 }
+
+ICONS = {"eligible": ":green[:material/check_circle:]", "undetermined": ":orange[:material/help:]",
+         "ineligible": ":red[:material/cancel:]"}
 
 CSS = """<style>
 mark.key { background: #ffe58f; font-weight: 600; padding: 0 1px; }
@@ -400,6 +403,16 @@ def show_results(report, rules, raw: dict) -> None:
         d3.download_button(tx("dl_json"), data=lambda: P.report_json(report, L, raw),
                            file_name=f"policy-results-{stamp}.json", mime="application/json", key="dl_json",
                            on_click="ignore")
+    eligible = [r for w in P.WINDOWS for r in groups[w] if r.status == "eligible"]
+    if eligible:
+        st.markdown(f"#### {tx('summary')}")
+        cols = tx("sum_cols")
+        wwords = P.t(L, "window_head")
+        rows = [{cols["title"]: r.title.get(L), cols["window"]: wwords[r.window].split("（")[0].split(" (")[0],
+                 cols["amount"]: P.amount_words(r, L) + ("" if r.counted_in_total or r.amount is None else " *"),
+                 cols["until"]: str(min((d for d in (r.period.end, r.period.deadline) if d), default="") or "—")}
+                for r in eligible]
+        st.dataframe(rows, hide_index=True, width="stretch", key="summary_table")
     first = P.default_window(groups)
     order = [first] + [w for w in P.WINDOWS if w != first]
     if first != "open":
@@ -416,7 +429,7 @@ def show_results(report, rules, raw: dict) -> None:
         show_all = st.session_state.get(f"all_{w}", False)
         shown = relevant if show_all else relevant[:MAX_CARDS]
         for r in shown:
-            icon = tx("icons")[r.status]
+            icon = ICONS[r.status]
             amount = f" · {P.amount_words(r, L)}" if r.amount is not None else ""
             status = P.status_words(r, L, facts)
             with st.expander(f"{icon} {r.title.get(L)}{amount} — {status}", expanded=False):
