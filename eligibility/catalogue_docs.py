@@ -39,14 +39,18 @@ def _value_text(spec, value: Any) -> str:
     return spec.value_label(value)
 
 
-def compare_text(node: Compare, facts: FactDictionary) -> str:
-    """One comparison in words: 主体类型为企业, 企业规模属于中型、小型、微型, 裁员率不高于5.5%."""
+def compare_text(node: Compare, facts: FactDictionary, negate: bool = False) -> str:
+    """One comparison in words: 主体类型为企业, 企业规模属于中型、小型、微型, 裁员率不高于5.5%.
+
+    A yes/no fact reads as its label (受疫情影响较大) or the label with 否; `negate` words the opposite.
+    """
     spec = facts[node.fact]
     label = spec.label("zh")
+    op = OPERATORS[node.op]
     if spec.type == "bool" and node.op in ("eq", "ne"):
-        yes = bool(node.value) if node.op == "eq" else not node.value
+        yes = (bool(node.value) if node.op == "eq" else not node.value) != negate
         return label if yes else f"{label}：否"
-    return f"{label}{OPERATORS[node.op].zh}{_value_text(spec, node.value)}"
+    return f"{label}{op.zh_not if negate else op.zh}{_value_text(spec, node.value)}"
 
 
 def condition_text(node: Node, facts: FactDictionary | None = None, top: bool = True) -> str:
@@ -56,7 +60,9 @@ def condition_text(node: Node, facts: FactDictionary | None = None, top: bool = 
         return compare_text(node, facts)
     if node.kind == "not":
         inner = node.children[0]
-        return "不属于以下情形：" + condition_text(inner, facts, top=False if isinstance(inner, Group) else True)
+        if isinstance(inner, Compare):
+            return compare_text(inner, facts, negate=True)
+        return "不属于以下情形：" + condition_text(inner, facts, top=False)
     parts = [condition_text(c, facts, top=False) for c in node.children]
     if node.kind == "all":
         return "；".join(parts) if top else "（" + "，且".join(parts) + "）"
@@ -80,16 +86,22 @@ def amount_text(rule: CompiledRule, facts: FactDictionary | None = None) -> str 
     if rule.amount is None:
         return None
     facts = facts or default_facts()
-    label = Labeller(facts, "zh").formula_name(rule.amount.params)
+    label = Labeller(facts, "zh").formula_name(rule.amount.param_text)
     pieces = []
     for cond, expr in rule.amount.cases:
         formula = amounts.render(expr, label)
-        pieces.append(formula if cond is None else f"若{condition_text(cond, facts, top=False).strip('（）')}：{formula}")
+        if cond is None:
+            pieces.append(formula)
+            continue
+        when = condition_text(cond, facts, top=False)
+        if isinstance(cond, Group) and cond.kind != "not":
+            when = when[1:-1]  # the case's own brackets
+        pieces.append(f"若{when}：{formula}")
     text = "；".join(pieces)
     if rule.amount.cap is not None:
-        text += f"；最高{amounts.render(rule.amount.cap, label)}"
+        text += f"；上限：{amounts.render(rule.amount.cap, label)}"
     if rule.amount.floor is not None:
-        text += f"；最低{amounts.render(rule.amount.floor, label)}"
+        text += f"；下限：{amounts.render(rule.amount.floor, label)}"
     per = PER_WORDS["zh"][rule.amount.spec.per]
     unit = f"（单位：元{per}）" if per else "（单位：元）"
     words = rule.amount.spec.text.zh if rule.amount.spec.text else None
@@ -191,13 +203,15 @@ def rule_entry(rule: CompiledRule, facts: FactDictionary | None = None) -> list[
 def render(rules: RuleSet, seeds_dir: Path | None = None, facts: FactDictionary | None = None) -> str:
     """The whole of docs/rules.md as text (ends with one newline)."""
     facts = facts or rules.facts or default_facts()
-    order = {r.id: i for i, r in enumerate(rules)}
-    groups: dict[tuple, list[CompiledRule]] = {}
-    for r in sorted(rules, key=lambda r: (_group_key(r), order[r.id])):
-        groups.setdefault(_group_key(r), []).append(r)
+    # seed, then table-of-contents number, then the order the rule files first name the document
+    found: dict[tuple, list[CompiledRule]] = {}
+    for r in rules:
+        found.setdefault(_group_key(r), []).append(r)
+    first = {k: i for i, k in enumerate(found)}
+    groups = {k: found[k] for k in sorted(found, key=lambda k: (k[0], k[1], first[k]))}
     seeds = _seed_titles(rules, seeds_dir)
     out = [HEADER, "", "# 规则目录 / Rule catalogue", ""]
-    out.append(f"共 {len(rules)} 条规则，来自 {len(seeds)} 份来源文件、{len(groups)} 个文件（篇）。"
+    out.append(f"共 {len(rules)} 条规则，来自 {len(seeds)} 份来源文本中的 {len(groups)} 份文件。"
                "每条列出：谁可以享受、内容、金额、时间、地区、部门、力度、依据和原文。"
                "重新生成：`eligibility rules docs`。")
     out.append("")

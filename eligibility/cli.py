@@ -117,9 +117,11 @@ def lint(rules_dir: Optional[Path] = RulesOpt,
         rules = load_rules(rules_dir)
     except RuleLoadError as e:
         _fail([str(i) for i in e.issues] + [f"{len(e.issues)} problem(s)"], 1)
-    problems = run_all(rules) if examples else []
+    from .coverage import validate_not_encoded
+
+    problems = validate_not_encoded(rules_dir) + (run_all(rules) if examples else [])
     if problems:
-        _fail([str(i) for i in problems] + [f"{len(problems)} example(s) disagree"], 1)
+        _fail([str(i) for i in problems] + [f"{len(problems)} problem(s) in examples or _not_encoded lists"], 1)
     n_ex = sum(len(r.spec.examples) for r in rules)
     typer.echo(f"OK: {len(rules)} rules in {len(rules.files)} files, {n_ex} examples agree "
                f"(rules version {rules.version})")
@@ -157,6 +159,26 @@ def coverage(rules_dir: Optional[Path] = RulesOpt,
         typer.echo(line)
     if strict and (uncovered(cat) or cat.problems):
         raise typer.Exit(1)
+
+
+@rules_app.command("docs")
+def docs(rules_dir: Optional[Path] = RulesOpt,
+         out: Optional[Path] = typer.Option(None, "--out", help="输出文件 / output file (default docs/rules.md)"),
+         check: bool = typer.Option(False, "--check", help="只检查是否最新，否则退出码1 / exit 1 if the file is not current")
+         ) -> None:
+    """生成规则目录文档 / Write docs/rules.md from the rule files."""
+    from .catalogue_docs import DEFAULT_OUT, is_current, write
+    from .safe_yaml import display
+
+    rules = _load(rules_dir)
+    path = out or DEFAULT_OUT
+    if check:
+        if not is_current(rules, path):
+            _fail([f"{display(path)} 不是最新的 / is not current: run `eligibility rules docs`"], 1)
+        typer.echo(f"{display(path)} is current ({len(rules)} rules)")
+        return
+    changed = write(rules, path)
+    typer.echo(f"{display(path)}: {'written' if changed else 'unchanged'} ({len(rules)} rules)")
 
 
 @app.command("facts")

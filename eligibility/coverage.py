@@ -14,11 +14,12 @@ so coverage works while some rules do not load (`eligibility rules lint` is the 
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .errors import Issue, RuleLoadError
 from .safe_yaml import PROJECT, display, read_yaml
@@ -30,6 +31,7 @@ REQUIRED_KEYS = ("seed", "quote", "reason")
 MIN_QUOTE = 4  # normalised characters; a bare heading such as 二、组成人员 is six
 
 _WS = re.compile(r"\s+")
+_TITLE_NOISE = re.compile(r"[\s《》〈〉“”\"'、，,·.…\-－—*]")  # ignored when matching document titles
 
 
 def normalise(text: str) -> str:
@@ -61,15 +63,11 @@ class SeedText:
 
     def to_norm(self, offset: int) -> int:
         """First normalised index at or after original `offset`."""
-        import bisect
-
         return bisect.bisect_left(self.orig, offset, 0, len(self.orig) - 1) if offset < len(self.text) else len(
             self.norm)
 
     def line_of(self, norm_index: int) -> int:
         """1-based line number of a normalised position."""
-        import bisect
-
         return bisect.bisect_right(self._line_starts, self.orig[min(norm_index, len(self.norm))])
 
     def find_all(self, quote_norm: str, lo: int = 0, hi: int | None = None) -> list[tuple[int, int]]:
@@ -106,7 +104,7 @@ _LABELS = (
 # where a heading may stand: at a line start, after full-width spaces (the Hebei 2020 seed runs
 # many articles together in one line), or right after a sentence or a closing bracket (the
 # Henan seed has lost its line breaks)
-_BEFORE = r"(?:^|(?<=[\n\u3000。；;）)]))[ \t\u3000]*"
+_BEFORE = r"(?:^|(?<=[\n\u3000。；;）)*]))[ \t\u3000*]*"  # * : markdown bold left in a seed (**六、…**)
 _HEADING = re.compile(_BEFORE + "(" + "|".join(f"(?P<l{lv}>{rx})" for lv, rx in _LABELS) + r")[ \t]*(?=\S)",
                       re.M)
 _CN_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"〇": 0}
@@ -185,7 +183,7 @@ def _heading_words(seed: SeedText, norm_start: int, limit: int = 40) -> str:
     o = seed.orig[norm_start] if norm_start < len(seed.norm) else len(seed.text)
     tail = seed.text[o:o + limit * 3]
     tail = _HEADING_END.split(tail, maxsplit=1)[0]
-    return normalise(tail)[:limit]
+    return normalise(tail.replace("*", ""))[:limit]
 
 
 def find_articles(seed: SeedText, start: int = 0, end: int | None = None) -> list[Article]:
@@ -360,9 +358,6 @@ def parse_toc(text: str) -> tuple[list[tuple[int, str]], int] | None:
     return (entries, end) if entries else None
 
 
-_TITLE_NOISE = re.compile(r"[\s《》〈〉“”\"'、，,·.…\-－—*]")
-
-
 def _title_key(text: str) -> str:
     return _TITLE_NOISE.sub("", text)
 
@@ -381,8 +376,6 @@ def _title_match(seed: SeedText, title: str, lo: int, hi: int | None = None,
     keyed, where = seed.keyed
     probe = nt[: min(8, len(nt))]
     hi = len(seed.norm) if hi is None else hi
-    import bisect
-
     k = keyed.find(probe, bisect.bisect_left(where, seed.orig[lo]) if lo < len(seed.norm) else len(keyed))
     while k >= 0:
         o = where[k]
@@ -443,7 +436,7 @@ class Catalogue:
     seeds: dict[str, SeedCoverage]
     quotes: list[Quote]
     problems: list[Issue]  # not-encoded validation
-    notes: list[Issue]  # rule files: unreadable, quotes outside their document (for information)
+    notes: list[Issue]  # rule files (for information): unreadable, unknown seed or document, quote not in the seed
 
 
 def _seeds_dir(rules_dir: Path, seeds_dir: Path | None) -> Path:
@@ -691,7 +684,7 @@ def build_catalogue(rules_dir: str | Path | None = None, seeds_dir: str | Path |
             quotes.append(Quote(text, f"{where}[{i}]", "not_encoded", seed, document, loc))
 
     # place every quote: occurrences inside its document (all occurrences when it names none)
-    rule_quotes = {}
+    missing: dict[str, str] = {}  # rule id -> where its first quote not in the seed is
     for q in quotes:
         sc = seeds[q.seed]
         qn = normalise(q.text)
@@ -716,8 +709,8 @@ def build_catalogue(rules_dir: str | Path | None = None, seeds_dir: str | Path |
         q.doc = doc
         q.spans = inside or occ
         if q.kind == "rule" and not occ:
-            rule_quotes.setdefault(q.owner, q.where)
-    for rid, where in rule_quotes.items():
+            missing.setdefault(q.owner, q.where)
+    for rid, where in missing.items():
         notes.append(Issue(where, f"rule {rid}: quote not found in the seed (covers nothing)"))
 
     # coverage decisions

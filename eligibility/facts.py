@@ -200,7 +200,7 @@ def parse_value(spec: FactSpec, raw: Any) -> Any:
         return None  # an empty spreadsheet cell
     if isinstance(raw, str):
         text = _clean_text(raw)
-        if text.lower() in UNKNOWN_WORDS:
+        if text.lower() in UNKNOWN_WORDS and not (spec.type == "enum" and text in spec.values):
             return None
     else:
         text = None

@@ -116,9 +116,18 @@ def default_window(groups: dict[str, list[RuleResult]]) -> str:
     return "open"
 
 
-def possible_money(report: Report) -> Decimal:
-    return sum((r.amount for r in report.results if r.status == "undetermined" and r.amount is not None),
-               Decimal(0))
+def possible_money(report: Report, rules: RuleSet | None = None) -> Decimal:
+    """Money of the 'possibly eligible' results, with overlaps counted once: nothing from an `excludes`
+    group that already pays, and only the largest of a group otherwise."""
+    maybe = {r.rule_id: r for r in report.results if r.status == "undetermined" and r.amount is not None}
+    if rules is not None:
+        paying = {r.rule_id for r in report.results if r.counted_in_total}
+        for group in rules.exclusion_groups:
+            members = sorted((maybe[i] for i in group if i in maybe), key=lambda r: (-r.amount, r.rule_id))
+            drop = members if group & paying else members[1:]
+            for r in drop:
+                maybe.pop(r.rule_id, None)
+    return sum((r.amount for r in maybe.values()), Decimal(0))
 
 
 # ---------------------------------------------------------------- words
@@ -147,15 +156,19 @@ def strength_words(r: RuleResult, lang: str = "zh") -> str:
 
 def period_words(r: RuleResult, lang: str = "zh") -> str:
     p = r.period
-    end = p.end.isoformat() if p.end else t(lang, "open_ended")
-    sep = " 至 " if lang == "zh" else " to "
-    text = f"{t(lang, 'period')}：{p.start.isoformat()}{sep}{end}" if lang == "zh" else \
-        f"{t(lang, 'period')}: {p.start.isoformat()}{sep}{end}"
+    zh = lang != "en"
+    if p.end:
+        span = f"{p.start.isoformat()} 至 {p.end.isoformat()}" if zh else f"{p.start.isoformat()} to {p.end.isoformat()}"
+    elif p.deadline:
+        span = f"自{p.start.isoformat()}起" if zh else f"from {p.start.isoformat()}"
+    else:
+        span = (f"自{p.start.isoformat()}起（{t(lang, 'open_ended')}）" if zh
+                else f"from {p.start.isoformat()} ({t(lang, 'open_ended')})")
+    text = f"{t(lang, 'period')}：{span}" if zh else f"{t(lang, 'period')}: {span}"
     if p.deadline:
-        text += (f"；{t(lang, 'deadline')}：{p.deadline.isoformat()}" if lang == "zh"
-                 else f"; {t(lang, 'deadline')}: {p.deadline.isoformat()}")
+        text += f"；{t(lang, 'deadline')}：{p.deadline.isoformat()}" if zh else f"; {t(lang, 'deadline')}: {p.deadline.isoformat()}"
     if p.text:
-        text += f"（{p.text}）" if lang == "zh" else f" ({p.text})"
+        text += f"（{p.text}）" if zh else f" ({p.text})"
     return text
 
 
@@ -216,7 +229,15 @@ def why_not(r: RuleResult, lang: str = "zh", facts: FactDictionary | None = None
             change = t(lang, "need_place").format(place=r.jurisdiction)
         else:
             change = t(lang, "need_one").format(req=_requirement(node, negated, lang, facts))
-        out.append({"fact": node.fact, "said": said, "cite": _cite_for(leaf, parents) or "", "change": change})
+        parent = parents.get(id(leaf))
+        alt = parent is not None and isinstance(parent.node, Group) and len(parent.children) > 1 and \
+            parent.node.kind == ("all" if negated else "any")
+        if alt and out and out[-1].get("group") == id(parent):
+            change = ("或" if lang == "zh" else "or ") + change
+        out.append({"fact": node.fact, "said": said, "cite": _cite_for(leaf, parents) or "", "change": change,
+                    "group": id(parent) if alt else None})
+    for item in out:
+        item.pop("group", None)
     return out
 
 
@@ -276,6 +297,8 @@ def highlight_terms(rule: CompiledRule | None, result: RuleResult | None = None)
         for v in rule.amount.params.values():
             terms.append((format_decimal(v * 100) + "%", "num"))
             terms.append((format_decimal(v), "num"))
+        for text in (getattr(rule.amount, "param_text", None) or {}).values():
+            terms.append((str(text), "num"))
         for part in (rule.amount.spec.cap, rule.amount.spec.floor):
             if isinstance(part, (int, float)) and not isinstance(part, bool):
                 terms.append((format_decimal(part), "num"))
@@ -488,7 +511,7 @@ def report_html(report: Report, rules: RuleSet | None = None, lang: str = "zh",
              f"{e(t(lang, 'generated'))}{colon}{dt.datetime.now().isoformat(timespec='seconds')}</p>"]
     parts.append(f"<p class=\"total\">{e(t(lang, 'total'))}{colon}{e(money(report.total_amount, lang))}</p>")
     parts.append(f"<p>{e(t(lang, 'total_open'))}{colon}{e(money(report.total_in_effect, lang))}")
-    pm = possible_money(report)
+    pm = possible_money(report, rules)
     if pm:
         parts.append(f"；{e(t(lang, 'possible_money'))}{colon}{e(money(pm, lang))}")
     parts.append("</p>")
@@ -516,14 +539,38 @@ def report_html(report: Report, rules: RuleSet | None = None, lang: str = "zh",
                 spec.value_label(_typed(spec, v), lang)
             items.append(f"<li>{e(spec.label(lang))}{colon}{e(val)}</li>")
         parts.append(f"<p><b>{e(t(lang, 'derived'))}</b></p><ul>{''.join(items)}</ul>")
-    for w in WINDOWS:
-        group = groups[w]
-        if not group:
+    wwords = t(lang, "window_head")
+    for status in ("eligible", "undetermined", "ineligible"):
+        items = [r for w in WINDOWS for r in groups[w] if r.status == status]
+        if not items:
             continue
-        parts.append(f"<h2>{e(t(lang, 'window_head')[w])}（{len(group)}）</h2>" if lang == "zh" else
-                     f"<h2>{e(t(lang, 'window_head')[w])} ({len(group)})</h2>")
-        for r in group:
-            parts.append(card_html(r, by_id.get(r.rule_id), lang, facts))
+        head = STATUS_WORDS["en" if lang == "en" else "zh"][status]
+        parts.append(f"<h2 class=\"{status}\">{e(head)}（{len(items)}）</h2>" if lang == "zh" else
+                     f"<h2 class=\"{status}\">{e(head)} ({len(items)})</h2>")
+        if status == "eligible":
+            for w in WINDOWS:
+                sub = [r for r in items if r.window == w]
+                if sub:
+                    parts.append(f"<h3 class=\"muted\">{e(wwords[w])}</h3>")
+                    parts.extend(card_html(r, by_id.get(r.rule_id), lang, facts) for r in sub)
+            continue
+        parts.append("<ul>")
+        for r in items:
+            line = f"<li><b>{e(r.title.get(lang))}</b>（{e(WINDOW_WORDS['en' if lang == 'en' else 'zh'][r.window])}）"
+            if r.amount is not None:
+                line += f" {e(amount_words(r, lang))}"
+            line += f"<br><span class=\"muted\">{e(source_words(r))}</span>"
+            if status == "undetermined":
+                line += f"<br>{e(status_words(r, lang, facts))}"
+            else:
+                subs = []
+                for it in why_not(r, lang, facts):
+                    cite = ((f"（原文：“{e(it['cite'])}”）" if lang == "zh" else f" (document: “{e(it['cite'])}”)")
+                            if it["cite"] else "")
+                    subs.append(f"<li>{e(it['said'])}{cite} → {e(it['change'])}</li>")
+                line += f"<ul>{''.join(subs)}</ul>"
+            parts.append(line + "</li>")
+        parts.append("</ul>")
     if hidden:
         parts.append(f"<p class=\"muted\">{e(t(lang, 'not_here').format(n=hidden))}</p>")
     parts.append(f"<p class=\"muted\">{e(t(lang, 'disclaimer'))}</p></body></html>")

@@ -217,6 +217,14 @@ def _reset() -> None:
     st.session_state["n_next"] = NEXT_STEP
 
 
+def _relabel() -> None:
+    """After a language switch, set every answer again by value, so that option widgets show it in
+    the new language (their state travels as the formatted label)."""
+    for k, v in st.session_state.get("answers", {}).items():
+        if k.startswith("q_") and v is not None:
+            st.session_state[k] = v
+
+
 def _more() -> None:
     st.session_state["n_next"] = st.session_state.get("n_next", NEXT_STEP) + NEXT_STEP
 
@@ -274,34 +282,38 @@ def read_answers(facts, places) -> tuple[dict, dict, set, dict, dict]:
 def ask(spec: FactSpec, errors: dict, notes: dict, extra: str = "", first: bool = False) -> None:
     """One question: its widget, help text and unit, and its error right under it.
 
-    The first questions keep their help in a tooltip; later ones (less obvious) show it in full."""
+    The first questions are self-explanatory and keep their help in a tooltip; later ones show the
+    question, then the help text and what hangs on it, then the answer field."""
     L = lang()
     key = f"q_{spec.name}"
     unit = f"（{spec.unit}）" if spec.unit and L == "zh" else (f" ({spec.unit})" if spec.unit else "")
     label = spec.label(L) + unit
     help_text = (spec.help(L) or None) if first else None
+    visibility = "visible"
+    if not first:
+        st.markdown(f"**{html.escape(label)}**")
+        if spec.help(L) or extra:
+            st.caption(" ".join(x for x in (spec.help(L), extra) if x))
+        visibility = "collapsed"
     if spec.type == "enum":
         st.selectbox(label, options=[*spec.values, UNKNOWN], index=None, key=key, help=help_text,
-                     placeholder=tx("choose"),
-                     format_func=lambda v, s=spec: tx("unknown") if v == UNKNOWN else s.value_label(v, L))
+                     placeholder=tx("choose"), label_visibility=visibility,
+                     format_func=lambda v, s=spec, u=tx("unknown"), L=L: u if v == UNKNOWN else s.value_label(v, L))
     elif spec.type == "bool":
         st.radio(label, options=["yes", "no", UNKNOWN], index=None, key=key, help=help_text, horizontal=True,
-                 format_func=lambda v: {"yes": tx("yes"), "no": tx("no"), UNKNOWN: tx("unknown")}[v])
+                 label_visibility=visibility,
+                 format_func={"yes": tx("yes"), "no": tx("no"), UNKNOWN: tx("unknown")}.__getitem__)
     else:
         skip_key = f"skip_{spec.name}"
         ph = tx("placeholder_num").format(unit=unit) if spec.type in ("int", "money", "percent", "number") else \
             ("2020-03-15" if spec.type == "date" else "")
-        st.text_input(label, key=key, help=help_text, placeholder=ph,
+        st.text_input(label, key=key, help=help_text, placeholder=ph, label_visibility=visibility,
                       disabled=bool(st.session_state.get(skip_key)))
         st.checkbox(tx("unknown"), key=skip_key)
     if spec.name in errors:
-        st.error(errors[spec.name], icon="⚠️")
+        st.error(errors[spec.name], icon=":material/error:")
     elif spec.name in notes:
         st.caption(notes[spec.name])
-    if not first and spec.help(L):
-        st.caption(spec.help(L) + (f" {extra}" if extra else ""))
-    elif extra:
-        st.caption(extra)
 
 
 def _report(values: dict, on: dt.date, rules):
@@ -390,7 +402,7 @@ def show_results(report, rules, raw: dict) -> None:
     c1, c2, c3 = st.columns(3)
     c1.metric(tx("total"), money(report.total_amount, L), help=tx("total_help"))
     c2.metric(tx("total_open"), money(report.total_in_effect, L))
-    c3.metric(tx("possible"), money(P.possible_money(report), L), help=tx("possible_help"))
+    c3.metric(tx("possible"), money(P.possible_money(report, rules), L), help=tx("possible_help"))
     st.caption(tx("counts").format(e=n_e, u=n_u, i=n_i))
     with st.expander(tx("downloads"), expanded=False):
         stamp = report.as_of.isoformat()
@@ -480,7 +492,7 @@ def page_browse(rules) -> None:
                            format_func=lambda v: KIND_WORDS[L][v])
     on = c5.date_input(tx("rb_date"), value=dt.date.today(), key="rb_on")
     wsel = c6.selectbox(tx("rb_window"), options=["any", "open", "closed", "upcoming"], key="rb_window",
-                        format_func=lambda v: tx("rb_windows")[v])
+                        format_func=tx("rb_windows").__getitem__)
     from eligibility.evaluate import window
 
     chosen = []
@@ -517,6 +529,12 @@ def page_browse(rules) -> None:
             rule_detail(rules.by_id[rid], rules, L, amounts, Labeller)
 
 
+def _param_text(amount) -> dict:
+    """Parameters as the document writes them ("100%"), falling back to the numbers."""
+    text = getattr(amount, "param_text", None)
+    return dict(text) if text else {k: str(v) for k, v in amount.params.items()}
+
+
 def rule_detail(rule, rules, L: str, amounts, Labeller) -> None:
     s = rule.spec
     facts = rules.facts
@@ -533,7 +551,7 @@ def rule_detail(rule, rules, L: str, amounts, Labeller) -> None:
         lab = Labeller(facts, L)
         lines = []
         for cond, expr in rule.amount.cases:
-            f = amounts.render(expr, lab.formula_name(rule.amount.params))
+            f = amounts.render(expr, lab.formula_name(_param_text(rule.amount)))
             if cond is not None:
                 when = "; ".join(x.strip("- ").strip() for x in P.condition_lines(cond, L, facts))
                 lines.append(f"- {when} → {f}")
@@ -705,7 +723,7 @@ def main() -> None:
     st.markdown(CSS, unsafe_allow_html=True)
     head, switch = st.columns([5, 2])
     with switch:
-        st.radio(TX["zh"]["lang"], options=["zh", "en"], key="lang", horizontal=True,
+        st.radio(TX["zh"]["lang"], options=["zh", "en"], key="lang", horizontal=True, on_change=_relabel,
                  format_func=lambda v: {"zh": "中文", "en": "English"}[v])
     with head:
         st.title(tx("title"))

@@ -1,0 +1,721 @@
+"""The rule trees compiled to polars expressions: one pass over a whole chunk of companies.
+
+The batch path must give exactly the single path's answers (evaluate.py), row for row, and it is
+built from the same pieces: the operator table of conditions.py (each operator's `column`
+builder), the size standard's own condition trees, the formula ASTs of amounts.py. What differs is
+only how values are held:
+
+* Encoded input, one column per fact, named by the fact: bool -> Boolean, int -> Int64,
+  money/percent/number -> Int64 in thousandths (SCALE), date -> Date, enum/text -> String; null is
+  unknown. Values that do not fit (more than three decimals) are flagged by the reader and those
+  rows go through the single path instead (batch.py).
+* Three-valued logic is polars' own: Boolean & / | and all/any_horizontal with nulls are Kleene.
+* size (工信部联企业〔2011〕300号) is a 4-bit mask of the classes it may be in (large 1, medium 2,
+  small 4, micro 8): one bit is a known size, several bits are the single path's `Possible`, null is
+  unknown (the single path's None, which is also what it makes of all four).
+* layoff_rate and insured_decline_pct (100 × a ÷ b) are compared exactly as fractions in Int128.
+* Amounts are computed twice: exactly in Int128 fixed point when the formula has no division and
+  nothing overflows, and in float64 with a rigorous error bound otherwise. A float result whose
+  bound straddles a half-fen is flagged `ambiguous` and recomputed with evaluate.compute_amount
+  (the Decimal code itself) for that row and rule only: the batch therefore agrees to the fen.
+* `missing` is reconstructed from which nodes are unknown: a leaf is named when it and all its
+  ancestors are unknown, expanded by the derived facts' `needs` exactly as derive() does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import polars as pl
+
+from . import amounts as A
+from .conditions import OPERATORS, Compare, Group, Node
+from .derived import size_standard
+from .evaluate import window
+from .facts import NUMERIC_TYPES, FactDictionary
+from .loading import CompiledRule, RuleSet
+
+SCALE_DIGITS = 3
+SCALE = 10**SCALE_DIGITS
+SIZE_BITS = {"large": 1, "medium": 2, "small": 4, "micro": 8}
+ALL_SIZES = 15
+SIZE_COL = "__size"
+U = 2.0**-53  # unit roundoff of float64
+INT_LIMIT = 1e35  # Int128 fixed point is trusted below this magnitude (2^127 ≈ 1.7e38)
+TOP_FACTS = 5
+STATUS_CODES = {"ineligible": 0, "eligible": 1, "undetermined": 2}
+STATUS_NAMES = {v: k for k, v in STATUS_CODES.items()}
+DERIVED = ("size", "layoff_rate", "insured_decline_pct")
+
+
+def scale_of(ftype: str) -> int:
+    """Digits after the point in the encoded Int64 column of a numeric fact."""
+    return 0 if ftype == "int" else SCALE_DIGITS
+
+
+def dtype_of(ftype: str) -> pl.DataType:
+    return {"bool": pl.Boolean, "int": pl.Int64, "money": pl.Int64, "percent": pl.Int64, "number": pl.Int64,
+            "date": pl.Date, "enum": pl.String, "text": pl.String}[ftype]
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """A derived percentage 100 × num ÷ den (derived.py), with the inputs derive() names when unknown."""
+
+    name: str
+    inputs: tuple[str, str]  # in derive()'s order
+    fallback: str  # what derive() names when both inputs are known but the ratio is not (den 0)
+
+    def num(self) -> pl.Expr:
+        if self.name == "layoff_rate":
+            return pl.col("unemployment_claimants").cast(pl.Int128)
+        return pl.col("insured_employees").cast(pl.Int128) - pl.col("insured_employees_at_application").cast(pl.Int128)
+
+    def den(self) -> pl.Expr:
+        return pl.col("insured_employees").cast(pl.Int128)
+
+    def known(self) -> pl.Expr:
+        a, b = self.inputs
+        return pl.col(a).is_not_null() & pl.col(b).is_not_null() & (self.den() != 0)
+
+    def need(self, fact: str) -> pl.Expr:
+        """Row flag: derive() lists `fact` among the needs of this ratio (used only where it is unknown)."""
+        a, b = self.inputs
+        flag = pl.col(fact).is_null()
+        if fact == self.fallback:
+            flag = flag | (pl.col(a).is_not_null() & pl.col(b).is_not_null() & (self.den() == 0))
+        return flag
+
+
+RATIOS = {
+    "layoff_rate": Ratio("layoff_rate", ("unemployment_claimants", "insured_employees"), "insured_employees"),
+    "insured_decline_pct": Ratio("insured_decline_pct", ("insured_employees", "insured_employees_at_application"),
+                                 "insured_employees"),
+}
+SIZE_INPUTS = ("employees", "revenue", "total_assets")
+
+
+def _key(node: Node) -> tuple:
+    """Structural identity of a node (paths and cites do not change its value)."""
+    if isinstance(node, Compare):
+        return ("c", node.fact, node.op, node.value)
+    return (node.kind, tuple(_key(c) for c in node.children))
+
+
+@dataclass
+class Candidate:
+    """One (leaf, fact) pair that may be named as missing; active per row as a Boolean expression."""
+
+    fact: str
+    active: pl.Expr
+
+
+@dataclass
+class AmountPlan:
+    cents: pl.Expr  # Int64 fen, null when there is no amount
+    ambiguous: pl.Expr | None  # Boolean: the float bound straddles a half-fen -> recompute exactly
+    candidates: list[Candidate]  # amount_missing, in the single path's order
+
+
+@dataclass
+class RulePlan:
+    rule: CompiledRule
+    index: int
+    outcome: pl.Expr  # Kleene Boolean of the whole condition
+    candidates: list[Candidate]  # missing, in the single path's order
+    amount: AmountPlan | None
+    weight: float
+    in_effect: bool
+    window: str
+
+
+@dataclass
+class _Num:
+    """A formula node: float value and error bound, and an exact Int128 fixed-point form when there is one."""
+
+    f: pl.Expr
+    e: pl.Expr
+    i: pl.Expr | None = None
+    s: int = 0  # digits after the point of i
+    ok: pl.Expr | None = None  # i is valid (no overflow) where this is true
+    dz: pl.Expr | None = None  # an exact division by zero happened (the single path gives no amount)
+    amb: pl.Expr | None = None  # a divisor's bound contains zero
+
+
+def _or(a: pl.Expr | None, b: pl.Expr | None) -> pl.Expr | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a | b
+
+
+def _dec_fixed(v: Decimal) -> tuple[int, int] | None:
+    """Decimal -> (integer, digits) with v == integer / 10**digits, when digits stays small."""
+    sign, digits, exp = v.as_tuple()
+    if not isinstance(exp, int):
+        return None
+    n = int("".join(map(str, digits)) or "0") * (-1 if sign else 1)
+    if exp >= 0:
+        return n * 10**exp, 0
+    if -exp > 18:
+        return None
+    return n, -exp
+
+
+class Program:
+    """A rule set compiled for one evaluation date. `run(encoded)` adds the per-rule columns."""
+
+    def __init__(self, rules: RuleSet, on: dt.date):
+        self.rules = rules
+        self.on = on
+        self.facts: FactDictionary = rules.facts
+        for name in self.facts:
+            if self.facts[name].derived and name not in DERIVED:
+                raise NotImplementedError(f"derived fact {name!r} has no columnar form (columnar.py)")
+        self._leaf_cols: dict[tuple, str] = {}
+        self._leaf_exprs: list[pl.Expr] = []
+        self._group_cols: dict[tuple, str] = {}
+        self._group_levels: dict[int, list[pl.Expr]] = {}
+        self._depth: dict[tuple, int] = {}
+        self.size_masks = self._size_expr()
+        self.plans = [self._plan(r, i) for i, r in enumerate(rules.rules)]
+        self.groups = [sorted(g) for g in rules.exclusion_groups]
+        self.input_facts = sorted(self._used_facts())
+        self.score_facts = self._score_facts()
+
+    # ------------------------------------------------------------------ conditions
+
+    def _used_facts(self) -> set[str]:
+        out: set[str] = set()
+        for r in self.rules:
+            out |= r.facts
+        out |= set(SIZE_INPUTS) | {"industry", "size"}
+        for ratio in RATIOS.values():
+            out |= set(ratio.inputs) | {ratio.name}
+        return {f for f in out if f in self.facts}
+
+    def _num_compare(self, op: str, col: pl.Expr, value: Any, scale: int) -> pl.Expr:
+        """op on an integer column holding value × 10**scale, against an exact decimal constant."""
+        o = OPERATORS[op]
+        mult = 10**scale
+        if o.list_value:
+            vals = [Decimal(v) * mult for v in value]
+            return o.column(col, [int(v) for v in vals if v == v.to_integral_value()])
+        cs = Decimal(value) * mult
+        if cs == cs.to_integral_value():
+            return o.column(col, int(cs))
+        lo, hi = math.floor(cs), math.ceil(cs)  # an integer is never equal to cs
+        if op == "eq":
+            return OPERATORS["eq"].column(col, lo) & OPERATORS["eq"].column(col, hi)
+        if op == "ne":
+            return OPERATORS["ne"].column(col, lo) | OPERATORS["ne"].column(col, hi)
+        if op in ("lt", "le"):
+            return OPERATORS["le"].column(col, lo)
+        return OPERATORS["ge"].column(col, hi)
+
+    def _ratio_compare(self, node: Compare) -> pl.Expr:
+        """100·num/den op C  <=>  100·num·q op p·den  (den > 0, C = p/q), exact in Int128."""
+        ratio = RATIOS[node.fact]
+        o = OPERATORS[node.op]
+        given = self._num_compare(node.op, pl.col(node.fact), node.value, scale_of(self.facts[node.fact].type))
+        lhs_base = ratio.num() * 100
+
+        def one(op: str, c: Any) -> pl.Expr:
+            fr = Fraction(Decimal(c))
+            lhs = lhs_base * pl.lit(fr.denominator, dtype=pl.Int128)
+            rhs = pl.lit(fr.numerator, dtype=pl.Int128) * ratio.den()
+            return OPERATORS[op].column(lhs, rhs)
+
+        if o.list_value:
+            eqs = [one("eq", c) for c in node.value]
+            derived = pl.any_horizontal(eqs) if node.op == "in" else ~pl.any_horizontal(eqs)
+        else:
+            derived = one(node.op, node.value)
+        return (pl.when(pl.col(node.fact).is_not_null()).then(given)
+                .when(ratio.known()).then(derived).otherwise(None))
+
+    def _size_compare(self, node: Compare) -> pl.Expr:
+        op = OPERATORS[node.op]
+        true_bits = sum(bit for v, bit in SIZE_BITS.items() if op.test(v, node.value))
+        m = pl.col(SIZE_COL)
+        all_true = (m & pl.lit(ALL_SIZES ^ true_bits, dtype=pl.UInt8)) == 0
+        none_true = (m & pl.lit(true_bits, dtype=pl.UInt8)) == 0
+        return pl.when(all_true).then(True).when(none_true).then(False).otherwise(None)
+
+    def _leaf_expr(self, node: Compare) -> pl.Expr:
+        spec = self.facts[node.fact]
+        if node.fact == "size":
+            return self._size_compare(node)
+        if node.fact in RATIOS:
+            return self._ratio_compare(node)
+        if spec.type in NUMERIC_TYPES:
+            return self._num_compare(node.op, pl.col(node.fact), node.value, scale_of(spec.type))
+        o = OPERATORS[node.op]
+        value = node.value
+        if spec.type == "date":
+            value = [pl.lit(v, dtype=pl.Date) for v in value] if o.list_value else pl.lit(value, dtype=pl.Date)
+        return o.column(pl.col(node.fact), value)
+
+    def node(self, node: Node) -> pl.Expr:
+        """The column holding a node's Kleene outcome (computed once per distinct node)."""
+        key = _key(node)
+        if isinstance(node, Compare):
+            if key not in self._leaf_cols:
+                name = f"__c{len(self._leaf_cols)}"
+                self._leaf_cols[key] = name
+                self._leaf_exprs.append(self._leaf_expr(node).alias(name))
+                self._depth[key] = 0
+            return pl.col(self._leaf_cols[key])
+        if key not in self._group_cols:
+            kids = [self.node(c) for c in node.children]
+            depth = 1 + max(self._depth[_key(c)] for c in node.children)
+            if node.kind == "not":
+                expr = ~kids[0]
+            elif node.kind == "all":
+                expr = pl.all_horizontal(kids)
+            else:
+                expr = pl.any_horizontal(kids)
+            name = f"__g{len(self._group_cols)}"
+            self._group_cols[key] = name
+            self._depth[key] = depth
+            self._group_levels.setdefault(depth, []).append(expr.alias(name))
+        return pl.col(self._group_cols[key])
+
+    def _candidates(self, node: Node, live: pl.Expr) -> list[Candidate]:
+        """Facts a node names when unknown, in evaluate_node's order; `live` = node and ancestors unknown."""
+        here = live & self.node(node).is_null()
+        if isinstance(node, Compare):
+            return self._needs(node.fact, here)
+        out: list[Candidate] = []
+        for c in node.children:
+            out += self._candidates(c, here)
+        return out
+
+    def _needs(self, fact: str, active: pl.Expr) -> list[Candidate]:
+        """needs.get(fact, (fact,)) of derive(), as candidates gated by row flags."""
+        if fact == "size":
+            out = [Candidate("industry", active & pl.col("industry").is_null())]
+            for f in SIZE_INPUTS:
+                out.append(Candidate(f, active & self._size_need(f)))
+            return out
+        if fact in RATIOS:
+            ratio = RATIOS[fact]
+            return [Candidate(f, active & ratio.need(f)) for f in ratio.inputs]
+        return [Candidate(fact, active)]
+
+    def _size_need(self, fact: str) -> pl.Expr:
+        std = size_standard()
+        uses = [ind for ind in self.facts["industry"].values if fact in std.inputs(std.sector_for(ind))]
+        industry = pl.col("industry")
+        return pl.col(fact).is_null() & (industry.is_null() | industry.is_in(uses))
+
+    def _size_expr(self) -> pl.Expr:
+        """The size mask per 工信部联企业〔2011〕300号, as derived._size decides it; a declared size wins."""
+        std = size_standard()
+        industry = pl.col("industry")
+        chain = None
+        for key, sector in std.sectors.items():
+            sme, medium, micro = (self._inline(n) for n in (sector.sme, sector.medium, sector.micro))
+            is_t = lambda e: e.fill_null(False)  # noqa: E731
+            is_f = lambda e: (~e).fill_null(False)  # noqa: E731
+            bits = (pl.when(~is_t(sme)).then(1).otherwise(0)
+                    + pl.when(~is_f(sme) & ~is_f(medium)).then(2).otherwise(0)
+                    + pl.when(~is_f(sme) & ~is_t(medium) & ~is_t(micro)).then(4).otherwise(0)
+                    + pl.when(~is_f(sme) & ~is_t(medium) & ~is_f(micro)).then(8).otherwise(0))
+            inds = [i for i, s in std.by_industry.items() if s == key]
+            if key == "other":
+                inds = [i for i in self.facts["industry"].values if std.sector_for(i).key == "other"]
+            cond = industry.is_in(inds)
+            chain = pl.when(cond).then(bits) if chain is None else chain.when(cond).then(bits)
+        derived = chain.otherwise(None).cast(pl.UInt8)
+        derived = pl.when(derived == ALL_SIZES).then(None).otherwise(derived)
+        declared = pl.col("size").replace_strict(list(SIZE_BITS), list(SIZE_BITS.values()), default=None,
+                                                 return_dtype=pl.UInt8)
+        return pl.when(pl.col("size").is_not_null()).then(declared).otherwise(derived).alias(SIZE_COL)
+
+    def _inline(self, node: Node) -> pl.Expr:
+        """A condition as one expression (for the size standard, evaluated before the rules)."""
+        if isinstance(node, Compare):
+            spec = self.facts[node.fact]
+            return self._num_compare(node.op, pl.col(node.fact), node.value, scale_of(spec.type))
+        kids = [self._inline(c) for c in node.children]
+        if node.kind == "not":
+            return ~kids[0]
+        return pl.all_horizontal(kids) if node.kind == "all" else pl.any_horizontal(kids)
+
+    # ------------------------------------------------------------------ amounts
+
+    def _const(self, v: Decimal) -> _Num:
+        f = float(v)
+        fx = _dec_fixed(v)
+        e = pl.lit(abs(f) * U)
+        if fx is None:
+            return _Num(pl.lit(f), e)
+        n, s = fx
+        return _Num(pl.lit(f), e, pl.lit(n, dtype=pl.Int128), s, pl.lit(True))
+
+    def _ref(self, name: str, params: dict[str, Decimal]) -> _Num:
+        if name in params:
+            return self._const(params[name])
+        spec = self.facts[name]
+        col = pl.col(name)
+        if name in RATIOS:
+            ratio = RATIOS[name]
+            given = col.cast(pl.Float64) / SCALE
+            derived = ratio.num().cast(pl.Float64) * 100.0 / ratio.den().cast(pl.Float64)
+            f = pl.when(col.is_not_null()).then(given).otherwise(derived)
+            return _Num(f, f.abs() * (4 * U))
+        s = scale_of(spec.type)
+        if s == 0:
+            return _Num(col.cast(pl.Float64), pl.lit(0.0), col.cast(pl.Int128), 0, pl.lit(True))
+        f = col.cast(pl.Float64) / float(10**s)
+        return _Num(f, f.abs() * U, col.cast(pl.Int128), s, pl.lit(True))
+
+    @staticmethod
+    def _align(a: _Num, b: _Num) -> tuple[pl.Expr, pl.Expr, int]:
+        s = max(a.s, b.s)
+        ia = a.i if a.s == s else a.i * pl.lit(10 ** (s - a.s), dtype=pl.Int128)
+        ib = b.i if b.s == s else b.i * pl.lit(10 ** (s - b.s), dtype=pl.Int128)
+        return ia, ib, s
+
+    @staticmethod
+    def _ok(parts: Iterable[pl.Expr | None], f: pl.Expr, e: pl.Expr, s: int) -> pl.Expr:
+        ok = (f.abs() + e) * float(10**s) < INT_LIMIT
+        for p in parts:
+            ok = ok & p
+        return ok
+
+    def _formula(self, e: A.Expr, params: dict[str, Decimal]) -> _Num:
+        if isinstance(e, A.Num):
+            return self._const(e.value)
+        if isinstance(e, A.Ref):
+            return self._ref(e.name, params)
+        if isinstance(e, A.Neg):
+            a = self._formula(e.arg, params)
+            return _Num(-a.f, a.e, None if a.i is None else -a.i, a.s, a.ok, a.dz, a.amb)
+        if isinstance(e, A.Bin):
+            a, b = self._formula(e.left, params), self._formula(e.right, params)
+            dz, amb = _or(a.dz, b.dz), _or(a.amb, b.amb)
+            if e.op in "+-":
+                f = a.f + b.f if e.op == "+" else a.f - b.f
+                err = a.e + b.e + (a.f.abs() + b.f.abs()) * (2 * U)
+                out = _Num(f, err, dz=dz, amb=amb)
+                if a.i is not None and b.i is not None:
+                    ia, ib, s = self._align(a, b)
+                    out.i, out.s = (ia + ib if e.op == "+" else ia - ib), s
+                    out.ok = self._ok([a.ok, b.ok, (a.f.abs() + a.e + b.f.abs() + b.e) * float(10**s) < INT_LIMIT],
+                                      f, err, s)
+                return out
+            if e.op == "*":
+                f = a.f * b.f
+                err = a.f.abs() * b.e + b.f.abs() * a.e + a.e * b.e + f.abs() * (2 * U)
+                out = _Num(f, err, dz=dz, amb=amb)
+                if a.i is not None and b.i is not None and a.s + b.s <= 30:
+                    out.i, out.s = a.i * b.i, a.s + b.s
+                    out.ok = self._ok([a.ok, b.ok], f, err, a.s + b.s)
+                return out
+            # division: no exact fixed point; an exactly-zero divisor gives no amount, as in compute()
+            zero = (b.f == 0) & (b.e == 0)
+            near = (b.f.abs() <= b.e) & ~zero
+            f = a.f / b.f
+            err = (a.e + f.abs() * b.e) / (b.f.abs() - b.e) + f.abs() * (2 * U)
+            return _Num(f, err, dz=_or(dz, zero), amb=_or(amb, near))
+        assert isinstance(e, A.Call)
+        args = [self._formula(x, params) for x in e.args]
+        pick = pl.min_horizontal if e.fn == "min" else pl.max_horizontal
+        out = _Num(pick([x.f for x in args]), pl.max_horizontal([x.e for x in args]))
+        for x in args:
+            out.dz, out.amb = _or(out.dz, x.dz), _or(out.amb, x.amb)
+        if all(x.i is not None for x in args):
+            s = max(x.s for x in args)
+            ints = [x.i if x.s == s else x.i * pl.lit(10 ** (s - x.s), dtype=pl.Int128) for x in args]
+            out.i, out.s = pick(ints), s
+            out.ok = self._ok([x.ok for x in args], out.f, out.e, s)
+        return out
+
+    def _cents(self, value: _Num, cap: _Num | None, floor: _Num | None) -> tuple[pl.Expr, pl.Expr | None]:
+        """(fen as Int64 or null, ambiguous flag) for value capped and floored, never below zero."""
+        # float path with the error bound (min/max are 1-Lipschitz: the bound is the larger one)
+        f, e = value.f, value.e
+        amb = value.amb
+        for bound, pick in ((cap, pl.min_horizontal), (floor, pl.max_horizontal)):
+            if bound is None:
+                continue
+            use = pl.lit(True) if bound.dz is None else ~bound.dz
+            f = pl.when(use).then(pick(f, bound.f)).otherwise(f)
+            e = pl.when(use).then(pl.max_horizontal(e, bound.e)).otherwise(e)
+            if bound.amb is not None:
+                amb = _or(amb, bound.amb)
+        f = pl.max_horizontal(f, pl.lit(0.0))
+        y = f * 100.0
+        ey = e * 100.0 + (y.abs() + 1.0) * (8 * U)
+        lo, hi = (y - ey + 0.5).floor(), (y + ey + 0.5).floor()
+        float_amb = (lo != hi) | ~y.is_finite() | (y.abs() > 9e15)
+        float_cents = pl.when(float_amb).then(None).otherwise(lo.cast(pl.Int64, strict=False))
+        amb = _or(amb, float_amb)
+        exact = value.i is not None and all(b is None or b.i is not None for b in (cap, floor))
+        if not exact:
+            cents = float_cents
+        else:
+            i, s, ok = value.i, value.s, value.ok
+            for bound, pick in ((cap, pl.min_horizontal), (floor, pl.max_horizontal)):
+                if bound is None:
+                    continue
+                t = max(s, bound.s)
+                a = i if s == t else i * pl.lit(10 ** (t - s), dtype=pl.Int128)
+                b = bound.i if bound.s == t else bound.i * pl.lit(10 ** (t - bound.s), dtype=pl.Int128)
+                i, s, ok = pick(a, b), t, ok & bound.ok
+            i = pl.max_horizontal(i, pl.lit(0, dtype=pl.Int128))
+            if s >= 2:
+                d = 10 ** (s - 2)
+                int_cents = (i * 2 + d) // (2 * d)
+            else:
+                int_cents = i * 10 ** (2 - s)
+            int_cents = int_cents.cast(pl.Int64, strict=False)
+            ok = ok & (int_cents.is_not_null())
+            cents = pl.when(ok).then(int_cents).otherwise(float_cents)
+            amb = ~ok & amb if amb is not None else None
+        if value.dz is not None:
+            cents = pl.when(value.dz).then(None).otherwise(cents)
+            if amb is not None:
+                amb = amb & ~value.dz
+        return cents, amb
+
+    def _known(self, name: str, params: dict[str, Decimal]) -> tuple[pl.Expr, list[Candidate]]:
+        """(formula name is known, its candidates when not) as compute_amount sees the env."""
+        if name in params:
+            return pl.lit(True), []
+        col = pl.col(name)
+        if name in RATIOS:
+            known = col.is_not_null() | RATIOS[name].known()
+            return known, self._needs(name, ~known)
+        return col.is_not_null(), [Candidate(name, col.is_null())]
+
+    def _amount(self, rule: CompiledRule, outcome: pl.Expr) -> AmountPlan:
+        amt = rule.amount
+        params = amt.params
+        not_ineligible = outcome.fill_null(True)
+        prev_false = pl.lit(True)
+        cents = None
+        amb = None
+        cands: list[Candidate] = []
+        extras = [x for x in (amt.cap, amt.floor) if x is not None]
+        cap = self._formula(amt.cap, params) if amt.cap is not None else None
+        floor = self._formula(amt.floor, params) if amt.floor is not None else None
+        for cond, expr in amt.cases:
+            if cond is None:
+                chosen, undet = prev_false, None
+                prev_false = pl.lit(False)
+            else:
+                o = self.node(cond)
+                chosen = prev_false & o.fill_null(False)
+                undet = prev_false & o.is_null()
+                cands += self._candidates(cond, not_ineligible & undet)
+                prev_false = prev_false & (~o).fill_null(False)
+            names = A.names(expr)
+            for x in extras:
+                names += A.names(x)
+            all_known = pl.lit(True)
+            used: list[Candidate] = []
+            for n in names:
+                k, c = self._known(n, params)
+                all_known = all_known & k
+                used += c
+            sel = not_ineligible & chosen
+            cands += [Candidate(c.fact, sel & c.active) for c in used]
+            value = self._formula(expr, params)
+            c_k, a_k = self._cents(value, cap, floor)
+            take = sel & all_known
+            cents = pl.when(take).then(c_k) if cents is None else cents.when(take).then(c_k)
+            if a_k is not None:
+                a_k = take & a_k
+                amb = a_k if amb is None else amb | a_k
+            if cond is None:
+                break
+        cents_expr = cents.otherwise(None) if cents is not None else pl.lit(None, dtype=pl.Int64)
+        return AmountPlan(cents_expr.cast(pl.Int64), None if amb is None else amb.fill_null(False), cands)
+
+    # ------------------------------------------------------------------ plans
+
+    def _plan(self, rule: CompiledRule, index: int) -> RulePlan:
+        outcome = self.node(rule.condition)
+        cands = self._candidates(rule.condition, pl.lit(True))
+        amount = self._amount(rule, outcome) if rule.amount else None
+        win, in_effect = window(rule, self.on)
+        weight = (2.0 if rule.spec.kind == "money" else 1.0) * (2.0 if win == "open" else 1.0)
+        return RulePlan(rule, index, outcome, cands, amount, weight, in_effect, win)
+
+    def _score_facts(self) -> list[str]:
+        seen: set[str] = set()
+        for p in self.plans:
+            seen |= {c.fact for c in p.candidates}
+            if p.amount:
+                seen |= {c.fact for c in p.amount.candidates}
+        return [f for f in self.facts if f in seen]  # dictionary order: the tie-break
+
+    # ------------------------------------------------------------------ running
+
+    def prepare(self, enc: pl.DataFrame) -> pl.DataFrame:
+        """Add every fact column the program reads (all-null when absent), typed as encoded."""
+        missing = [pl.lit(None, dtype=dtype_of(self.facts[f].type)).alias(f)
+                   for f in self.input_facts if f not in enc.columns]
+        return enc.with_columns(missing) if missing else enc
+
+    def run(self, enc: pl.DataFrame) -> pl.DataFrame:
+        """Per rule i: `s{i}` status code (0 ineligible, 1 eligible, 2 undetermined), `a{i}` fen,
+        `x{i}` ambiguous amount; plus the node columns the summary reads."""
+        lf = self.prepare(enc).lazy().with_columns(self.size_masks).with_columns(self._leaf_exprs)
+        for depth in sorted(self._group_levels):
+            lf = lf.with_columns(self._group_levels[depth])
+        outs = []
+        for p in self.plans:
+            o = p.outcome
+            outs.append(pl.when(o).then(1).when(~o).then(0).otherwise(2).cast(pl.Int8).alias(f"s{p.index}"))
+            if p.amount is not None:
+                outs.append(p.amount.cents.alias(f"a{p.index}"))
+                if p.amount.ambiguous is not None:
+                    outs.append(p.amount.ambiguous.alias(f"x{p.index}"))
+        return lf.with_columns(outs).collect()
+
+    def ambiguous(self, res: pl.DataFrame) -> list[tuple[int, int]]:
+        """(row position, rule index) pairs whose amount must be recomputed exactly."""
+        cols = [f"x{p.index}" for p in self.plans if f"x{p.index}" in res.columns]
+        out = []
+        if not cols:
+            return out
+        any_amb = res.select(pl.any_horizontal(cols)).to_series()
+        rows = np.flatnonzero(any_amb.fill_null(False).to_numpy())
+        if len(rows) == 0:
+            return out
+        sub = res[rows.tolist(), cols]
+        for c in cols:
+            hits = np.flatnonzero(sub[c].fill_null(False).to_numpy())
+            out += [(int(rows[h]), int(c[1:])) for h in hits]
+        return sorted(out)
+
+    # ------------------------------------------------------------------ summary
+
+    def counted(self) -> dict[int, pl.Expr]:
+        """Rule index -> counted_in_total, as _count_once: within an excludes group the largest (then id)."""
+        paying = {p.index: (pl.col(f"s{p.index}") == 1) & pl.col(f"a{p.index}").is_not_null()
+                  for p in self.plans if p.amount is not None}
+        out = dict(paying)
+        by_id = {p.rule.id: p.index for p in self.plans}
+        for group in self.groups:
+            members = [by_id[i] for i in group if by_id[i] in paying]
+            for i in members:
+                beaten = []
+                for j in members:
+                    if j == i:
+                        continue
+                    aj, ai = pl.col(f"a{j}"), pl.col(f"a{i}")
+                    first = (aj > ai) | ((aj == ai) & pl.lit(self.rules.rules[j].id < self.rules.rules[i].id))
+                    beaten.append(paying[j] & first)
+                if beaten:
+                    out[i] = paying[i] & ~pl.any_horizontal(beaten)
+        return out
+
+    def summary_exprs(self) -> list[pl.Expr]:
+        counted = self.counted()
+        zero = pl.lit(0, dtype=pl.Int64)
+        total = zero
+        total_open = zero
+        for p in self.plans:
+            if p.index in counted:
+                a = pl.when(counted[p.index]).then(pl.col(f"a{p.index}")).otherwise(zero)
+                total = total + a
+                if p.in_effect:
+                    total_open = total_open + a
+        st = [pl.col(f"s{p.index}") for p in self.plans]
+        n_el = pl.sum_horizontal([(s == 1).cast(pl.Int32) for s in st]) if st else pl.lit(0)
+        n_un = pl.sum_horizontal([(s == 2).cast(pl.Int32) for s in st]) if st else pl.lit(0)
+        ids = [pl.when(pl.col(f"s{p.index}") == 1).then(pl.lit(p.rule.id)) for p in self.plans]
+        eligible = pl.concat_str(ids, separator=";", ignore_nulls=True) if ids else pl.lit("")
+        return [n_el.cast(pl.Int32).alias("n_eligible"), n_un.cast(pl.Int32).alias("n_undetermined"),
+                total.alias("__total"), total_open.alias("__total_open"), eligible.alias("eligible")]
+
+    def score_exprs(self) -> list[pl.Expr]:
+        """Per fact, the questionnaire's score (questions.py, include_first): w/len over undetermined
+        rules waiting on it, half that over amounts waiting on it; summed in rule order."""
+        terms: dict[str, list[pl.Expr]] = {f: [] for f in self.score_facts}
+        for p in self.plans:
+            s = pl.col(f"s{p.index}")
+            parts = [(p.candidates, s == 2, p.weight)]
+            if p.amount is not None:
+                parts.append((p.amount.candidates, s != 0, p.weight / 2))
+            for cands, gate, w in parts:
+                if not cands:
+                    continue
+                by_fact: dict[str, list[pl.Expr]] = {}
+                for c in cands:
+                    by_fact.setdefault(c.fact, []).append(c.active)
+                present = {f: pl.any_horizontal(a).fill_null(False) for f, a in by_fact.items()}
+                n = pl.sum_horizontal([x.cast(pl.Int32) for x in present.values()])
+                for f, x in present.items():
+                    share = pl.lit(w) / n.cast(pl.Float64)
+                    terms[f].append(pl.when(gate & x & pl.col(f).is_null()).then(share).otherwise(0.0))
+        out = []
+        for f in self.score_facts:
+            acc = pl.lit(0.0)
+            for t in terms[f]:
+                acc = acc + t
+            out.append(acc.alias(f"__score_{f}"))
+        return out
+
+    def top_facts(self, scores: pl.DataFrame, k: int = TOP_FACTS) -> pl.Series:
+        """The k best facts per row: highest score rounded to 1e-9, ties by dictionary order."""
+        n = scores.height
+        if not self.score_facts or n == 0:
+            return pl.Series("facts_to_collect", [""] * n, dtype=pl.String)
+        m = np.round(scores.to_numpy().astype(np.float64), 9)
+        picks = []
+        for _ in range(k):
+            j = m.argmax(axis=1)
+            best = m[np.arange(n), j]
+            picks.append(np.where(best > 0, j, -1))
+            m[np.arange(n), j] = -1.0
+        names = np.array(self.score_facts + [""], dtype=object)
+        cols = [names[np.where(p < 0, len(self.score_facts), p)] for p in picks]
+        joined = [";".join(x for x in row if x) for row in zip(*cols)]
+        return pl.Series("facts_to_collect", joined, dtype=pl.String)
+
+    # ------------------------------------------------------------------ long form
+
+    def long_exprs(self) -> list[pl.Expr]:
+        """Bit masks of active candidates per rule (`m{i}_{w}` missing, `q{i}_{w}` amount missing)."""
+        out = []
+        for p in self.plans:
+            out += _mask_exprs(p.candidates, f"m{p.index}")
+            if p.amount is not None:
+                out += _mask_exprs(p.amount.candidates, f"q{p.index}")
+        return out
+
+
+def _mask_exprs(cands: list[Candidate], prefix: str) -> list[pl.Expr]:
+    out = []
+    for w in range(0, len(cands), 63):
+        chunk = cands[w:w + 63]
+        bits = [pl.when(c.active.fill_null(False)).then(pl.lit(1 << k, dtype=pl.Int64)).otherwise(0)
+                for k, c in enumerate(chunk)]
+        out.append(pl.sum_horizontal(bits).alias(f"{prefix}_{w // 63}"))
+    return out
+
+
+def decode_mask(cands: list[Candidate], words: list[int]) -> list[str]:
+    """Active candidates -> fact names, first occurrence kept (dict.fromkeys in evaluate_node)."""
+    names: dict[str, None] = {}
+    for w, word in enumerate(words):
+        k = 0
+        while word:
+            if word & 1:
+                names[cands[w * 63 + k].fact] = None
+            word >>= 1
+            k += 1
+    return list(names)
