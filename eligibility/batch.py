@@ -41,6 +41,7 @@ from .facts import NUMERIC_TYPES, FactDictionary, FactSpec, FactValueError
 READ_ERRORS = "__errors__"  # read_table's column of per-row reading problems (ragged rows, bad JSON)
 DEFAULT_CHUNK_ROWS = 200_000
 ERROR_SEP = " | "
+OVERFLOW_MESSAGE = "金额: 数值过大，无法计算 / amount: the figures are too large to compute"
 RESULT_COLUMNS = ("row", "errors", "n_eligible", "n_undetermined", "total_amount", "total_in_effect", "eligible",
                   "facts_to_collect", "rules_version", "evaluated_on", "tool_version")
 LONG_COLUMNS = ("row", "errors", "rule_id", "title", "status", "amount", "per", "counted_in_total", "in_effect",
@@ -552,12 +553,12 @@ def parse_column(s: pl.Series, spec: FactSpec) -> Parsed:
     """Parse one column as FactSpec.parse would parse each cell (vectorised where it is safe)."""
     n = len(s)
     dtype = dtype_of(spec.type)
-    value = pl.Series("v", [None] * n, dtype=dtype)
-    error = pl.Series("e", [None] * n, dtype=pl.String)
-    inexact = pl.Series("x", [False] * n, dtype=pl.Boolean)
+    value = _const(None, n, dtype)
+    error = _const(None, n, pl.String)
+    inexact = _const(False, n, pl.Boolean)
     slow = s.is_not_null()
     if s.dtype == pl.Null or n == 0:
-        return Parsed(value, error, pl.Series("p", [False] * n), inexact)
+        return Parsed(value, error, _const(False, n, pl.Boolean), inexact)
     if s.dtype.is_float():
         slow = slow & ~s.is_nan()
     fast_done = None
@@ -568,11 +569,15 @@ def parse_column(s: pl.Series, spec: FactSpec) -> Parsed:
             slow = slow & ~fast_done
     elif spec.type == "bool" and s.dtype == pl.Boolean:
         value = s.cast(pl.Boolean)
-        slow = pl.Series([False] * n)
+        slow = _const(False, n, pl.Boolean)
     if slow.any():
         value, error, inexact = _slow_parse(s, slow, spec, value, error, inexact)
     present = (value.is_not_null() | inexact).alias("p")
     return Parsed(value, error, present, inexact)
+
+
+def _const(v: Any, n: int, dtype: pl.DataType) -> pl.Series:
+    return pl.select(pl.repeat(v, n, dtype=dtype)).to_series()
 
 
 def _fast_numeric(s: pl.Series, spec: FactSpec) -> tuple[pl.Series | None, pl.Series | None]:
@@ -675,7 +680,7 @@ def encode_frame(raw: pl.DataFrame, plan: ColumnPlan, facts: FactDictionary) -> 
     if READ_ERRORS in raw.columns:
         error_exprs.append(raw[READ_ERRORS].cast(pl.String))
     bad: dict[str, int] = {}
-    inexact = pl.Series("x", [False] * n, dtype=pl.Boolean)
+    inexact = _const(False, n, pl.Boolean)
     for header, fact in plan.fact_of:
         p = parse_column(raw[header], facts[fact])
         nb = int(p.error.is_not_null().sum())
@@ -695,13 +700,45 @@ def encode_frame(raw: pl.DataFrame, plan: ColumnPlan, facts: FactDictionary) -> 
         errors = pl.select(pl.concat_str(error_exprs, separator=ERROR_SEP, ignore_nulls=True)).to_series()
         errors = pl.select(pl.when(errors == "").then(None).otherwise(errors)).to_series().alias("errors")
     else:
-        errors = pl.Series("errors", [None] * n, dtype=pl.String)
+        errors = _const(None, n, pl.String).alias("errors")
     cols = []
     for fact, ps in parts.items():
         vals = [q.value for _, q in ps]
         cols.append(pl.select(pl.coalesce(vals)).to_series().alias(fact) if len(vals) > 1 else vals[0].alias(fact))
     frame = pl.DataFrame(cols) if cols else pl.DataFrame(height=n)
+    errors = _consistency(frame, errors, facts)
     return Encoded(frame, errors, inexact & errors.is_null(), bad)
+
+
+def _consistency(frame: pl.DataFrame, errors: pl.Series, facts: FactDictionary) -> pl.Series:
+    """facts.consistency() errors, which evaluate() raises: found by a columnar mask, worded by the
+    function itself on the few rows concerned (a new check there needs a mask here: the agreement
+    tests say so)."""
+    from .facts import consistency
+
+    if not {"unemployment_claimants", "insured_employees"} <= set(frame.columns):
+        return errors
+    mask = (frame["unemployment_claimants"] > frame["insured_employees"]).fill_null(False) & errors.is_null()
+    rows = np.flatnonzero(mask.to_numpy())
+    if len(rows) == 0:
+        return errors
+    errors = errors.clone()
+    sub = frame.gather(rows)
+    msgs = []
+    for rec in sub.iter_rows(named=True):
+        values = {k: _decoded(facts[k], v) for k, v in rec.items() if v is not None}
+        found, _ = consistency(values)
+        msgs.append(ERROR_SEP.join(str(i) for i in found) or None)
+    errors.scatter(rows, pl.Series(msgs, dtype=pl.String))
+    return errors
+
+
+def _decoded(spec: FactSpec, v: Any) -> Any:
+    """An encoded value back as FactSpec.parse returns it."""
+    if spec.type in NUMERIC_TYPES and spec.type != "int":
+        d = Decimal(v) / SCALE
+        return Decimal(int(d)) if d == d.to_integral_value() else d.normalize()
+    return v
 
 
 # ====================================================================== evaluating
@@ -790,11 +827,14 @@ def evaluate_chunk(raw: pl.DataFrame, on: Any, rules=None, row_offset: int = 0, 
     exact_amounts = 0
     fixes = prog.ambiguous(res)
     if fixes:
-        res, exact_amounts = _fix_amounts(res, fixes, raw, plan, rules, enc)
+        res, exact_amounts, overflow = _fix_amounts(res, fixes, raw, plan, rules, enc)
+        if overflow:
+            mark = np.zeros(raw.height, dtype=bool)
+            mark[list(overflow)] = True
+            enc.inexact = enc.inexact | pl.Series(mark)
     n = raw.height
-    summ = res.select(prog.summary_exprs() + prog.score_exprs())
-    scores = summ.select([c for c in summ.columns if c.startswith("__score_")])
-    top = prog.top_facts(scores)
+    summ = res.select(prog.summary_exprs())
+    top = prog.top_facts(prog.scores(res))
     meta = _meta(rules, on)
     ok = enc.errors.is_null()
     summary = pl.DataFrame({
@@ -839,13 +879,14 @@ def _finish_summary(summary: pl.DataFrame, ok: pl.Series, meta: dict[str, str]) 
 
 
 def _fix_amounts(res: pl.DataFrame, fixes: list[tuple[int, int]], raw: pl.DataFrame, plan: ColumnPlan, rules,
-                 enc: Encoded) -> tuple[pl.DataFrame, int]:
+                 enc: Encoded) -> tuple[pl.DataFrame, int, set[int]]:
     """Recompute, with the Decimal code itself, the amounts the float bound could not settle."""
     from .derived import derive
     from .evaluate import compute_amount
 
     by_rule: dict[int, tuple[list[int], list[int | None]]] = {}
     cache: dict[int, tuple[dict, dict]] = {}
+    overflow: set[int] = set()
     headers = [h for h, _ in plan.fact_of] + ([READ_ERRORS] if READ_ERRORS in raw.columns else [])
     for pos, i in fixes:
         if pos not in cache:
@@ -854,7 +895,11 @@ def _fix_amounts(res: pl.DataFrame, fixes: list[tuple[int, int]], raw: pl.DataFr
             v, needs, _ = derive(values)
             cache[pos] = (v, needs)
         values, needs = cache[pos]
-        amount = compute_amount(rules.rules[i].amount, values, needs)[0]
+        try:
+            amount = compute_amount(rules.rules[i].amount, values, needs)[0]
+        except ArithmeticError:  # the single path fails on this row too: it goes through evaluate()
+            overflow.add(pos)
+            continue
         cents = None if amount is None else int(amount * 100)
         rows, vals = by_rule.setdefault(i, ([], []))
         rows.append(pos)
@@ -864,13 +909,13 @@ def _fix_amounts(res: pl.DataFrame, fixes: list[tuple[int, int]], raw: pl.DataFr
         s = res[f"a{i}"].clone()
         s.scatter(rows, pl.Series(vals, dtype=pl.Int64))
         cols.append(s)
-    return res.with_columns(cols), len(fixes)
+    return res.with_columns(cols), len(fixes), overflow
 
 
 def _long_columnar(prog: Program, res: pl.DataFrame, summary: pl.DataFrame, plan: ColumnPlan, ok: pl.Series,
                    meta: dict[str, str]) -> pl.DataFrame:
     counted = prog.counted()
-    masks = res.select(prog.long_exprs()) if prog.plans else pl.DataFrame()
+    masks = res
     frames = []
     okn = ok.to_numpy()
     for p in prog.plans:
@@ -946,14 +991,17 @@ def _assemble_long(frames: list[pl.DataFrame], rules, summary: pl.DataFrame, pla
 
 
 def collect_facts(report, facts: FactDictionary, k: int = TOP_FACTS) -> list[str]:
-    """The facts most worth collecting for one report: questions.py's score (with the first questions,
-    without its money tie-break), ties by the fact dictionary's order. Columnar: Program.score_exprs."""
+    """The facts most worth collecting for one report: questions.py's score (w/len over undetermined
+    rules waiting on the fact, half that for amounts; first questions included, no money tie-break),
+    in exact fractions; ties by the fact dictionary's order. Columnar twin: Program.scores."""
+    from fractions import Fraction
+
+    from .questions import DERIVED_INPUTS
+
     known = set(report.input) | {n for n, v in report.derived.items() if not isinstance(v, list)}
-    scores: dict[str, float] = {}
+    scores: dict[str, Fraction] = {}
 
     def expand(names: list[str]) -> list[str]:
-        from .questions import DERIVED_INPUTS
-
         out: list[str] = []
         for n in names:
             spec = facts.get(n)
@@ -965,20 +1013,17 @@ def collect_facts(report, facts: FactDictionary, k: int = TOP_FACTS) -> list[str
         return out
 
     for r in report.results:
-        w = (2.0 if r.kind == "money" else 1.0) * (2.0 if r.window == "open" else 1.0)
-        for names, gate, share_w in ((r.missing, r.status == "undetermined", w),
-                                     (r.amount_missing, r.status != "ineligible", w / 2)):
+        w = (2 if r.kind == "money" else 1) * (2 if r.window == "open" else 1)
+        for names, gate, weight in ((r.missing, r.status == "undetermined", Fraction(w)),
+                                    (r.amount_missing, r.status != "ineligible", Fraction(w, 2))):
             if not gate or not names:
                 continue
             ex = expand(list(names))
-            if not ex:
-                continue
-            share = share_w / len(ex)
             for n in ex:
                 if n not in known:
-                    scores[n] = scores.get(n, 0.0) + share
+                    scores[n] = scores.get(n, Fraction(0)) + weight / len(ex)
     order = {name: i for i, name in enumerate(facts)}
-    ranked = sorted(scores, key=lambda n: (-float(np.round(scores[n], 9)), order.get(n, len(order))))
+    ranked = sorted(scores, key=lambda n: (-scores[n], order.get(n, len(order))))
     return ranked[:k]
 
 
@@ -1014,9 +1059,10 @@ def _reference_chunk(raw: pl.DataFrame, plan: ColumnPlan, on: dt.date, rules, ro
             continue
         try:
             report = evaluate(values, on=on, rules=rules)
-        except CompanyValidationError as e:  # pragma: no cover - values were parsed by the same specs
+        except (CompanyValidationError, ArithmeticError) as e:  # cross-fact checks; amounts beyond Decimal
             n_err += 1
-            recs["errors"].append(ERROR_SEP.join(str(i) for i in e.issues))
+            recs["errors"].append(ERROR_SEP.join(str(i) for i in e.issues) if isinstance(e, CompanyValidationError)
+                                  else OVERFLOW_MESSAGE)
             for k in ("n_eligible", "n_undetermined", "total_amount", "total_in_effect", "eligible",
                       "facts_to_collect"):
                 recs[k].append(None)

@@ -193,6 +193,53 @@ def list_facts(lang: str = typer.Option("zh", "--lang")) -> None:
         typer.echo(f"{spec.name}\t{spec.type}{unit}\t{spec.label(lang)}{derived}{vals}")
 
 
+@app.command("batch")
+def batch(
+    input_file: Path = typer.Argument(..., help="企业名单 / company list: .csv (UTF-8 or GBK), .xlsx, .parquet, .jsonl"),
+    output: Path = typer.Option(..., "-o", "--output", help="结果文件 / results: .csv, .xlsx or .parquet"),
+    on: Optional[str] = typer.Option(None, "--on", help="评估日期 / evaluation date, YYYY-MM-DD (default today)"),
+    long: bool = typer.Option(False, "--long", help="每家企业×每项政策一行 / one row per company × eligible or "
+                                                    "undetermined benefit"),
+    engine: str = typer.Option("polars", "--engine", help="polars (this machine) | dask (a cluster) | single "
+                                                         "(one company at a time; slow reference)"),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask scheduler address, e.g. "
+                                                                      "tcp://10.0.0.5:8786 (default: a local cluster)"),
+    workers: Optional[int] = typer.Option(None, "--workers", help="local dask cluster: number of workers"),
+    chunk_rows: int = typer.Option(200_000, "--chunk-rows", help="rows per chunk (memory is bounded by this)"),
+    rules_dir: Optional[Path] = RulesOpt,
+) -> None:
+    """批量评估企业名单 / Evaluate a company list: one output row per input row."""
+    from .batch import run_batch
+
+    when = _date(on)
+    rules = _load(rules_dir)
+    progress = None
+    bar = None
+    if sys.stderr.isatty():
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        bar = Progress(TextColumn("[bold]评估 / evaluating"), BarColumn(), TextColumn("{task.completed:,} rows"),
+                       TimeElapsedColumn(), transient=True)
+        task = bar.add_task("rows", total=None)
+        progress = lambda done, total: bar.update(task, completed=done)  # noqa: E731
+        bar.start()
+    try:
+        summary = run_batch(input_file, output, on=when, long=long, engine=engine, scheduler=scheduler,
+                            chunk_rows=chunk_rows, rules=rules, progress=progress, workers=workers)
+    except EligibilityError as e:
+        if bar is not None:
+            bar.stop()
+        _fail([str(e)], 2)
+    except OSError as e:
+        if bar is not None:
+            bar.stop()
+        _fail([f"{output}: 无法写入 / cannot write: {e.strerror or e}"], 2)
+    if bar is not None:
+        bar.stop()
+    for line in summary.lines():
+        typer.echo(line)
+
+
 def main() -> None:
     try:
         app()

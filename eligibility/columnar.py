@@ -47,7 +47,8 @@ SIZE_BITS = {"large": 1, "medium": 2, "small": 4, "micro": 8}
 ALL_SIZES = 15
 SIZE_COL = "__size"
 U = 2.0**-53  # unit roundoff of float64
-INT_LIMIT = 1e35  # Int128 fixed point is trusted below this magnitude (2^127 ≈ 1.7e38)
+INT_LIMIT = 10**37  # Int128 fixed point (2^127 ≈ 1.7e38) is used while the static bound stays below this
+MAX_INPUT = 10**15  # facts.MAX_ABS
 TOP_FACTS = 5
 STATUS_CODES = {"ineligible": 0, "eligible": 1, "undetermined": 2}
 STATUS_NAMES = {v: k for k, v in STATUS_CODES.items()}
@@ -143,7 +144,7 @@ class _Num:
     e: pl.Expr
     i: pl.Expr | None = None
     s: int = 0  # digits after the point of i
-    ok: pl.Expr | None = None  # i is valid (no overflow) where this is true
+    m: int = 0  # static bound on |i| (inputs are at most MAX_ABS): no Int128 overflow below INT_LIMIT
     dz: pl.Expr | None = None  # an exact division by zero happened (the single path gives no amount)
     amb: pl.Expr | None = None  # a divisor's bound contains zero
 
@@ -239,7 +240,7 @@ class Program:
         else:
             derived = one(node.op, node.value)
         return (pl.when(pl.col(node.fact).is_not_null()).then(given)
-                .when(ratio.known()).then(derived).otherwise(None))
+                .when(pl.col(f"__known:{node.fact}")).then(derived).otherwise(None))
 
     def _size_compare(self, node: Compare) -> pl.Expr:
         op = OPERATORS[node.op]
@@ -301,14 +302,18 @@ class Program:
     def _needs(self, fact: str, active: pl.Expr) -> list[Candidate]:
         """needs.get(fact, (fact,)) of derive(), as candidates gated by row flags."""
         if fact == "size":
-            out = [Candidate("industry", active & pl.col("industry").is_null())]
-            for f in SIZE_INPUTS:
-                out.append(Candidate(f, active & self._size_need(f)))
-            return out
+            return [Candidate(f, active & pl.col(f"__need:size:{f}")) for f in ("industry", *SIZE_INPUTS)]
         if fact in RATIOS:
-            ratio = RATIOS[fact]
-            return [Candidate(f, active & ratio.need(f)) for f in ratio.inputs]
+            return [Candidate(f, active & pl.col(f"__need:{fact}:{f}")) for f in RATIOS[fact].inputs]
         return [Candidate(fact, active)]
+
+    def _need_exprs(self) -> list[pl.Expr]:
+        out = [pl.col("industry").is_null().alias("__need:size:industry")]
+        out += [self._size_need(f).alias(f"__need:size:{f}") for f in SIZE_INPUTS]
+        for name, ratio in RATIOS.items():
+            out += [ratio.need(f).alias(f"__need:{name}:{f}") for f in ratio.inputs]
+            out.append(ratio.known().alias(f"__known:{name}"))
+        return out
 
     def _size_need(self, fact: str) -> pl.Expr:
         std = size_standard()
@@ -359,7 +364,7 @@ class Program:
         if fx is None:
             return _Num(pl.lit(f), e)
         n, s = fx
-        return _Num(pl.lit(f), e, pl.lit(n, dtype=pl.Int128), s, pl.lit(True))
+        return _Num(pl.lit(f), e, pl.lit(n, dtype=pl.Int128), s, abs(n))
 
     def _ref(self, name: str, params: dict[str, Decimal]) -> _Num:
         if name in params:
@@ -374,32 +379,25 @@ class Program:
             return _Num(f, f.abs() * (4 * U))
         s = scale_of(spec.type)
         if s == 0:
-            return _Num(col.cast(pl.Float64), pl.lit(0.0), col.cast(pl.Int128), 0, pl.lit(True))
+            return _Num(col.cast(pl.Float64), pl.lit(0.0), col.cast(pl.Int128), 0, MAX_INPUT)
         f = col.cast(pl.Float64) / float(10**s)
-        return _Num(f, f.abs() * U, col.cast(pl.Int128), s, pl.lit(True))
+        return _Num(f, f.abs() * U, col.cast(pl.Int128), s, MAX_INPUT * 10**s)
 
     @staticmethod
-    def _align(a: _Num, b: _Num) -> tuple[pl.Expr, pl.Expr, int]:
-        s = max(a.s, b.s)
-        ia = a.i if a.s == s else a.i * pl.lit(10 ** (s - a.s), dtype=pl.Int128)
-        ib = b.i if b.s == s else b.i * pl.lit(10 ** (s - b.s), dtype=pl.Int128)
-        return ia, ib, s
-
-    @staticmethod
-    def _ok(parts: Iterable[pl.Expr | None], f: pl.Expr, e: pl.Expr, s: int) -> pl.Expr:
-        ok = (f.abs() + e) * float(10**s) < INT_LIMIT
-        for p in parts:
-            ok = ok & p
-        return ok
+    def _up(x: _Num, s: int) -> tuple[pl.Expr, int]:
+        if x.s == s:
+            return x.i, x.m
+        return x.i * pl.lit(10 ** (s - x.s), dtype=pl.Int128), x.m * 10 ** (s - x.s)
 
     def _formula(self, e: A.Expr, params: dict[str, Decimal]) -> _Num:
+        """Float value with an error bound, and the exact Int128 form where the static bound allows."""
         if isinstance(e, A.Num):
             return self._const(e.value)
         if isinstance(e, A.Ref):
             return self._ref(e.name, params)
         if isinstance(e, A.Neg):
             a = self._formula(e.arg, params)
-            return _Num(-a.f, a.e, None if a.i is None else -a.i, a.s, a.ok, a.dz, a.amb)
+            return _Num(-a.f, a.e, None if a.i is None else -a.i, a.s, a.m, a.dz, a.amb)
         if isinstance(e, A.Bin):
             a, b = self._formula(e.left, params), self._formula(e.right, params)
             dz, amb = _or(a.dz, b.dz), _or(a.amb, b.amb)
@@ -408,18 +406,17 @@ class Program:
                 err = a.e + b.e + (a.f.abs() + b.f.abs()) * (2 * U)
                 out = _Num(f, err, dz=dz, amb=amb)
                 if a.i is not None and b.i is not None:
-                    ia, ib, s = self._align(a, b)
-                    out.i, out.s = (ia + ib if e.op == "+" else ia - ib), s
-                    out.ok = self._ok([a.ok, b.ok, (a.f.abs() + a.e + b.f.abs() + b.e) * float(10**s) < INT_LIMIT],
-                                      f, err, s)
+                    s = max(a.s, b.s)
+                    (ia, ma), (ib, mb) = self._up(a, s), self._up(b, s)
+                    if ma + mb < INT_LIMIT:
+                        out.i, out.s, out.m = (ia + ib if e.op == "+" else ia - ib), s, ma + mb
                 return out
             if e.op == "*":
                 f = a.f * b.f
                 err = a.f.abs() * b.e + b.f.abs() * a.e + a.e * b.e + f.abs() * (2 * U)
                 out = _Num(f, err, dz=dz, amb=amb)
-                if a.i is not None and b.i is not None and a.s + b.s <= 30:
-                    out.i, out.s = a.i * b.i, a.s + b.s
-                    out.ok = self._ok([a.ok, b.ok], f, err, a.s + b.s)
+                if a.i is not None and b.i is not None and a.m * b.m < INT_LIMIT:
+                    out.i, out.s, out.m = a.i * b.i, a.s + b.s, a.m * b.m
                 return out
             # division: no exact fixed point; an exactly-zero divisor gives no amount, as in compute()
             zero = (b.f == 0) & (b.e == 0)
@@ -435,57 +432,47 @@ class Program:
             out.dz, out.amb = _or(out.dz, x.dz), _or(out.amb, x.amb)
         if all(x.i is not None for x in args):
             s = max(x.s for x in args)
-            ints = [x.i if x.s == s else x.i * pl.lit(10 ** (s - x.s), dtype=pl.Int128) for x in args]
-            out.i, out.s = pick(ints), s
-            out.ok = self._ok([x.ok for x in args], out.f, out.e, s)
+            ups = [self._up(x, s) for x in args]
+            out.i, out.s, out.m = pick([u[0] for u in ups]), s, max(u[1] for u in ups)
         return out
 
     def _cents(self, value: _Num, cap: _Num | None, floor: _Num | None) -> tuple[pl.Expr, pl.Expr | None]:
-        """(fen as Int64 or null, ambiguous flag) for value capped and floored, never below zero."""
+        """(fen as Int64 or null, ambiguous flag or None) for value capped and floored, never below zero."""
+        bounds = [(b, pick) for b, pick in ((cap, pl.min_horizontal), (floor, pl.max_horizontal)) if b is not None]
+        if value.i is not None and all(b.i is not None for b, _ in bounds):
+            # exact: Int128 fixed point, rounded half up to the fen like amounts.to_cents
+            i, s = value.i, value.s
+            for bound, pick in bounds:
+                t = max(s, bound.s)
+                a = i if s == t else i * pl.lit(10 ** (t - s), dtype=pl.Int128)
+                b = bound.i if bound.s == t else bound.i * pl.lit(10 ** (t - bound.s), dtype=pl.Int128)
+                i, s = pick(a, b), t
+            i = pl.max_horizontal(i, pl.lit(0, dtype=pl.Int128))
+            if s >= 2:
+                d = 10 ** (s - 2)
+                cents = (i * 2 + d) // (2 * d)
+            else:
+                cents = i * 10 ** (2 - s)
+            big = cents > 9 * 10**18  # beyond Int64 fen: let the Decimal code decide
+            return pl.when(big).then(None).otherwise(cents).cast(pl.Int64), big
         # float path with the error bound (min/max are 1-Lipschitz: the bound is the larger one)
         f, e = value.f, value.e
         amb = value.amb
-        for bound, pick in ((cap, pl.min_horizontal), (floor, pl.max_horizontal)):
-            if bound is None:
-                continue
+        for bound, pick in bounds:
             use = pl.lit(True) if bound.dz is None else ~bound.dz
             f = pl.when(use).then(pick(f, bound.f)).otherwise(f)
             e = pl.when(use).then(pl.max_horizontal(e, bound.e)).otherwise(e)
-            if bound.amb is not None:
-                amb = _or(amb, bound.amb)
+            amb = _or(amb, bound.amb)
         f = pl.max_horizontal(f, pl.lit(0.0))
         y = f * 100.0
         ey = e * 100.0 + (y.abs() + 1.0) * (8 * U)
         lo, hi = (y - ey + 0.5).floor(), (y + ey + 0.5).floor()
         float_amb = (lo != hi) | ~y.is_finite() | (y.abs() > 9e15)
-        float_cents = pl.when(float_amb).then(None).otherwise(lo.cast(pl.Int64, strict=False))
+        cents = pl.when(float_amb).then(None).otherwise(lo.cast(pl.Int64, strict=False))
         amb = _or(amb, float_amb)
-        exact = value.i is not None and all(b is None or b.i is not None for b in (cap, floor))
-        if not exact:
-            cents = float_cents
-        else:
-            i, s, ok = value.i, value.s, value.ok
-            for bound, pick in ((cap, pl.min_horizontal), (floor, pl.max_horizontal)):
-                if bound is None:
-                    continue
-                t = max(s, bound.s)
-                a = i if s == t else i * pl.lit(10 ** (t - s), dtype=pl.Int128)
-                b = bound.i if bound.s == t else bound.i * pl.lit(10 ** (t - bound.s), dtype=pl.Int128)
-                i, s, ok = pick(a, b), t, ok & bound.ok
-            i = pl.max_horizontal(i, pl.lit(0, dtype=pl.Int128))
-            if s >= 2:
-                d = 10 ** (s - 2)
-                int_cents = (i * 2 + d) // (2 * d)
-            else:
-                int_cents = i * 10 ** (2 - s)
-            int_cents = int_cents.cast(pl.Int64, strict=False)
-            ok = ok & (int_cents.is_not_null())
-            cents = pl.when(ok).then(int_cents).otherwise(float_cents)
-            amb = ~ok & amb if amb is not None else None
         if value.dz is not None:
             cents = pl.when(value.dz).then(None).otherwise(cents)
-            if amb is not None:
-                amb = amb & ~value.dz
+            amb = amb & ~value.dz
         return cents, amb
 
     def _known(self, name: str, params: dict[str, Decimal]) -> tuple[pl.Expr, list[Candidate]]:
@@ -494,7 +481,7 @@ class Program:
             return pl.lit(True), []
         col = pl.col(name)
         if name in RATIOS:
-            known = col.is_not_null() | RATIOS[name].known()
+            known = col.is_not_null() | pl.col(f"__known:{name}")
             return known, self._needs(name, ~known)
         return col.is_not_null(), [Candidate(name, col.is_null())]
 
@@ -570,10 +557,12 @@ class Program:
 
     def run(self, enc: pl.DataFrame) -> pl.DataFrame:
         """Per rule i: `s{i}` status code (0 ineligible, 1 eligible, 2 undetermined), `a{i}` fen,
-        `x{i}` ambiguous amount; plus the node columns the summary reads."""
-        lf = self.prepare(enc).lazy().with_columns(self.size_masks).with_columns(self._leaf_exprs)
+        `x{i}` ambiguous amount, `m{i}_{w}` / `q{i}_{w}` bit masks of the missing / amount-missing
+        candidates. Eager stages: every node is a column, computed once."""
+        df = self.prepare(enc).with_columns(self.size_masks, *self._need_exprs())
+        df = df.with_columns(self._leaf_exprs)
         for depth in sorted(self._group_levels):
-            lf = lf.with_columns(self._group_levels[depth])
+            df = df.with_columns(self._group_levels[depth])
         outs = []
         for p in self.plans:
             o = p.outcome
@@ -582,7 +571,8 @@ class Program:
                 outs.append(p.amount.cents.alias(f"a{p.index}"))
                 if p.amount.ambiguous is not None:
                     outs.append(p.amount.ambiguous.alias(f"x{p.index}"))
-        return lf.with_columns(outs).collect()
+        df = df.with_columns(outs)
+        return df.with_columns(self.mask_exprs())
 
     def ambiguous(self, res: pl.DataFrame) -> list[tuple[int, int]]:
         """(row position, rule index) pairs whose amount must be recomputed exactly."""
@@ -602,10 +592,13 @@ class Program:
 
     # ------------------------------------------------------------------ summary
 
-    def counted(self) -> dict[int, pl.Expr]:
-        """Rule index -> counted_in_total, as _count_once: within an excludes group the largest (then id)."""
+    def counted(self, open_only: bool = False) -> dict[int, pl.Expr]:
+        """Rule index -> counted, as evaluate._count_once: money rules that are eligible with an amount;
+        within an `excludes` group only the largest (then the smaller id). open_only: the same among the
+        rules in effect on the date (for total_in_effect)."""
         paying = {p.index: (pl.col(f"s{p.index}") == 1) & pl.col(f"a{p.index}").is_not_null()
-                  for p in self.plans if p.amount is not None}
+                  for p in self.plans if p.amount is not None and p.rule.spec.kind == "money"
+                  and (p.in_effect or not open_only)}
         out = dict(paying)
         by_id = {p.rule.id: p.index for p in self.plans}
         for group in self.groups:
@@ -623,72 +616,96 @@ class Program:
         return out
 
     def summary_exprs(self) -> list[pl.Expr]:
-        counted = self.counted()
         zero = pl.lit(0, dtype=pl.Int64)
-        total = zero
-        total_open = zero
-        for p in self.plans:
-            if p.index in counted:
-                a = pl.when(counted[p.index]).then(pl.col(f"a{p.index}")).otherwise(zero)
-                total = total + a
-                if p.in_effect:
-                    total_open = total_open + a
+        totals = []
+        for open_only in (False, True):
+            total = zero
+            for i, c in self.counted(open_only).items():
+                total = total + pl.when(c).then(pl.col(f"a{i}")).otherwise(zero)
+            totals.append(total)
         st = [pl.col(f"s{p.index}") for p in self.plans]
         n_el = pl.sum_horizontal([(s == 1).cast(pl.Int32) for s in st]) if st else pl.lit(0)
         n_un = pl.sum_horizontal([(s == 2).cast(pl.Int32) for s in st]) if st else pl.lit(0)
         ids = [pl.when(pl.col(f"s{p.index}") == 1).then(pl.lit(p.rule.id)) for p in self.plans]
         eligible = pl.concat_str(ids, separator=";", ignore_nulls=True) if ids else pl.lit("")
         return [n_el.cast(pl.Int32).alias("n_eligible"), n_un.cast(pl.Int32).alias("n_undetermined"),
-                total.alias("__total"), total_open.alias("__total_open"), eligible.alias("eligible")]
+                totals[0].alias("__total"), totals[1].alias("__total_open"), eligible.alias("eligible")]
 
-    def score_exprs(self) -> list[pl.Expr]:
-        """Per fact, the questionnaire's score (questions.py, include_first): w/len over undetermined
-        rules waiting on it, half that over amounts waiting on it; summed in rule order."""
-        terms: dict[str, list[pl.Expr]] = {f: [] for f in self.score_facts}
+    @property
+    def score_unit(self) -> int:
+        """Scores are exact: each share w/len is held as the integer 2·w·L/len with L = lcm(1..max len)."""
+        longest = 1
         for p in self.plans:
-            s = pl.col(f"s{p.index}")
-            parts = [(p.candidates, s == 2, p.weight)]
-            if p.amount is not None:
-                parts.append((p.amount.candidates, s != 0, p.weight / 2))
-            for cands, gate, w in parts:
-                if not cands:
-                    continue
-                by_fact: dict[str, list[pl.Expr]] = {}
-                for c in cands:
-                    by_fact.setdefault(c.fact, []).append(c.active)
-                present = {f: pl.any_horizontal(a).fill_null(False) for f, a in by_fact.items()}
-                n = pl.sum_horizontal([x.cast(pl.Int32) for x in present.values()])
-                for f, x in present.items():
-                    share = pl.lit(w) / n.cast(pl.Float64)
-                    terms[f].append(pl.when(gate & x & pl.col(f).is_null()).then(share).otherwise(0.0))
-        out = []
-        for f in self.score_facts:
-            acc = pl.lit(0.0)
-            for t in terms[f]:
-                acc = acc + t
-            out.append(acc.alias(f"__score_{f}"))
-        return out
+            for cands in (p.candidates, p.amount.candidates if p.amount else []):
+                longest = max(longest, len({c.fact for c in cands}))
+        return math.lcm(*range(1, longest + 1))
 
-    def top_facts(self, scores: pl.DataFrame, k: int = TOP_FACTS) -> pl.Series:
-        """The k best facts per row: highest score rounded to 1e-9, ties by dictionary order."""
-        n = scores.height
+    def scores(self, res: pl.DataFrame) -> np.ndarray:
+        """Per row and fact (score_facts order), the questionnaire's score (questions.py with the first
+        questions; batch.collect_facts is the same for one report): w/len over undetermined rules whose
+        `missing` names the fact, half that over amounts waiting on it; facts already known are skipped.
+        Exact integers (score_unit), so ties are ties."""
+        n = res.height
+        unit = self.score_unit
+        acc = {f: np.zeros(n, dtype=np.int64) for f in self.score_facts}
+        unknown = {f: res[f].is_null().to_numpy() for f in self.score_facts}
+        for p in self.plans:
+            st = res[f"s{p.index}"].to_numpy()
+            parts = [(p.candidates, "m", st == 2, int(p.weight * 2))]
+            if p.amount is not None:
+                parts.append((p.amount.candidates, "q", st != 0, int(p.weight)))
+            for cands, prefix, gate, w2 in parts:
+                if not cands or not gate.any():
+                    continue
+                words = [res[f"{prefix}{p.index}_{k}"].to_numpy() for k in range((len(cands) + 62) // 63)]
+                bits: dict[str, list[int]] = {}
+                for k, c in enumerate(cands):
+                    word = bits.setdefault(c.fact, [0] * len(words))
+                    word[k // 63] |= 1 << (k % 63)
+                present = []
+                count = np.zeros(n, dtype=np.int64)
+                for f, fb in bits.items():
+                    hit = None
+                    for word, b in zip(words, fb):
+                        if b:
+                            h = (word & b) != 0
+                            hit = h if hit is None else hit | h
+                    present.append((f, hit))
+                    count += hit
+                share = np.zeros(n, dtype=np.int64)
+                np.floor_divide(w2 * unit, count, out=share, where=count > 0)
+                for f, hit in present:
+                    sel = gate & hit
+                    sel &= unknown[f]
+                    np.add(acc[f], share, out=acc[f], where=sel)
+        if not acc:
+            return np.zeros((n, 0), dtype=np.int64)
+        return np.column_stack([acc[f] for f in self.score_facts])
+
+    def top_facts(self, scores: np.ndarray, k: int = TOP_FACTS) -> pl.Series:
+        """The k best facts per row: highest score, ties by the fact dictionary's order."""
+        n = scores.shape[0]
         if not self.score_facts or n == 0:
             return pl.Series("facts_to_collect", [""] * n, dtype=pl.String)
-        m = np.round(scores.to_numpy().astype(np.float64), 9)
+        m = scores.copy()
+        rows = np.arange(n)
         picks = []
         for _ in range(k):
             j = m.argmax(axis=1)
-            best = m[np.arange(n), j]
-            picks.append(np.where(best > 0, j, -1))
-            m[np.arange(n), j] = -1.0
-        names = np.array(self.score_facts + [""], dtype=object)
-        cols = [names[np.where(p < 0, len(self.score_facts), p)] for p in picks]
-        joined = [";".join(x for x in row if x) for row in zip(*cols)]
-        return pl.Series("facts_to_collect", joined, dtype=pl.String)
+            best = m[rows, j]
+            picks.append(pl.Series(np.where(best > 0, j, -1).astype(np.int32)))
+            m[rows, j] = -1
+        names = pl.Series(self.score_facts, dtype=pl.String)
+        codes = pl.Series(range(len(self.score_facts)), dtype=pl.Int32)
+        frame = pl.DataFrame({f"p{i}": s for i, s in enumerate(picks)})
+        named = [pl.col(f"p{i}").replace_strict(codes, names, default=None, return_dtype=pl.String)
+                 for i in range(k)]
+        return frame.select(pl.concat_str(named, separator=";", ignore_nulls=True)
+                            .alias("facts_to_collect")).to_series()
 
     # ------------------------------------------------------------------ long form
 
-    def long_exprs(self) -> list[pl.Expr]:
+    def mask_exprs(self) -> list[pl.Expr]:
         """Bit masks of active candidates per rule (`m{i}_{w}` missing, `q{i}_{w}` amount missing)."""
         out = []
         for p in self.plans:
@@ -702,9 +719,9 @@ def _mask_exprs(cands: list[Candidate], prefix: str) -> list[pl.Expr]:
     out = []
     for w in range(0, len(cands), 63):
         chunk = cands[w:w + 63]
-        bits = [pl.when(c.active.fill_null(False)).then(pl.lit(1 << k, dtype=pl.Int64)).otherwise(0)
-                for k, c in enumerate(chunk)]
-        out.append(pl.sum_horizontal(bits).alias(f"{prefix}_{w // 63}"))
+        bits = [c.active.fill_null(False).cast(pl.Int64) * (1 << k) for k, c in enumerate(chunk)]
+        out.append(pl.sum_horizontal(bits).alias(f"{prefix}_{w // 63}") if bits else pl.lit(0).alias(
+            f"{prefix}_{w // 63}"))
     return out
 
 

@@ -150,15 +150,30 @@ def evaluate_rule(rule: CompiledRule, values: dict[str, Any], needs: dict[str, t
     return result
 
 
-def _count_once(results: list[RuleResult], rules: RuleSet) -> None:
-    """Mark which eligible amounts count in the total: within an `excludes` group only the largest."""
-    paying = {r.rule_id: r for r in results if r.status == "eligible" and r.amount is not None}
-    for r in paying.values():
-        r.counted_in_total = True
-    for group in rules.exclusion_groups:
-        members = sorted((paying[i] for i in group if i in paying), key=lambda r: (-r.amount, r.rule_id))
-        for r in members[1:]:
-            r.counted_in_total = False
+def _count_once(results: list[RuleResult], rules: RuleSet) -> tuple[Decimal, Decimal]:
+    """Totals of money counting each benefit once: within an `excludes` group only the largest amount.
+
+    Marks `counted_in_total`; returns (total over all windows, total over rules in effect on the date).
+    Relief (e.g. a deposit returned for a while) and services carry no money to add up.
+    """
+    paying = {r.rule_id: r for r in results if r.status == "eligible" and r.amount is not None and r.kind == "money"}
+    grouped = {i for g in rules.exclusion_groups for i in g}
+    groups = [[paying[i] for i in g if i in paying] for g in rules.exclusion_groups]
+    groups += [[r] for i, r in paying.items() if i not in grouped]
+
+    def best(members: list[RuleResult]) -> RuleResult | None:
+        return min(members, key=lambda r: (-r.amount, r.rule_id)) if members else None
+
+    total = total_open = ZERO
+    for members in groups:
+        top = best(members)
+        if top is not None:
+            top.counted_in_total = True
+            total += top.amount
+        top_open = best([r for r in members if r.in_effect])
+        if top_open is not None:
+            total_open += top_open.amount
+    return total, total_open
 
 
 def evaluate(company: Any, on: dt.date | str | None = None, rules: RuleSet | None = None) -> Report:
@@ -173,9 +188,7 @@ def evaluate(company: Any, on: dt.date | str | None = None, rules: RuleSet | Non
 
     labeller = Labeller(rules.facts)
     results = [evaluate_rule(r, values, needs, on, labeller) for r in rules]
-    _count_once(results, rules)
-    total = sum((r.amount for r in results if r.counted_in_total), ZERO)
-    total_open = sum((r.amount for r in results if r.counted_in_total and r.in_effect), ZERO)
+    total, total_open = _count_once(results, rules)
     derived = {}
     for name in how:
         v = values.get(name)

@@ -170,6 +170,13 @@ def load_fact_dictionary(path: Path | None = None) -> FactDictionary:
             derived=bool(spec.get("derived", False)),
             parameter=bool(spec.get("parameter", False)),
         )
+    owners: dict[str, str] = {}
+    for spec in facts.values():  # every column header must name one fact only
+        for h in dict.fromkeys((spec.name, spec.zh, *spec.aliases)):
+            key = _norm_header(h)
+            if key in owners and owners[key] != spec.name:
+                issues.append(Issue(f"{where}: $.{spec.name}", f"header {h!r} also names fact '{owners[key]}'"))
+            owners.setdefault(key, spec.name)
     if issues:
         raise RuleLoadError(issues)
     return facts

@@ -293,15 +293,26 @@ def test_batch_page():
     except Exception:  # noqa: BLE001
         assert "批量检查模块暂不可用" in texts(at)
         return
-    csv = ("所在省份,所在城市,主体类型,所属行业,从业人员,上年度营业收入\n"
-           "河北省,石家庄市,企业,餐饮业,40,3000000\n"
-           "河北省,石家庄市,企业,餐饮业,abc,3000000\n").encode("utf-8")
+    csv = ("企业名称,所在省份,所在城市,主体类型,所属行业,从业人员,上年度营业收入,承租国有资产类经营用房,月租金\n"
+           "甲餐馆,河北省,石家庄市,企业,餐饮业,40,3000000,是,10000\n"
+           "乙商店,河北省,石家庄市,企业,零售业,abc,3000000,,\n"
+           "丙公司,河南省,郑州市,企业,软件和信息技术服务业,12,800000,否,\n").encode("utf-8")
     at.file_uploader(key="batch_file").upload("companies.csv", csv, "text/csv").run()
     assert not at.exception, [e.value for e in at.exception]
+    at.date_input(key="batch_on").set_value(dt.date(2020, 3, 15)).run()
     at.button(key="batch_run").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    assert any("已完成" in s.value for s in at.success)
-    assert at.dataframe
+    assert any("已完成 3 家企业" in s.value for s in at.success)
+    frames = [d.value for d in at.dataframe]
+    summary = frames[0]
+    assert list(summary["企业"]) == ["甲餐馆", "丙公司"]
+    first = summary.iloc[0]
+    assert first["预计金额（元）"] >= 20000  # the rent waiver at least
+    bad = frames[1]
+    assert list(bad["企业"]) == ["乙商店"] and "从业人员" in bad["errors"].iloc[0]
+    per_rule = frames[2]
+    assert RENT_ID in set(per_rule["rule_id"]) and (per_rule["符合的企业数"] >= 1).all()
+    assert {b.key for b in at.get("download_button")} >= {"batch_download", "batch_download_long"}
 
 
 def test_batch_page_refuses_oversized_lists():

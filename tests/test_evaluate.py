@@ -173,3 +173,14 @@ def test_same_input_gives_byte_identical_json(tmp_path):
     a = _cli("check", str(path), "--on", "2020-06-01", "--format", "json").stdout
     b = _cli("check", str(path), "--on", "2020-06-01", "--format", "json").stdout
     assert a == b and a
+
+
+def test_total_in_effect_counts_the_best_benefit_open_on_the_date(rules):
+    # On 2020-03-01 the 100% SME refund (from 2020-05-19) is not yet open, but the 50% refund of
+    # 2020-02-05 is: the money open that day includes 24,000 × 50% = 12,000元 for the refund group.
+    with_refund = evaluate(CATERING_SME, on="2020-03-01", rules=rules)
+    without = evaluate({k: v for k, v in CATERING_SME.items() if k != "unemployment_insurance_paid"},
+                       on="2020-03-01", rules=rules)
+    assert with_refund.get("sjz.ui_refund.sme_relaxed").counted_in_total
+    assert with_refund.total_in_effect - without.total_in_effect == Decimal(12_000)
+    assert with_refund.total_amount - without.total_amount == Decimal(24_000)

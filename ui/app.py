@@ -13,6 +13,7 @@ import html
 import os
 import sys
 from decimal import Decimal
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from eligibility import __version__, evaluate  # noqa: E402
 from eligibility import present as P  # noqa: E402
 from eligibility.errors import CompanyValidationError, RuleLoadError  # noqa: E402
 from eligibility.explain import KIND_WORDS, STATUS_WORDS, STRENGTH_WORDS, money  # noqa: E402
-from eligibility.facts import FactSpec, FactValueError  # noqa: E402
+from eligibility.facts import FactSpec, FactValueError, default_facts  # noqa: E402
 from eligibility.questions import (FIRST_QUESTIONS, first_questions, known_places,  # noqa: E402
                                    next_questions, normalise_place)
 
@@ -84,7 +85,12 @@ TX = {
         "batch_too_big": "文件超过 {mb} MB，请使用命令行批量处理：`eligibility batch 名单.xlsx`。",
         "batch_too_many": "名单共 {n} 行，超过网页版上限 {max} 行，请使用命令行批量处理：`eligibility batch 名单.xlsx`。",
         "batch_read_error": "无法读取文件：", "batch_summary": "每家企业汇总", "batch_chart": "各项政策符合的企业数和金额",
-        "batch_errors": "有输入错误的行", "batch_download": "下载全部结果（CSV）", "batch_done": "已完成 {n} 家企业。",
+        "batch_errors": "有输入错误的行", "batch_download": "下载每家企业汇总（CSV）", "batch_done": "已完成 {n} 家企业。",
+        "batch_download_long": "下载全部明细（每家企业×每项政策，CSV）", "batch_rows": "共 {n} 家企业。",
+        "batch_progress": "正在检查：{done} / {total}",
+        "batch_cols": {"name": "企业", "eligible": "符合的政策", "collect": "建议补充的信息", "total": "预计金额（元）",
+                       "open": "现在可申请（元）", "companies": "符合的企业数", "money": "金额合计（元）",
+                       "measure": "政策", "n_e": "符合项数", "n_u": "可能符合项数"},
         "batch_columns": "可用的列名见“规则浏览”页或命令 `eligibility facts`。",
         "footer": "工具版本 {tool} · 规则版本 {rules} · 共 {n} 项规则。结果仅供参考，以受理部门审核为准。",
     },
@@ -133,7 +139,12 @@ TX = {
         "batch_too_many": "The list has {n} rows, over the web limit of {max}; please use the command line: `eligibility batch list.xlsx`.",
         "batch_read_error": "Cannot read the file: ", "batch_summary": "Per-company summary",
         "batch_chart": "Companies qualifying and money per measure", "batch_errors": "Rows with input errors",
-        "batch_download": "Download all results (CSV)", "batch_done": "{n} companies checked.",
+        "batch_download": "Download the per-company summary (CSV)", "batch_done": "{n} companies checked.",
+        "batch_download_long": "Download all details (company × measure, CSV)", "batch_rows": "{n} companies.",
+        "batch_progress": "Checking: {done} / {total}",
+        "batch_cols": {"name": "company", "eligible": "eligible for", "collect": "facts to collect",
+                       "total": "expected (yuan)", "open": "open now (yuan)", "companies": "companies",
+                       "money": "money (yuan)", "measure": "measure", "n_e": "eligible", "n_u": "possible"},
         "batch_columns": "Column names: see the rule browser or `eligibility facts`.",
         "footer": "Tool {tool} · rules {rules} · {n} rules. For guidance only; the agency's review decides.",
     },
@@ -173,21 +184,38 @@ def msg(e: Exception) -> str:
     return text.split(" / ")[0] if lang() == "zh" else text.split(" / ")[-1]
 
 
-@st.cache_resource(show_spinner=False)
-def load_catalogue(rules_dir: str | None):
+def _load(rules_dir: str | None):
     from eligibility import default_rules, load_rules
 
     rules = load_rules(rules_dir) if rules_dir else default_rules()
     return rules, known_places(rules)
 
 
+@st.cache_resource(show_spinner=False)
+def catalogue_future(rules_dir: str | None) -> Future:
+    """Load the rules in the background, once per server: the first screen does not wait for them."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="rules").submit(_load, rules_dir)
+
+
+def _rules_dir() -> str | None:
+    return os.environ.get("ELIGIBILITY_RULES_DIR") or None
+
+
 def get_rules():
     try:
-        return load_catalogue(os.environ.get("ELIGIBILITY_RULES_DIR") or None)
+        return catalogue_future(_rules_dir()).result()
     except RuleLoadError as e:
         st.error(tx("rules_error"))
         st.code("\n".join(str(i) for i in e.issues[:50]))
         st.stop()
+
+
+def early_places() -> dict:
+    """Place names for parsing answers before the rules are in (regions only), then the full set."""
+    fut = catalogue_future(_rules_dir())
+    if fut.done() and fut.exception() is None:
+        return fut.result()[1]
+    return known_places(None)
 
 
 # ---------------------------------------------------------------- questionnaire
@@ -327,14 +355,31 @@ def _report(values: dict, on: dt.date, rules):
     return report
 
 
-def page_form(rules, places) -> None:
+def page_form() -> None:
+    """Questions on the left, results on the right (stacked on a phone). The first questions are sent
+    before the rules are needed, so the first screen never waits for the catalogue to load."""
     L = lang()
-    facts = rules.facts
+    facts = default_facts()
     _persist_keys()
     st.session_state.setdefault("asked", [])
     st.session_state.setdefault("n_next", NEXT_STEP)
-    values, raw, skipped, errors, notes = read_answers(facts, places)
+    values, raw, skipped, errors, notes = read_answers(facts, early_places())
     on = st.session_state.get("on") or dt.date.today()
+
+    left, right = st.columns([5, 7], gap="large")
+    with left:
+        st.date_input(tx("on"), min_value=dt.date(2015, 1, 1),
+                      max_value=dt.date(2035, 12, 31), key="on", help=tx("on_help"))
+        windows_slot = st.empty()
+        if errors:
+            st.warning(tx("bad_answers").format(n=len(errors)))
+        st.subheader(tx("basics"))
+        for q in first_questions(values, facts):
+            ask(q.spec, errors, notes, first=True)
+    with right:
+        st.subheader(tx("results"))
+        results_slot = st.empty()
+    rules, _ = get_rules()
     try:
         report = _report(values, on, rules)
         eval_error = None
@@ -346,21 +391,13 @@ def page_form(rules, places) -> None:
     st.session_state["report"] = report
     st.session_state["values"] = values
     st.session_state["raw_input"] = raw
-
-    left, right = st.columns([5, 7], gap="large")
-    with left:
-        st.date_input(tx("on"), min_value=dt.date(2015, 1, 1),
-                      max_value=dt.date(2035, 12, 31), key="on", help=tx("on_help"))
+    if report is not None:
         counts = {w: 0 for w in P.WINDOWS}
-        if report is not None:
-            for r in report.results:
-                counts[r.window] += 1
-        st.caption(tx("windows_now").format(d=on.isoformat(), **counts))
-        if errors:
-            st.warning(tx("bad_answers").format(n=len(errors)))
-        st.subheader(tx("basics"))
-        for q in first_questions(values, facts):
-            ask(q.spec, errors, notes, first=True)
+        for r in report.results:
+            counts[r.window] += 1
+        windows_slot.caption(tx("windows_now").format(d=on.isoformat(), **counts))
+
+    with left:
         st.subheader(tx("more"))
         st.caption(tx("more_help"))
         asked = [n for n in st.session_state["asked"] if n in facts and n not in FIRST_QUESTIONS]
@@ -370,22 +407,20 @@ def page_form(rules, places) -> None:
             nxt = next_questions(report, rules, exclude=set(asked) | skipped | set(errors),
                                  limit=st.session_state["n_next"])
             for q in nxt:
-                extra = "（" + tx("matters").format(n=q.n_rules) if L == "zh" else "(" + tx("matters").format(n=q.n_rules)
+                extra = tx("matters").format(n=q.n_rules)
                 if q.money:
                     extra += tx("matters_money").format(m=money(q.money, L))
-                extra += "）" if L == "zh" else ")"
-                ask(q.spec, errors, notes, extra)
+                ask(q.spec, errors, notes, f"（{extra}）" if L == "zh" else f"({extra})")
             if nxt:
                 st.button(tx("show_more").format(n=NEXT_STEP), key="more_questions", on_click=_more)
             else:
                 st.info(tx("no_more"))
         st.button(tx("reset"), key="reset", on_click=_reset)
     with right:
-        st.subheader(tx("results"))
         if eval_error is not None:
-            st.error(tx("eval_error") + "; ".join(str(i) for i in eval_error.issues))
+            results_slot.error(tx("eval_error") + "; ".join(str(i) for i in eval_error.issues))
         elif report is None or "province" not in values:
-            st.info(tx("start_hint"))
+            results_slot.info(tx("start_hint"))
         else:
             show_results(report, rules, raw)
     _save_keys()
@@ -596,6 +631,8 @@ def rule_detail(rule, rules, L: str, amounts, Labeller) -> None:
 
 
 def page_batch(rules) -> None:
+    """Advisers' batch check: the same eligibility.batch code as `eligibility batch`, with web limits."""
+    L = lang()
     st.caption(tx("batch_intro"))
     try:
         from eligibility.batch import evaluate_frame, read_table
@@ -603,8 +640,8 @@ def page_batch(rules) -> None:
         st.warning(tx("batch_unavailable"))
         return
     st.caption(tx("batch_columns"))
-    up = st.file_uploader(tx("batch_file"), type=["csv", "xlsx", "xls"], key="batch_file")
-    on = st.date_input(tx("batch_on"), value=dt.date.today(), key="batch_on")
+    up = st.file_uploader(tx("batch_file"), type=["csv", "xlsx", "xls", "txt"], key="batch_file")
+    on = st.date_input(tx("batch_on"), key="batch_on")
     if up is None:
         return
     data = up.getvalue()
@@ -614,106 +651,120 @@ def page_batch(rules) -> None:
     try:
         frame = read_table(data, up.name)
     except Exception as e:  # noqa: BLE001 - shown to the user, never a traceback
-        st.error(tx("batch_read_error") + str(e))
+        st.error(tx("batch_read_error") + msg(e))
         return
     if frame.height > BATCH_MAX_ROWS:
         st.error(tx("batch_too_many").format(n=frame.height, max=BATCH_MAX_ROWS))
         return
-    if not st.button(tx("batch_run"), key="batch_run") and st.session_state.get("_batch_sig") != (up.name, len(data), on):
-        return
-    bar = st.progress(0.0)
-
-    def progress(*args):
-        if len(args) >= 2 and args[1]:
-            frac = float(args[0]) / float(args[1])
-        elif args:
-            frac = float(args[0])
-        else:
-            return
-        bar.progress(min(max(frac, 0.0), 1.0))
-
-    sig = (up.name, len(data), on)
+    st.caption(tx("batch_rows").format(n=frame.height))
+    sig = (up.name, len(data), hash(data), on, rules.version)
     cached = st.session_state.get("_batch_result")
-    if cached and cached[0] == (sig, rules.version):
-        out = cached[1]
+    run = st.button(tx("batch_run"), key="batch_run", type="primary")
+    if not run and not (cached and cached[0] == sig):
+        return
+    if cached and cached[0] == sig and not run:
+        summary, long = cached[1]
     else:
+        bar = st.progress(0.0, text=tx("batch_progress").format(done=0, total=frame.height))
+
+        def progress(done: int, total: int) -> None:
+            bar.progress(min(done / max(total, 1), 1.0), text=tx("batch_progress").format(done=done, total=total))
+
         try:
-            out = evaluate_frame(frame, on=on, rules=rules, progress=progress)
+            summary, long = evaluate_frame(frame, on=on, rules=rules, progress=progress, long=True)
+        except TypeError:  # an older evaluate_frame without the long form
+            summary, long = evaluate_frame(frame, on=on, rules=rules, progress=progress), None
         except Exception as e:  # noqa: BLE001
-            st.error(tx("batch_read_error") + str(e))
+            st.error(tx("batch_read_error") + msg(e))
             return
-        st.session_state["_batch_result"] = ((sig, rules.version), out)
-        st.session_state["_batch_sig"] = sig
-    bar.progress(1.0)
-    show_batch(out)
+        bar.progress(1.0, text=tx("batch_progress").format(done=frame.height, total=frame.height))
+        st.session_state["_batch_result"] = (sig, (summary, long))
+    show_batch(frame, summary, long, rules, L)
 
 
-def show_batch(out) -> None:
-    """Show whatever shape evaluate_frame returns: a summary, a per-rule chart and the error rows."""
+def _name_column(frame, facts):
+    """The first input column that is not a fact (e.g. 企业名称), to name the companies."""
+    for c in frame.columns:
+        if not c.startswith("__") and facts.column_for(c) is None:
+            return c
+    return None
+
+
+def show_batch(frame, summary, long, rules, L: str) -> None:
     import polars as pl
 
-    st.success(tx("batch_done").format(n=_n_companies(out)))
-    cols = set(out.columns)
+    facts = rules.facts
+    st.success(tx("batch_done").format(n=summary.height))
+    cols = tx("batch_cols")
+    name_col = _name_column(frame, facts)
+    view = summary
+    if name_col:
+        view = view.with_columns(frame[name_col].cast(pl.Utf8).alias(cols["name"]))
+    titles = {r.id: r.spec.title.get(L) for r in rules}
+
+    def titled(ids):
+        return "；".join(titles.get(i, i) for i in (ids or "").split(";") if i)
+
+    view = view.with_columns(
+        pl.col("eligible").map_elements(titled, return_dtype=pl.Utf8).alias(cols["eligible"]),
+        pl.col("facts_to_collect").map_elements(
+            lambda x: "、".join(facts[f].label(L) if f in facts else f for f in (x or "").split(";") if f),
+            return_dtype=pl.Utf8).alias(cols["collect"]),
+        pl.col("total_amount").cast(pl.Float64).alias(cols["total"]),
+        pl.col("total_in_effect").cast(pl.Float64).alias(cols["open"]),
+    )
+    view = view.rename({"n_eligible": cols["n_e"], "n_undetermined": cols["n_u"]})
+    show = ["row", *([cols["name"]] if name_col else []), cols["n_e"], cols["n_u"], cols["total"], cols["open"],
+            cols["eligible"], cols["collect"]]
     st.markdown(f"#### {tx('batch_summary')}")
-    if {"rule_id", "status"} <= cols:
-        key = "row" if "row" in cols else ("company" if "company" in cols else None)
-        if key:
-            summary = (out.group_by(key).agg(
-                (pl.col("status") == "eligible").sum().alias("eligible"),
-                (pl.col("status") == "undetermined").sum().alias("undetermined"),
-                *([pl.col("amount").filter(pl.col("status") == "eligible").cast(pl.Float64).sum().alias("amount")]
-                  if "amount" in cols else []),
-            ).sort(key))
-            st.dataframe(summary, hide_index=True, width="stretch")
-        st.markdown(f"#### {tx('batch_chart')}")
-        per_rule = (out.filter(pl.col("status") == "eligible").group_by("rule_id").agg(
-            pl.len().alias("companies"),
-            *([pl.col("amount").cast(pl.Float64).sum().alias("amount")] if "amount" in cols else []),
-        ).sort("companies", descending=True))
-        if per_rule.height:
-            st.bar_chart(per_rule.to_pandas().set_index("rule_id")["companies"]) if _has_pandas() else \
-                st.dataframe(per_rule, hide_index=True)
-            st.dataframe(per_rule, hide_index=True, width="stretch")
+    st.dataframe(view.filter(pl.col("errors").is_null()).select(show), hide_index=True, width="stretch",
+                 key="batch_summary")
+    bad = view.filter(pl.col("errors").is_not_null())
+    if bad.height:
+        st.markdown(f"#### {tx('batch_errors')} · {bad.height}")
+        st.dataframe(bad.select(["row", *([cols["name"]] if name_col else []), "errors"]), hide_index=True,
+                     width="stretch", key="batch_bad")
+    if long is not None and long.height:
+        per_rule = (long.filter(pl.col("status") == "eligible")
+                    .group_by("rule_id")
+                    .agg(pl.len().alias(cols["companies"]),
+                         pl.col("amount").cast(pl.Float64).fill_null(0).sum().alias(cols["money"]))
+                    .with_columns(pl.col("rule_id").replace_strict(titles, default=pl.col("rule_id"))
+                                  .alias(cols["measure"]))
+                    .sort(cols["companies"], descending=True))
     else:
-        st.dataframe(out.head(500), hide_index=True, width="stretch")
-        rule_cols = [c for c in out.columns if c.endswith(".status") or c.endswith("__status")]
-        if rule_cols:
-            counts = {c.rsplit(".", 1)[0].rsplit("__", 1)[0]: int((out[c] == "eligible").sum()) for c in rule_cols}
-            st.markdown(f"#### {tx('batch_chart')}")
-            st.bar_chart(counts)
-    err_cols = [c for c in out.columns if c in ("errors", "error", "input_errors", "issues")]
-    if err_cols:
-        c = err_cols[0]
-        bad = out.filter(pl.col(c).is_not_null() & (pl.col(c).cast(pl.Utf8) != ""))
-        if bad.height:
-            st.markdown(f"#### {tx('batch_errors')}")
-            st.dataframe(bad, hide_index=True, width="stretch")
-    st.download_button(tx("batch_download"), data=lambda: _csv_bytes(out), file_name="batch-results.csv",
+        ids = summary.select(pl.col("eligible").str.split(";")).explode("eligible").drop_nulls()
+        per_rule = (ids.filter(pl.col("eligible") != "").group_by("eligible").agg(pl.len().alias(cols["companies"]))
+                    .with_columns(pl.lit(None, pl.Float64).alias(cols["money"]),
+                                  pl.col("eligible").replace_strict(titles, default=pl.col("eligible"))
+                                  .alias(cols["measure"]))
+                    .rename({"eligible": "rule_id"}).sort(cols["companies"], descending=True))
+    if per_rule.height:
+        st.markdown(f"#### {tx('batch_chart')}")
+        top = per_rule.head(30)
+        c1, c2 = st.columns(2)
+        c1.bar_chart(top, x=cols["measure"], y=cols["companies"], horizontal=True, height=520,
+                     sort=f"-{cols['companies']}")
+        if long is not None:
+            c2.bar_chart(top, x=cols["measure"], y=cols["money"], horizontal=True, height=520, color="#2e7d32",
+                         sort=f"-{cols['money']}")
+        st.dataframe(per_rule.select([cols["measure"], "rule_id", cols["companies"], cols["money"]]),
+                     hide_index=True, width="stretch", key="batch_per_rule")
+    d1, d2 = st.columns(2)
+    d1.download_button(tx("batch_download"), data=lambda: _csv_bytes(summary), file_name="batch-summary.csv",
                        mime="text/csv", key="batch_download", on_click="ignore")
+    if long is not None:
+        d2.download_button(tx("batch_download_long"), data=lambda: _csv_bytes(long), file_name="batch-results-long.csv",
+                           mime="text/csv", key="batch_download_long", on_click="ignore")
 
 
 def _csv_bytes(frame) -> bytes:
+    """UTF-8 with BOM (Excel), nested columns flattened to text."""
     import polars as pl
 
     flat = frame.with_columns([pl.col(c).cast(pl.Utf8) for c, t in frame.schema.items()
-                               if isinstance(t, (pl.List, pl.Struct, pl.Object))]) if frame.width else frame
+                               if isinstance(t, (pl.List, pl.Struct, pl.Object, pl.Decimal))])
     return ("\ufeff" + flat.write_csv()).encode("utf-8")
-
-
-def _n_companies(out) -> int:
-    for key in ("row", "company"):
-        if key in out.columns and "rule_id" in out.columns:
-            return out[key].n_unique()
-    return out.height
-
-
-def _has_pandas() -> bool:
-    try:
-        import pandas  # noqa: F401
-
-        return True
-    except ImportError:
-        return False
 
 
 # ---------------------------------------------------------------- main
@@ -728,16 +779,17 @@ def main() -> None:
     with head:
         st.title(tx("title"))
     st.caption(tx("subtitle"))
-    rules, places = get_rules()
+    catalogue_future(_rules_dir())  # start loading the rules while the page is sent
     pages = tx("pages")
     page = st.radio(tx("page"), options=list(pages), key="page", horizontal=True,
                     format_func=lambda v: pages[v], label_visibility="collapsed")
     if page == "form":
-        page_form(rules, places)
+        page_form()
     elif page == "browse":
-        page_browse(rules)
+        page_browse(get_rules()[0])
     else:
-        page_batch(rules)
+        page_batch(get_rules()[0])
+    rules = get_rules()[0]
     st.divider()
     st.caption(tx("footer").format(tool=__version__, rules=rules.version, n=len(rules)))
 

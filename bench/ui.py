@@ -1,0 +1,245 @@
+"""How fast the app feels, with the full bundled catalogue.
+
+    python bench/ui.py [--repeat 5] [--no-browser]
+
+1. AppTest (the app's script run in-process, as the tests drive it):
+   - first screen cold: a fresh Python process imports the app, loads the rules and renders;
+   - first screen warm: a new session once the rules are loaded;
+   - one answer: the catering SME in 石家庄市长安区 answers one question, results re-rendered
+     (median and max over the answers listed in ANSWERS).
+2. HTTP + headless Chromium (`streamlit run` on a free port, Playwright, /usr/bin/chromium):
+   - first screen: from navigation to the first question's input being usable, for the very first
+     visitor (rules loading in the background) and for a later visitor;
+   - one answer: from pressing Enter in a field to the results showing the new total.
+Targets (issue #4): first screen < 2 s, each answer < 300 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "ui" / "app.py"
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+BASICS = [("province", "河北省"), ("city", "石家庄市"), ("county", "长安区"), ("entity_type", "enterprise"),
+          ("industry", "catering"), ("employees", "40"), ("revenue", "3000000")]
+# answered one at a time after the basics; each changes the results
+ANSWERS = [("rents_state_owned_premises", "yes"), ("monthly_rent", "10000"), ("insured_employees", "40"),
+           ("unemployment_claimants", "2"), ("unemployment_insurance_paid", "24000"),
+           ("affected_by_epidemic", "yes"), ("employees", "41"), ("revenue", "3100000")]
+
+
+def ms(x: float) -> str:
+    return f"{x * 1000:.0f} ms"
+
+
+# ---------------------------------------------------------------- AppTest
+
+
+COLD = textwrap.dedent("""
+    import time, sys
+    t = time.perf_counter()
+    from streamlit.testing.v1 import AppTest
+    t_import = time.perf_counter()
+    at = AppTest.from_file(sys.argv[1], default_timeout=120).run()
+    assert not at.exception, at.exception
+    print(time.perf_counter() - t_import, t_import - t)
+""")
+
+
+def apptest(repeat: int) -> dict[str, float]:
+    env = {k: v for k, v in os.environ.items() if k != "ELIGIBILITY_RULES_DIR"}
+    colds = []
+    for _ in range(max(1, min(repeat, 3))):
+        out = subprocess.run([sys.executable, "-c", COLD, str(APP)], capture_output=True, text=True, env=env,
+                             cwd=ROOT, check=True).stdout.split()
+        colds.append(float(out[0]))
+    os.environ.pop("ELIGIBILITY_RULES_DIR", None)
+    from streamlit.testing.v1 import AppTest
+
+    from eligibility import default_facts
+
+    facts = default_facts()
+    AppTest.from_file(str(APP), default_timeout=120).run()  # load the rules once in this process
+    warms, answers = [], []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        at = AppTest.from_file(str(APP), default_timeout=120).run()
+        warms.append(time.perf_counter() - t)
+        for fact, value in BASICS:
+            _set(at, facts[fact], value)
+            at.run()
+        for fact, value in ANSWERS:
+            for _ in range(40):
+                if any(w.key == f"q_{fact}" for lst in (at.radio, at.selectbox, at.text_input) for w in lst):
+                    break
+                at.button(key="more_questions").click().run()
+            _set(at, facts[fact], value)
+            t = time.perf_counter()
+            at.run()
+            answers.append(time.perf_counter() - t)
+            assert not at.exception, at.exception
+    return {"cold": statistics.median(colds), "warm": statistics.median(warms),
+            "answer_median": statistics.median(answers), "answer_max": max(answers), "n_answers": len(answers)}
+
+
+def _set(at, spec, value):
+    key = f"q_{spec.name}"
+    if spec.type == "enum":
+        at.selectbox(key=key).set_value(value)
+    elif spec.type == "bool":
+        at.radio(key=key).set_value(value)
+    else:
+        at.text_input(key=key).input(value)
+
+
+# ---------------------------------------------------------------- browser
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def browser(repeat: int) -> dict[str, float] | None:
+    if not Path(CHROMIUM).exists():
+        print(f"(browser part skipped: no Chromium at {CHROMIUM}; bash .ci/install-browser)")
+        return None
+    from playwright.sync_api import sync_playwright
+
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "ELIGIBILITY_RULES_DIR"}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless=true",
+                             f"--server.port={port}", "--server.address=127.0.0.1",
+                             "--browser.gatherUsageStats=false", "--server.fileWatcherType=none"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                    if r.read().strip() == b"ok":
+                        break
+            except OSError:
+                time.sleep(0.1)
+            if time.monotonic() > deadline:
+                raise RuntimeError("streamlit did not start")
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            firsts = []
+            for i in range(repeat + 1):
+                ctx = b.new_context(viewport={"width": 1400, "height": 1000})
+                page = ctx.new_page()
+                t = time.perf_counter()
+                page.goto(url)
+                page.locator(".st-key-q_province input").wait_for(state="visible", timeout=60000)
+                page.locator(".st-key-q_province input").click(trial=True)  # usable, not a skeleton
+                firsts.append(time.perf_counter() - t)
+                if i < repeat:
+                    ctx.close()
+            answers = _browser_answers(page)
+            b.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return {"first_visitor": firsts[0], "later_visitor": statistics.median(firsts[1:]),
+            "answer_median": statistics.median(answers), "answer_max": max(answers), "n_answers": len(answers)}
+
+
+def _settle(page) -> None:
+    page.wait_for_timeout(100)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60000)
+
+
+def _browser_answers(page) -> list[float]:
+    def choose(key, text):
+        page.locator(f".st-key-{key} input").first.click()
+        page.keyboard.type(text)
+        page.get_by_role("option", name=text, exact=True).first.click()
+        _settle(page)
+
+    def type_in(key, text):
+        box = page.locator(f".st-key-{key} input[type=text]").first
+        box.fill(text)
+        box.press("Enter")
+        _settle(page)
+
+    choose("q_province", "河北省")
+    type_in("q_city", "石家庄市")
+    type_in("q_county", "长安区")
+    choose("q_entity_type", "企业")
+    choose("q_industry", "餐饮业")
+    type_in("q_employees", "40")
+    type_in("q_revenue", "3000000")
+    page.locator(".st-key-q_rents_state_owned_premises").get_by_text("是", exact=True).click()
+    _settle(page)
+    timings = []
+    total = page.locator("[data-testid=stMetricValue]").first
+    for fact, value in [("monthly_rent", "10000"), ("insured_employees", "40"), ("unemployment_claimants", "2"),
+                        ("unemployment_insurance_paid", "24000"), ("monthly_rent", "12000"),
+                        ("unemployment_insurance_paid", "30000"), ("monthly_rent", "8000")]:
+        for _ in range(40):
+            if page.locator(f".st-key-q_{fact}").count():
+                break
+            page.locator(".st-key-more_questions button").click()
+            _settle(page)
+        before = total.inner_text()
+        box = page.locator(f".st-key-q_{fact} input[type=text]").first
+        box.fill(value)
+        t = time.perf_counter()
+        box.press("Enter")
+        if fact in ("insured_employees",):  # does not change the total by itself: wait for the run
+            page.wait_for_timeout(30)
+            _settle(page)
+        else:
+            page.wait_for_function("([el, before]) => el.innerText !== before", arg=[total.element_handle(), before],
+                                   timeout=30000)
+        timings.append(time.perf_counter() - t)
+        _settle(page)
+    return timings
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-browser", action="store_true")
+    args = ap.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from eligibility import default_rules
+
+    print(f"catalogue: {len(default_rules())} rules; machine: {os.cpu_count()} CPUs")
+    a = apptest(args.repeat)
+    print("AppTest (in-process script runs):")
+    print(f"  first screen, cold process : {ms(a['cold'])}   (imports + rule loading + render)")
+    print(f"  first screen, warm        : {ms(a['warm'])}")
+    print(f"  one answer -> results     : median {ms(a['answer_median'])}, max {ms(a['answer_max'])} "
+          f"over {a['n_answers']} answers")
+    if not args.no_browser:
+        b = browser(args.repeat)
+        if b:
+            print("Browser (streamlit run + headless Chromium):")
+            print(f"  first screen, first visitor : {ms(b['first_visitor'])}   (rules load in the background)")
+            print(f"  first screen, later visitor : {ms(b['later_visitor'])}")
+            print(f"  one answer -> new results   : median {ms(b['answer_median'])}, max {ms(b['answer_max'])} "
+                  f"over {b['n_answers']} answers")
+
+
+if __name__ == "__main__":
+    main()
