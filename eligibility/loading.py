@@ -17,11 +17,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from . import amounts
-from .conditions import Compare, Group, Node, node_from_jurisdiction, parse_condition
+from .conditions import Group, Node, node_from_jurisdiction, parse_condition
 from .errors import FormulaError, Issue, RuleLoadError
 from .facts import FactDictionary, default_facts
 from .models import AmountSpec, Company, DocumentInfo, RuleFileSpec, RuleSpec
