@@ -87,6 +87,10 @@ def describe_compare(node: Compare, trace: Trace, lang: str = "zh", facts: FactD
         if lang == "zh":
             return f"{label}：{actual}" + ("" if trace.outcome else f"（要求：{'是' if want else '否'}）")
         return f"{label}: {actual}" + ("" if trace.outcome else f" (required: {'yes' if want else 'no'})")
+    if node.op == "eq":
+        if lang == "zh":
+            return f"{label}为{actual}" + ("" if trace.outcome else f"（要求为{expected}）")
+        return f"{label} is {actual}" + ("" if trace.outcome else f" (required: {expected})")
     if lang == "zh":
         words = op.zh if trace.outcome else op.zh_not
         return f"{label}为{actual}，{words}{expected}"

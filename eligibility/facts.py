@@ -243,7 +243,8 @@ def parse_value(spec: FactSpec, raw: Any) -> Any:
         if text in spec.values:
             return text
         for key, labels in spec.values.items():
-            if text == labels.get("zh") or text.lower() == str(labels.get("en", "")).lower() or text.lower() == key:
+            zh, en = _clean_text(str(labels.get("zh", ""))), _clean_text(str(labels.get("en", ""))).lower()
+            if text == zh or text.lower() == en or text.lower() == key:
                 return key
         close = difflib.get_close_matches(text, list(spec.values), n=1, cutoff=0.6)
         hint = f"（是否为 / did you mean '{close[0]}'?）" if close else ""

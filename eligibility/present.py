@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any, Iterable, Mapping
 
 from .conditions import OPERATORS, Compare, Group, Node, Trace
-from .explain import (KIND_WORDS, PER_WORDS, STATUS_WORDS, STRENGTH_WORDS, WINDOW_WORDS, _jsonable,
+from .explain import (PER_WORDS, STATUS_WORDS, STRENGTH_WORDS, WINDOW_WORDS, _jsonable,
                       deciding, describe_compare, money, reasons)
 from .facts import FactDictionary, default_facts, format_decimal
 from .loading import CompiledRule, RuleSet
@@ -258,6 +258,18 @@ def _cite_for(trace: Trace, parents: dict[int, Trace]) -> str | None:
             return x.node.cite
         x = parents.get(id(x))
     return None
+
+
+def why_not_html(r: RuleResult, lang: str = "zh", facts: FactDictionary | None = None) -> str:
+    """<ul> of the failed conditions: what was found, the document's words, what would change it."""
+    e = html.escape
+    items = []
+    for it in why_not(r, lang, facts):
+        cite = ""
+        if it["cite"]:
+            cite = f"（原文：“{e(it['cite'])}”）" if lang == "zh" else f" (document: “{e(it['cite'])}”)"
+        items.append(f"<li>{e(it['said'])}{cite} → {e(it['change'])}</li>")
+    return f"<ul>{''.join(items)}</ul>"
 
 
 def why_lines(r: RuleResult, lang: str = "zh", facts: FactDictionary | None = None) -> list[str]:
@@ -563,12 +575,7 @@ def report_html(report: Report, rules: RuleSet | None = None, lang: str = "zh",
             if status == "undetermined":
                 line += f"<br>{e(status_words(r, lang, facts))}"
             else:
-                subs = []
-                for it in why_not(r, lang, facts):
-                    cite = ((f"（原文：“{e(it['cite'])}”）" if lang == "zh" else f" (document: “{e(it['cite'])}”)")
-                            if it["cite"] else "")
-                    subs.append(f"<li>{e(it['said'])}{cite} → {e(it['change'])}</li>")
-                line += f"<ul>{''.join(subs)}</ul>"
+                line += why_not_html(r, lang, facts)
             parts.append(line + "</li>")
         parts.append("</ul>")
     if hidden:
@@ -610,14 +617,7 @@ def card_html(r: RuleResult, rule: CompiledRule | None, lang: str, facts: FactDi
     out.append(f"<p>{e(t(lang, 'agency'))}{colon}{e(r.agency.get(lang))}<br>"
                f"{e(t(lang, 'strength'))}{colon}{e(strength_words(r, lang))}</p>")
     if r.status == "ineligible":
-        items = why_not(r, lang, facts)
-        if items:
-            out.append(f"<p><b>{e(t(lang, 'why_not'))}</b></p><ul>")
-            for it in items:
-                cite = f"（原文：“{e(it['cite'])}”）" if it["cite"] and lang == "zh" else \
-                    (f" (document: “{e(it['cite'])}”)" if it["cite"] else "")
-                out.append(f"<li>{e(it['said'])}{cite} → {e(it['change'])}</li>")
-            out.append("</ul>")
+        out.append(f"<p><b>{e(t(lang, 'why_not'))}</b></p>{why_not_html(r, lang, facts)}")
     else:
         lines = why_lines(r, lang, facts)
         if lines:

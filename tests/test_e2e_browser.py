@@ -92,38 +92,42 @@ def app_url():
 # ---------------------------------------------------------------- how a person works the widgets
 
 
-def settle(page) -> None:
-    """Wait until the app has finished rerunning after an interaction."""
-    page.wait_for_timeout(150)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30000)
-    page.wait_for_timeout(100)
+def runs(page) -> int:
+    """The app ends every run with <span class="run-done" data-run=N>: the last run fully shown."""
+    marker = page.locator(".run-done")
+    return int(marker.last.get_attribute("data-run")) if marker.count() else 0
+
+
+def rerun(page, action) -> None:
+    """Do something that makes the app rerun, and wait until that run is fully shown."""
+    n = runs(page)
+    action()
+    page.locator(f".run-done[data-run='{n + 1}']").wait_for(state="attached", timeout=30000)
 
 
 def choose(page, key: str, text: str) -> None:
-    page.locator(f".st-key-{key} input").first.click()
-    page.keyboard.type(text)
-    page.get_by_role("option", name=text, exact=True).first.click()
-    settle(page)
+    def act():
+        page.locator(f".st-key-{key} input").first.click()
+        page.keyboard.type(text)
+        page.get_by_role("option", name=text, exact=True).first.click()
+    rerun(page, act)
 
 
 def type_in(page, key: str, text: str) -> None:
     box = page.locator(f".st-key-{key} input[type=text]").first
     box.fill(text)
-    box.press("Enter")
-    settle(page)
+    rerun(page, lambda: box.press("Enter"))
 
 
 def pick(page, key: str, label: str) -> None:
-    page.locator(f".st-key-{key}").get_by_text(label, exact=True).click()
-    settle(page)
+    rerun(page, lambda: page.locator(f".st-key-{key}").get_by_text(label, exact=True).click())
 
 
 def until_asked(page, fact: str) -> None:
     for _ in range(40):
         if page.locator(f".st-key-q_{fact}").count():
             return
-        page.locator(".st-key-more_questions button").click()
-        settle(page)
+        rerun(page, lambda: page.locator(".st-key-more_questions button").click())
     pytest.fail(f"the app never asked {fact}")
 
 
@@ -140,7 +144,8 @@ def test_questionnaire_in_a_real_browser(browser, app_url):
     page.on("pageerror", lambda e: errors.append(str(e)))
     t0 = time.monotonic()
     page.goto(app_url)
-    page.locator(".st-key-q_province").wait_for()
+    page.locator(".st-key-q_province input").wait_for()
+    page.locator(".run-done").wait_for(state="attached")
     first_screen = time.monotonic() - t0
     assert page.get_by_text("企业扶持政策计算器").count()
 
@@ -164,7 +169,7 @@ def test_questionnaire_in_a_real_browser(browser, app_url):
         has_text="应为整数").count()
     type_in(page, "q_employees", "40")
 
-    labels = page.locator("[data-testid=stExpander] summary").all_inner_texts()
+    labels = page.locator("details.res > summary").all_inner_texts()
     assert any(rent_title in x and "20,000.00元" in x for x in labels), labels
     assert any(refund_title in x and "24,000.00元" in x for x in labels), labels
     metrics = page.locator("[data-testid=stMetricValue]").all_inner_texts()
@@ -173,8 +178,8 @@ def test_questionnaire_in_a_real_browser(browser, app_url):
     assert total >= 44000
 
     # open the refund's card: formula with the numbers and the highlighted quote
-    page.locator("[data-testid=stExpander] summary").filter(has_text=refund_title).first.click()
-    card = page.locator("[data-testid=stExpander]").filter(has_text=refund_title).first
+    page.locator("details.res > summary").filter(has_text=refund_title).first.click()
+    card = page.locator("details.res[open]").filter(has_text=refund_title).first
     card.locator("mark").first.wait_for()
     assert "24,000 × 100% = 24,000.00元" in card.inner_text()
     assert "石人社字〔2020〕39号" in card.inner_text()
@@ -209,7 +214,9 @@ def test_phone_sized_first_screen(browser, app_url):
                                   has_touch=True, locale="zh-CN")
     page = context.new_page()
     page.goto(app_url)
-    page.locator(".st-key-q_province").wait_for(timeout=30000)
+    page.locator(".st-key-q_province input").wait_for(timeout=30000)
+    page.locator(".run-done").wait_for(state="attached", timeout=30000)
+    page.wait_for_timeout(300)
     box = page.locator(".st-key-q_province").bounding_box()
     assert box and box["width"] <= 390  # questions fit the phone's width
     page.screenshot(path=str(ARTIFACTS / "e2e-phone.png"))

@@ -184,3 +184,9 @@ def test_total_in_effect_counts_the_best_benefit_open_on_the_date(rules):
     assert with_refund.get("sjz.ui_refund.sme_relaxed").counted_in_total
     assert with_refund.total_in_effect - without.total_in_effect == Decimal(12_000)
     assert with_refund.total_amount - without.total_amount == Decimal(24_000)
+
+
+def test_equality_reason_does_not_repeat_itself(rules):
+    r = evaluate({**CATERING_SME, "province": "河南省"}, on="2020-06-01", rules=rules).get("sjz.ui_refund.sme_relaxed")
+    assert r.status == "ineligible"
+    assert "所在省份为河南省（要求为河北省）" in " ".join(r.reasons("zh"))

@@ -128,3 +128,8 @@ def test_layoff_rate_unknown_names_its_inputs():
 def test_insured_decline():
     values, _, _ = derive({"insured_employees": 300, "insured_employees_at_application": 140})
     assert values["insured_decline_pct"] > 50
+
+
+def test_enum_labels_match_with_full_width_brackets(facts):
+    assert facts["industry"].parse("住宿业（宾馆、酒店）") == "accommodation"
+    assert facts["entity_type"].parse("社会服务机构（民办非企业单位）") == "social_service_agency"

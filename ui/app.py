@@ -12,7 +12,7 @@ import datetime as dt
 import html
 import os
 import sys
-from decimal import Decimal
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ st.set_page_config(page_title="政策计算器 · Policy calculator", page_icon=
 
 UNKNOWN = "__unknown__"
 NEXT_STEP = 5
-MAX_CARDS = 15  # per group and status before "show all"
+MAX_MAYBE = 8  # "possibly eligible" cards per window before "show all"
 BATCH_MAX_BYTES = 5 * 1024 * 1024
 BATCH_MAX_ROWS = 2000
 
@@ -60,12 +60,13 @@ TX = {
         "total_open": "现在仍可申请", "possible": "可能还有", "possible_help": "“可能符合”的政策在补充信息后可能还能拿到的金额。",
         "counts": "符合 {e} 项 · 可能符合 {u} 项 · 不符合 {i} 项",
         "downloads": "下载", "dl_html": "报告（HTML，可打印）", "dl_csv": "结果表（CSV）", "dl_json": "结果数据（JSON）",
-        "ineligible_head": "不符合的政策（{n}项）", "show_all": "显示全部 {n} 项",
+        "ineligible_head": "显示不符合的政策及原因（{n}项）", "show_all": "显示全部 {n} 项可能符合的政策",
         "none_here": "（无）", "window_empty_open": "在评估日期没有仍在执行期内、可能适用的政策；请看下面已截止的政策（可用于补申请、审计核对）。",
         "bad_answers": "有 {n} 项填写有误，已暂时按“不清楚”处理，请修改标红的项目。",
         "eval_error": "无法评估：",
         "rules_error": "规则文件加载失败，请联系维护人员：",
-        "summary": "符合的政策一览", "sum_cols": {"title": "政策", "window": "执行情况", "amount": "金额", "until": "截止"},
+        "nothing_here": "目录中的政策都不适用于您填写的地区。目前收录的是河北省（含石家庄市）、河南省和四川省广元市的政策。",
+        "summary": "符合的政策一览", "star": "* 与其他政策是同一笔钱，合计中只计一次。", "sum_cols": {"title": "政策", "window": "执行情况", "amount": "金额", "until": "截止"},
         # rule browser
         "rb_search": "搜索（标题、原文、文号、编号）", "rb_province": "地区", "rb_all": "全部",
         "rb_industry": "行业", "rb_kind": "类型", "rb_date": "日期", "rb_window": "执行情况",
@@ -114,12 +115,14 @@ TX = {
         "total_open": "Still open now", "possible": "Possibly more", "possible_help": "Money from measures you may qualify for once the missing facts are known.",
         "counts": "{e} eligible · {u} possible · {i} not eligible",
         "downloads": "Downloads", "dl_html": "Report (HTML, printable)", "dl_csv": "Results (CSV)", "dl_json": "Results (JSON)",
-        "ineligible_head": "Not eligible ({n})", "show_all": "Show all {n}",
+        "ineligible_head": "Show the measures you do not qualify for, and why ({n})",
+        "show_all": "Show all {n} possibly eligible measures",
         "none_here": "(none)", "window_empty_open": "Nothing that may apply is open on the evaluation date; see the closed measures below (for back-claims and audits).",
         "bad_answers": "{n} answers are invalid and are treated as “don't know” for now; please fix the fields marked in red.",
         "eval_error": "Cannot evaluate: ",
         "rules_error": "The rule files do not load; please tell the maintainers:",
-        "summary": "What you qualify for", "sum_cols": {"title": "measure", "window": "window", "amount": "amount", "until": "until"},
+        "nothing_here": "None of the catalogued measures applies where you are. The catalogue covers Hebei (incl. Shijiazhuang), Henan and Guangyuan (Sichuan).",
+        "summary": "What you qualify for", "star": "* The same money as another measure: counted once in the total.", "sum_cols": {"title": "measure", "window": "window", "amount": "amount", "until": "until"},
         "rb_search": "Search (title, quote, document number, id)", "rb_province": "Region", "rb_all": "All",
         "rb_industry": "Industry", "rb_kind": "Kind", "rb_date": "Date", "rb_window": "Window",
         "rb_windows": {"any": "any", "open": "open on that date", "closed": "closed by that date", "upcoming": "not yet started"},
@@ -150,9 +153,6 @@ TX = {
     },
 }
 
-ICONS = {"eligible": ":green[:material/check_circle:]", "undetermined": ":orange[:material/help:]",
-         "ineligible": ":red[:material/cancel:]"}
-
 CSS = """<style>
 mark.key { background: #ffe58f; font-weight: 600; padding: 0 1px; }
 mark.cite { background: #fff4c2; padding: 0 1px; }
@@ -162,6 +162,16 @@ mark.num { background: #d0ebff; padding: 0 1px; }
 .card .ineligible { color: #cf222e; } .card .muted, .muted { color: #59636e; font-size: .92em; }
 .card blockquote { margin: .4em 0; padding: .3em .8em; border-left: 4px solid #d1d9e0; background: rgba(127,127,127,.08); }
 .card p { margin: .25em 0; }
+@media (max-width: 640px) { h1 { font-size: 1.9rem !important; } }
+div.q { margin-top: .6em; line-height: 1.5; } div.q .muted { font-size: .88em; }
+details.res { border: 1px solid rgba(127,127,127,.3); border-radius: .5rem; padding: .45em .8em; margin: .45em 0; }
+details.res > summary { cursor: pointer; font-weight: 500; line-height: 1.5; }
+details.res[open] > summary { margin-bottom: .4em; }
+details.res .dot { display: inline-block; width: .65em; height: .65em; border-radius: 50%; margin-right: .5em; }
+details.eligible .dot { background: #1a7f37; } details.undetermined .dot { background: #d4a72c; }
+details.ineligible .dot { background: #cf222e; }
+table.sum { width: 100%; border-collapse: collapse; font-size: .92em; }
+table.sum th, table.sum td { border-bottom: 1px solid rgba(127,127,127,.25); padding: .25em .4em; text-align: left; }
 </style>"""
 
 
@@ -251,6 +261,9 @@ def _relabel() -> None:
     for k, v in st.session_state.get("answers", {}).items():
         if k.startswith("q_") and v is not None:
             st.session_state[k] = v
+    for k in ("page", "rb_province", "rb_industry", "rb_kind", "rb_window", "rb_rule"):
+        if k in st.session_state and st.session_state[k] is not None:
+            st.session_state[k] = st.session_state[k]
 
 
 def _more() -> None:
@@ -307,6 +320,24 @@ def read_answers(facts, places) -> tuple[dict, dict, set, dict, dict]:
     return values, raw, skipped, errors, notes
 
 
+UNITS_EN = {"人": "people", "元": "yuan", "个": "", "天": "days", "月": "months", "年": "years",
+            "吨标准煤": "t of standard coal", "千瓦时": "kWh"}
+
+
+def unit_words(unit: str | None, L: str) -> str:
+    if not unit:
+        return ""
+    if L == "zh":
+        return f"（{unit}）"
+    en = UNITS_EN.get(unit, unit)
+    return f" ({en})" if en else ""
+
+
+def big_money(value, L: str) -> str:
+    """Metric-sized money: 44,000.00元 / ¥44,000.00 (the English words do not fit a metric)."""
+    return money(value, L) if L == "zh" else f"¥{value:,.2f}"
+
+
 def ask(spec: FactSpec, errors: dict, notes: dict, extra: str = "", first: bool = False) -> None:
     """One question: its widget, help text and unit, and its error right under it.
 
@@ -314,14 +345,15 @@ def ask(spec: FactSpec, errors: dict, notes: dict, extra: str = "", first: bool 
     question, then the help text and what hangs on it, then the answer field."""
     L = lang()
     key = f"q_{spec.name}"
-    unit = f"（{spec.unit}）" if spec.unit and L == "zh" else (f" ({spec.unit})" if spec.unit else "")
+    unit = unit_words(spec.unit, L)
     label = spec.label(L) + unit
     help_text = (spec.help(L) or None) if first else None
     visibility = "visible"
-    if not first:
-        st.markdown(f"**{html.escape(label)}**")
-        if spec.help(L) or extra:
-            st.caption(" ".join(x for x in (spec.help(L), extra) if x))
+    if not first:  # one element for the question and its help: fewer elements, faster reruns
+        note = " ".join(x for x in (spec.help(L), extra) if x)
+        st.markdown(f'<div class="q"><b>{html.escape(label)}</b>'
+                    + (f'<br><span class="muted">{html.escape(note)}</span>' if note else "") + "</div>",
+                    unsafe_allow_html=True)
         visibility = "collapsed"
     if spec.type == "enum":
         st.selectbox(label, options=[*spec.values, UNKNOWN], index=None, key=key, help=help_text,
@@ -331,13 +363,14 @@ def ask(spec: FactSpec, errors: dict, notes: dict, extra: str = "", first: bool 
         st.radio(label, options=["yes", "no", UNKNOWN], index=None, key=key, help=help_text, horizontal=True,
                  label_visibility=visibility,
                  format_func={"yes": tx("yes"), "no": tx("no"), UNKNOWN: tx("unknown")}.__getitem__)
-    else:
+    else:  # text-like: typed and parsed; later questions get an explicit "don't know" box
         skip_key = f"skip_{spec.name}"
         ph = tx("placeholder_num").format(unit=unit) if spec.type in ("int", "money", "percent", "number") else \
             ("2020-03-15" if spec.type == "date" else "")
         st.text_input(label, key=key, help=help_text, placeholder=ph, label_visibility=visibility,
                       disabled=bool(st.session_state.get(skip_key)))
-        st.checkbox(tx("unknown"), key=skip_key)
+        if not first:  # a first question left empty is simply unknown
+            st.checkbox(tx("unknown"), key=skip_key)
     if spec.name in errors:
         st.error(errors[spec.name], icon=":material/error:")
     elif spec.name in notes:
@@ -435,9 +468,9 @@ def show_results(report, rules, raw: dict) -> None:
     n_u = sum(r.status == "undetermined" for r in here)
     n_i = sum(r.status == "ineligible" for r in here)
     c1, c2, c3 = st.columns(3)
-    c1.metric(tx("total"), money(report.total_amount, L), help=tx("total_help"))
-    c2.metric(tx("total_open"), money(report.total_in_effect, L))
-    c3.metric(tx("possible"), money(P.possible_money(report, rules), L), help=tx("possible_help"))
+    c1.metric(tx("total"), big_money(report.total_amount, L), help=tx("total_help"))
+    c2.metric(tx("total_open"), big_money(report.total_in_effect, L))
+    c3.metric(tx("possible"), big_money(P.possible_money(report, rules), L), help=tx("possible_help"))
     st.caption(tx("counts").format(e=n_e, u=n_u, i=n_i))
     with st.expander(tx("downloads"), expanded=False):
         stamp = report.as_of.isoformat()
@@ -459,7 +492,13 @@ def show_results(report, rules, raw: dict) -> None:
                  cols["amount"]: P.amount_words(r, L) + ("" if r.counted_in_total or r.amount is None else " *"),
                  cols["until"]: str(min((d for d in (r.period.end, r.period.deadline) if d), default="") or "—")}
                 for r in eligible]
-        st.dataframe(rows, hide_index=True, width="stretch", key="summary_table")
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in cols.values())
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row.values()) + "</tr>"
+                       for row in rows)
+        st.markdown(f'<table class="sum"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>',
+                    unsafe_allow_html=True)
+        if any(r.amount is not None and not r.counted_in_total for r in eligible):
+            st.caption(tx("star"))
     first = P.default_window(groups)
     order = [first] + [w for w in P.WINDOWS if w != first]
     if first != "open":
@@ -473,35 +512,35 @@ def show_results(report, rules, raw: dict) -> None:
         if not group:
             st.caption(tx("none_here"))
             continue
+        eligible_here = [r for r in relevant if r.status == "eligible"]
+        maybe = [r for r in relevant if r.status == "undetermined"]
         show_all = st.session_state.get(f"all_{w}", False)
-        shown = relevant if show_all else relevant[:MAX_CARDS]
-        for r in shown:
-            icon = ICONS[r.status]
+        items = []
+        for r in eligible_here + (maybe if show_all else maybe[:MAX_MAYBE]):
             amount = f" · {P.amount_words(r, L)}" if r.amount is not None else ""
             status = P.status_words(r, L, facts)
-            with st.expander(f"{icon} {r.title.get(L)}{amount} — {status}", expanded=False):
-                st.markdown(P.card_html(r, rules.by_id.get(r.rule_id), L, facts), unsafe_allow_html=True)
-        if len(relevant) > MAX_CARDS:
-            st.checkbox(tx("show_all").format(n=len(relevant)), key=f"all_{w}")
+            items.append(f'<details class="res {r.status}"><summary><span class="dot"></span>{html.escape(r.title.get(L))}'
+                         f'{html.escape(amount)} — {html.escape(status)}</summary>'
+                         f'{P.card_html(r, rules.by_id.get(r.rule_id), L, facts)}</details>')
+        if items:
+            st.markdown("".join(items), unsafe_allow_html=True)
+        if len(maybe) > MAX_MAYBE:
+            st.checkbox(tx("show_all").format(n=len(maybe)), key=f"all_{w}")
         if inel:
-            with st.expander(tx("ineligible_head").format(n=len(inel)), expanded=False):
+            # rendered only on request: a long why-not list would slow every answer down
+            if st.checkbox(tx("ineligible_head").format(n=len(inel)), key=f"inel_{w}"):
                 st.markdown(_ineligible_html(inel, rules, L), unsafe_allow_html=True)
     hidden = sum(1 for r in report.results if P.not_here(r))
     if hidden:
         st.caption(P.t(L, "not_here").format(n=hidden))
+    if not here:
+        st.info(tx("nothing_here"))
 
 
 def _ineligible_html(results, rules, L: str) -> str:
     """Compact why-not list: the failed condition in the document's words and what would change it."""
-    e = html.escape
-    items = []
-    for r in results:
-        lines = []
-        for it in P.why_not(r, L, rules.facts):
-            cite = (f"（原文：“{e(it['cite'])}”）" if L == "zh" else f" (document: “{e(it['cite'])}”)") if it["cite"] else ""
-            lines.append(f"<li>{e(it['said'])}{cite} → {e(it['change'])}</li>")
-        src = e(P.source_words(r))
-        items.append(f"<li><b>{e(r.title.get(L))}</b> <span class=\"muted\">{src}</span><ul>{''.join(lines)}</ul></li>")
+    items = [f"<li><b>{html.escape(r.title.get(L))}</b> <span class=\"muted\">{html.escape(P.source_words(r))}</span>"
+             f"{P.why_not_html(r, L, rules.facts)}</li>" for r in results]
     return f"<div class=\"card\"><ul>{''.join(items)}</ul></div>"
 
 
@@ -524,7 +563,7 @@ def page_browse(rules) -> None:
                             format_func=lambda v: allw if v == "" else facts["industry"].value_label(v, L))
     c4, c5, c6 = st.columns([3, 2, 2])
     kinds = c4.multiselect(tx("rb_kind"), options=["money", "relief", "service"], key="rb_kind",
-                           format_func=lambda v: KIND_WORDS[L][v])
+                           format_func=KIND_WORDS[L].__getitem__, placeholder=allw)
     on = c5.date_input(tx("rb_date"), value=dt.date.today(), key="rb_on")
     wsel = c6.selectbox(tx("rb_window"), options=["any", "open", "closed", "upcoming"], key="rb_window",
                         format_func=tx("rb_windows").__getitem__)
@@ -562,6 +601,13 @@ def page_browse(rules) -> None:
                            format_func=lambda i: f"{rules.by_id[i].spec.title.get(L)} ({i})")
         if rid:
             rule_detail(rules.by_id[rid], rules, L, amounts, Labeller)
+
+
+def _value_text(spec, v, L: str) -> str:
+    try:
+        return spec.value_label(spec.parse(v), L)
+    except Exception:  # noqa: BLE001 - an example value shown as written
+        return str(v)
 
 
 def _param_text(amount) -> dict:
@@ -620,7 +666,8 @@ def rule_detail(rule, rules, L: str, amounts, Labeller) -> None:
     cols = tx("rb_ex_cols")
     rows = []
     for ex in s.examples:
-        fx = "；".join(f"{facts[k].label(L) if k in facts else k}={v}" for k, v in ex.facts.items())
+        fx = "；".join(f"{facts[k].label(L)}={_value_text(facts[k], v, L)}" if k in facts else f"{k}={v}"
+                      for k, v in ex.facts.items())
         rows.append({cols["name"]: ex.name, cols["facts"]: fx,
                      cols["status"]: STATUS_WORDS[L][ex.expect.status],
                      cols["amount"]: "" if ex.expect.amount is None else str(ex.expect.amount)})
@@ -671,7 +718,8 @@ def page_batch(rules) -> None:
             bar.progress(min(done / max(total, 1), 1.0), text=tx("batch_progress").format(done=done, total=total))
 
         try:
-            summary, long = evaluate_frame(frame, on=on, rules=rules, progress=progress, long=True)
+            step = max(50, frame.height // 20)  # about twenty progress updates
+            summary, long = evaluate_frame(frame, on=on, rules=rules, progress=progress, long=True, chunk_rows=step)
         except TypeError:  # an older evaluate_frame without the long form
             summary, long = evaluate_frame(frame, on=on, rules=rules, progress=progress), None
         except Exception as e:  # noqa: BLE001
@@ -771,6 +819,7 @@ def _csv_bytes(frame) -> bytes:
 
 
 def main() -> None:
+    started = time.perf_counter()
     st.markdown(CSS, unsafe_allow_html=True)
     head, switch = st.columns([5, 2])
     with switch:
@@ -794,7 +843,9 @@ def main() -> None:
     st.caption(tx("footer").format(tool=__version__, rules=rules.version, n=len(rules)))
     # the last element of every run: tests and bench/ui.py wait for it to know a run is fully shown
     st.session_state["_runs"] = st.session_state.get("_runs", 0) + 1
-    st.markdown(f'<span class="run-done" data-run="{st.session_state["_runs"]}"></span>', unsafe_allow_html=True)
+    took = (time.perf_counter() - started) * 1000
+    st.markdown(f'<span class="run-done" data-run="{st.session_state["_runs"]}" data-ms="{took:.0f}"></span>',
+                unsafe_allow_html=True)
 
 
 main()
