@@ -28,6 +28,7 @@ UI = {
         "window_head": {"open": "执行中（现在可申请）", "closed": "已截止（可用于补申请、审计核对）",
                         "upcoming": "尚未开始"},
         "period": "执行期", "deadline": "申请截止", "open_ended": "未规定截止日期",
+        "open_ended_note": "文件未写明截止日期（{text}），是否仍在执行请向受理部门确认。",
         "closed_note": "此政策已于{end}截止。按您填写的情况，在{start}至{end}期间本可享受。",
         "upcoming_note": "此政策将于{start}开始执行。",
         "amount": "金额", "formula": "计算公式", "filled": "代入数字", "agency": "受理部门",
@@ -48,6 +49,7 @@ UI = {
         "window_head": {"open": "Open now", "closed": "Closed (for back-claims and audits)",
                         "upcoming": "Upcoming"},
         "period": "Period", "deadline": "Apply by", "open_ended": "no end date given",
+        "open_ended_note": "The document gives no end date ({text}); ask the agency whether it still applies.",
         "closed_note": "Closed on {end}. On your answers you would have qualified from {start} to {end}.",
         "upcoming_note": "Starts on {start}.",
         "amount": "Amount", "formula": "Formula", "filled": "With your numbers", "agency": "Apply to",
@@ -180,6 +182,8 @@ def window_note(r: RuleResult, lang: str = "zh") -> str:
         return t(lang, "closed_note").format(start=p.start.isoformat(), end=end)
     if r.window == "upcoming":
         return t(lang, "upcoming_note").format(start=p.start.isoformat())
+    if p.end is None and p.deadline is None:
+        return t(lang, "open_ended_note").format(text=p.text or t(lang, "open_ended"))
     return ""
 
 
