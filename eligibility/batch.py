@@ -20,10 +20,7 @@ import csv
 import datetime as dt
 import io
 import json
-import math
 import os
-import re
-import sys
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -39,7 +36,8 @@ from .errors import BatchInputError, CompanyValidationError
 from .facts import NUMERIC_TYPES, FactDictionary, FactSpec, FactValueError
 
 READ_ERRORS = "__errors__"  # read_table's column of per-row reading problems (ragged rows, bad JSON)
-DEFAULT_CHUNK_ROWS = 200_000
+DEFAULT_CHUNK_ROWS = 100_000
+MIN_CHUNK_ROWS = 5_000  # each chunk costs ~0.5 s whatever its size: evaluate_frame never uses smaller ones
 ERROR_SEP = " | "
 OVERFLOW_MESSAGE = "金额: 数值过大，无法计算 / amount: the figures are too large to compute"
 RESULT_COLUMNS = ("row", "errors", "n_eligible", "n_undetermined", "total_amount", "total_in_effect", "eligible",
@@ -49,6 +47,7 @@ LONG_COLUMNS = ("row", "errors", "rule_id", "title", "status", "amount", "per", 
 AMOUNT = pl.Decimal(38, 2)
 BLOCK_BYTES = 16 << 20
 MAX_RECORD_BYTES = 64 << 20
+SPARE_FIELDS = 8
 SAMPLE_BYTES = 1 << 20
 EXCEL_MAX_ROWS = 1_048_575
 
@@ -97,13 +96,18 @@ class TableSource:
     def _parse_part(self, part: bytes, starts: np.ndarray, ends: np.ndarray, nfields: np.ndarray) -> pl.DataFrame:
         n_cols = len(self.header)
         blank = _blank_records(part, starts, ends)
+        encoding = self.encoding
         try:
-            text = part.decode(self.encoding)
+            text = part.decode(encoding)
             bad_text = False
         except UnicodeDecodeError:
-            text = part.decode(self.encoding, errors="replace")
-            bad_text = True
-        utf8 = part if self.encoding == "utf-8" and not bad_text else text.encode("utf-8")
+            try:  # the sample was plain ASCII: the Chinese may come later, in GB18030
+                text = part.decode("gb18030") if encoding == "utf-8" else part.decode(encoding, errors="strict")
+                encoding, bad_text = "gb18030", False
+            except UnicodeDecodeError:
+                text = part.decode(self.encoding, errors="replace")
+                bad_text = True
+        utf8 = part if encoding == "utf-8" and not bad_text else text.encode("utf-8")
         df = None
         if not bad_text:
             try:
@@ -116,9 +120,12 @@ class TableSource:
                 df = None
         if df is None:
             return _python_csv_part(text, self.header, self.separator, bad_text)
-        errors = [None if k == n_cols else _ragged_message(k, n_cols) for k in nfields.tolist()]
-        if any(e is not None for e in errors):
-            df = df.with_columns(pl.Series(READ_ERRORS, errors, dtype=pl.String))
+        ragged = (nfields != n_cols) & ~blank
+        if ragged.any():
+            msgs: list[str | None] = [None] * df.height
+            for i in np.flatnonzero(ragged).tolist():
+                msgs[i] = _ragged_message(int(nfields[i]), n_cols)
+            df = df.with_columns(pl.Series(READ_ERRORS, msgs, dtype=pl.String))
         if blank.any():
             df = df.filter(pl.Series(~blank))
         return df
@@ -202,12 +209,20 @@ def open_table(source: Source, name: str | None = None) -> TableSource:
         sample = head[offset:]
         if src.encoding == "utf-16":
             text = _decode_all(src._open().read(), "utf-16")
+            _check_text(text, name)
             sample = text[:SAMPLE_BYTES].encode("utf-8")
         src.separator = _sniff_separator(sample, src.encoding if src.encoding != "utf-16" else "utf-8")
         if src.encoding != "utf-16":
             with src._open() as f:
                 f.seek(offset)
-                src.header, rel = _csv_header(f.read(MAX_RECORD_BYTES), src.encoding, src.separator, name)
+                size = SAMPLE_BYTES
+                while True:  # a header normally fits in the sample; a quoted newline may need more
+                    data = f.read(size)
+                    src.header, rel = _csv_header(data, src.encoding, src.separator, name)
+                    if rel < len(data) or len(data) < size or size >= MAX_RECORD_BYTES:
+                        break
+                    f.seek(offset)
+                    size *= 8
             src.data_offset = offset + rel
         else:
             src.header, _ = _csv_header(text.encode("utf-8"), "utf-8", src.separator, name)
@@ -261,13 +276,18 @@ def _detect_encoding(head: bytes, name: str, complete: bool) -> str:
             dec.decode(body, final=complete)
         except UnicodeDecodeError:
             continue
-        text = body.decode(candidate, errors="ignore")
-        controls = sum(1 for ch in text[:20000] if ord(ch) < 32 and ch not in "\r\n\t")
-        if controls > max(5, len(text[:20000]) // 100):
-            raise BatchInputError(f"{name}: 不是文本表格（含有控制字符）/ not a text table: too many control characters")
+        _check_text(body.decode(candidate, errors="ignore"), name)
         return candidate
     raise BatchInputError(f"{name}: 无法识别文字编码（应为UTF-8或GB18030/GBK）/ unknown text encoding: the file is "
                           f"neither UTF-8 nor GB18030/GBK (save it from Excel as CSV UTF-8, or as .xlsx)")
+
+
+def _check_text(text: str, name: str) -> None:
+    sample = text[:20000]
+    odd = sum(1 for ch in sample if (ord(ch) < 32 and ch not in "\r\n\t") or 0xD800 <= ord(ch) < 0xE000
+              or 0xE000 <= ord(ch) < 0xF900)
+    if odd > max(5, len(sample) // 100):
+        raise BatchInputError(f"{name}: 不是文本表格（含有控制字符）/ not a text table: binary data or control characters")
 
 
 def _decode_all(data: bytes, encoding: str) -> str:
@@ -330,7 +350,9 @@ def _clean_header(fields: list[Any]) -> list[str]:
     return names
 
 
-def _ragged_message(k: int, n: int) -> str:
+def _ragged_message(k: int, n: int, more: bool = False) -> str:
+    if more:
+        return f"行: 该行至少有{k}列，表头有{n}列 / row: {k} or more fields, the header has {n}"
     return f"行: 该行有{k}列，表头有{n}列 / row: {k} fields, the header has {n}"
 
 
@@ -351,11 +373,10 @@ def _scan_records(f, sep: str, name: str) -> Iterator[tuple[bytes, np.ndarray, n
         if not buf:
             break
         a = np.frombuffer(buf, dtype=np.uint8)
-        quotes = np.flatnonzero(a == 34)
         nl = np.flatnonzero(a == 10)
-        if len(nl):
-            parity = np.searchsorted(quotes, nl) & 1
-            ends = nl[parity == 0]
+        quotes = np.flatnonzero(a == 34)
+        if len(quotes) and len(nl):  # a newline ends a record only outside quotes
+            ends = nl[(np.searchsorted(quotes, nl) & 1) == 0]
         else:
             ends = nl
         if eof:
@@ -370,13 +391,18 @@ def _scan_records(f, sep: str, name: str) -> Iterator[tuple[bytes, np.ndarray, n
         cut = int(ends[-1]) + 1
         part = buf[:cut] if cut <= len(buf) else buf
         carry = buf[cut:]
-        a = a[:len(part)]
         starts = np.concatenate(([0], ends[:-1] + 1)).astype(np.int64)
         rec_end = ends.astype(np.int64)
-        seps = np.flatnonzero(a == sep_b)
-        if len(seps):
-            seps = seps[(np.searchsorted(quotes, seps) & 1) == 0]
-        counts = np.bincount(np.searchsorted(rec_end, seps), minlength=len(rec_end))[:len(rec_end)] + 1
+        seps = np.flatnonzero(a[:len(part)] == sep_b)
+        counts = np.searchsorted(seps, rec_end) - np.searchsorted(seps, starts) + 1
+        quotes = quotes[quotes < len(part)]
+        if len(quotes):  # separators between an opening and a closing quote are not separators
+            if len(quotes) % 2:
+                quotes = np.append(quotes, len(part))
+            opening, closing = quotes[0::2], quotes[1::2]
+            inside = np.searchsorted(seps, closing) - np.searchsorted(seps, opening)
+            owner = np.searchsorted(rec_end, opening)
+            counts -= np.bincount(owner, weights=inside, minlength=len(rec_end))[:len(rec_end)].astype(np.int64)
         yield part, starts, rec_end, counts
 
 
@@ -587,25 +613,23 @@ def _fast_numeric(s: pl.Series, spec: FactSpec) -> tuple[pl.Series | None, pl.Se
     hi = None if spec.max is None else spec.max * 10**scale
     if s.dtype == pl.String:
         pattern = _INT_RE if spec.type == "int" else (_PCT_RE if spec.type == "percent" else _DEC_RE)
-        frame = pl.DataFrame({"s": s}).lazy()
-        body = pl.col("s").str.strip_suffix("%").str.replace_all(",", "", literal=True)
-        neg = body.str.starts_with("-")
-        body = body.str.strip_prefix("-")
-        parts = body.str.split_exact(".", 1)
-        ip = parts.struct.field("field_0")
-        fp = parts.struct.field("field_1").fill_null("")
-        ok = pl.col("s").str.contains(pattern) & (ip.str.len_bytes() <= 15)
-        if scale:
-            mag = ip.cast(pl.Int64, strict=False) * SCALE + fp.str.pad_end(scale, "0").cast(pl.Int64, strict=False)
+        body = pl.col("s").str.replace_all(",", "", literal=True)
+        if spec.type == "percent":
+            body = body.str.strip_suffix("%")
+        if scale:  # the pattern allows at most three decimals: the Decimal cast is exact
+            val = body.cast(pl.Decimal(38, scale), strict=False).to_physical().cast(pl.Int64, strict=False)
         else:
-            mag = ip.cast(pl.Int64, strict=False)
-        val = pl.when(neg).then(-mag).otherwise(mag)
-        out = frame.select(ok.fill_null(False).alias("ok"), val.alias("v")).collect()
+            val = body.cast(pl.Int64, strict=False)
+        limit = 10**15 * 10**scale  # facts.MAX_ABS
+        ok = pl.col("s").str.contains(pattern) & (val.abs() < limit)
+        out = pl.DataFrame({"s": s}).select(ok.fill_null(False).alias("ok"), val.alias("v"))
         ok_s, val_s = out["ok"], out["v"]
     elif s.dtype.is_integer():
-        big = s.cast(pl.Int128)
-        ok_s = (big.abs() <= 10**15).fill_null(False)
-        val_s = (big * 10**scale).cast(pl.Int64, strict=False)
+        big = pl.col("s").cast(pl.Int128)
+        out = pl.DataFrame({"s": s}).select(
+            (big.abs() <= pl.lit(10**15, dtype=pl.Int128)).fill_null(False).alias("ok"),
+            (big * pl.lit(10**scale, dtype=pl.Int128)).cast(pl.Int64, strict=False).alias("v"))
+        ok_s, val_s = out["ok"], out["v"]
     elif s.dtype.is_float():
         if scale == 0:
             return None, None
@@ -834,7 +858,7 @@ def evaluate_chunk(raw: pl.DataFrame, on: Any, rules=None, row_offset: int = 0, 
             enc.inexact = enc.inexact | pl.Series(mark)
     n = raw.height
     summ = res.select(prog.summary_exprs())
-    top = prog.top_facts(prog.scores(res))
+    top = prog.top_facts(prog.scores(res), res.height)
     meta = _meta(rules, on)
     ok = enc.errors.is_null()
     summary = pl.DataFrame({
@@ -845,7 +869,7 @@ def evaluate_chunk(raw: pl.DataFrame, on: Any, rules=None, row_offset: int = 0, 
         "n_undetermined": summ["n_undetermined"],
         "total_amount": summ["__total"],
         "total_in_effect": summ["__total_open"],
-        "eligible": summ["eligible"],
+        "eligible": prog.eligible_ids(res),
         "facts_to_collect": top,
     })
     summary = _finish_summary(summary, ok, meta)
@@ -918,6 +942,10 @@ def _long_columnar(prog: Program, res: pl.DataFrame, summary: pl.DataFrame, plan
     masks = res
     frames = []
     okn = ok.to_numpy()
+    by_prefix: dict[str, list[str]] = {}
+    for c in res.columns:
+        if c[:1] in "mq" and "_" in c:
+            by_prefix.setdefault(c[:c.index("_")], []).append(c)
     for p in prog.plans:
         i = p.index
         st = res[f"s{i}"].to_numpy()
@@ -935,7 +963,7 @@ def _long_columnar(prog: Program, res: pl.DataFrame, summary: pl.DataFrame, plan
         })
         for prefix, out, cands in (("m", "missing", p.candidates),
                                    ("q", "amount_missing", p.amount.candidates if p.amount else [])):
-            cols = [c for c in masks.columns if c.startswith(f"{prefix}{i}_")]
+            cols = by_prefix.get(f"{prefix}{i}", [])
             if not cols:
                 sel = sel.with_columns(pl.lit("").alias(out))
                 continue
@@ -1122,9 +1150,11 @@ def _reference_chunk(raw: pl.DataFrame, plan: ColumnPlan, on: dt.date, rules, ro
 def evaluate_frame(df: pl.DataFrame, on: Any = None, rules=None, progress: Callable[[int, int], Any] | None = None,
                    *, long: bool = False, chunk_rows: int = DEFAULT_CHUNK_ROWS, engine: str = "polars"):
     """Summary rows for a table of companies (as read_table returns it); with long=True the pair
-    (summary, long form). `progress(done_rows, total_rows)` is called after each chunk."""
+    (summary, long form). `progress(done_rows, total_rows)` is called after each chunk of chunk_rows
+    rows (at least MIN_CHUNK_ROWS: a chunk has a fixed cost of about half a second)."""
     rules = _rules(rules)
     on = _as_date(on)
+    chunk_rows = max(chunk_rows, MIN_CHUNK_ROWS)
     total = df.height
     sums, longs = [], []
     done = 0
@@ -1212,7 +1242,6 @@ class _Writer:
             with open(self.tmp, "wb" if self.first else "ab") as f:
                 df.write_csv(f, include_header=self.first, include_bom=self.first)
         elif self.kind == ".parquet":
-            import pyarrow as pa
             import pyarrow.parquet as pq
 
             table = df.to_arrow()
@@ -1330,10 +1359,49 @@ def run_batch(input: Source, output: str | os.PathLike, on: Any = None, long: bo
 def _local_results(chunks: Iterable[pl.DataFrame], on: dt.date, rules, long: bool, engine: str
                    ) -> Iterator[ChunkResult]:
     offset = 0
-    for raw in chunks:
+    for raw in _prefetch(chunks):
         res = evaluate_chunk(raw, on, rules, offset, long, engine)
         offset += raw.height
         yield res
+
+
+def _prefetch(items: Iterable[Any], depth: int = 1) -> Iterator[Any]:
+    """Read the next chunk in a thread while this one is evaluated (polars and numpy release the GIL).
+    Errors are raised in the caller, in order; memory holds at most depth + 1 chunks."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((done, None))
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+            q.put((None, e))
+
+    t = threading.Thread(target=work, name="batch-reader", daemon=True)
+    t.start()
+    try:
+        while True:
+            item, err = q.get()
+            if err is not None:
+                raise err
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
 
 
 def _empty_output(src: TableSource, rules, long: bool, meta: dict[str, str]) -> pl.DataFrame:
@@ -1341,8 +1409,3 @@ def _empty_output(src: TableSource, rules, long: bool, meta: dict[str, str]) -> 
     res = evaluate_chunk(raw, dt.date.fromisoformat(meta["evaluated_on"]), rules, 0, long)
     return res.long if long else res.summary
 
-
-def file_digest(path: str | os.PathLike) -> str:
-    import hashlib
-
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

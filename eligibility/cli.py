@@ -205,7 +205,7 @@ def batch(
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask scheduler address, e.g. "
                                                                       "tcp://10.0.0.5:8786 (default: a local cluster)"),
     workers: Optional[int] = typer.Option(None, "--workers", help="local dask cluster: number of workers"),
-    chunk_rows: int = typer.Option(200_000, "--chunk-rows", help="rows per chunk (memory is bounded by this)"),
+    chunk_rows: int = typer.Option(100_000, "--chunk-rows", help="rows per chunk (memory is bounded by this)"),
     rules_dir: Optional[Path] = RulesOpt,
 ) -> None:
     """批量评估企业名单 / Evaluate a company list: one output row per input row."""

@@ -26,16 +26,16 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from . import amounts as A
-from .conditions import OPERATORS, Compare, Group, Node
+from .conditions import OPERATORS, Compare, Node
 from .derived import size_standard
 from .evaluate import window
 from .facts import NUMERIC_TYPES, FactDictionary
@@ -626,78 +626,148 @@ class Program:
         st = [pl.col(f"s{p.index}") for p in self.plans]
         n_el = pl.sum_horizontal([(s == 1).cast(pl.Int32) for s in st]) if st else pl.lit(0)
         n_un = pl.sum_horizontal([(s == 2).cast(pl.Int32) for s in st]) if st else pl.lit(0)
-        ids = [pl.when(pl.col(f"s{p.index}") == 1).then(pl.lit(p.rule.id)) for p in self.plans]
-        eligible = pl.concat_str(ids, separator=";", ignore_nulls=True) if ids else pl.lit("")
         return [n_el.cast(pl.Int32).alias("n_eligible"), n_un.cast(pl.Int32).alias("n_undetermined"),
-                totals[0].alias("__total"), totals[1].alias("__total_open"), eligible.alias("eligible")]
+                totals[0].alias("__total"), totals[1].alias("__total_open")]
+
+    def eligible_ids(self, res: pl.DataFrame) -> pl.Series:
+        """Eligible rule ids per row, ';'-joined in rule order: rows are packed into bit words and each
+        distinct set is spelled once."""
+        n = res.height
+        words = {}
+        for w in range(0, len(self.plans), 63):
+            acc = np.zeros(n, dtype=np.int64)
+            for k, p in enumerate(self.plans[w:w + 63]):
+                acc |= (res[f"s{p.index}"].to_numpy() == 1).astype(np.int64) << k
+            words[f"w{w // 63}"] = acc
+        if not words:
+            return pl.Series("eligible", [""] * n, dtype=pl.String)
+        keys = pl.DataFrame(words)
+        uniq = keys.unique(maintain_order=True)
+        spelled = []
+        for rec in uniq.iter_rows():
+            ids = [self.plans[w * 63 + k].rule.id for w, word in enumerate(rec) for k in range(63) if word >> k & 1]
+            spelled.append(";".join(ids))
+        table = uniq.with_columns(pl.Series("eligible", spelled, dtype=pl.String))
+        return keys.join(table, on=list(words), how="left", maintain_order="left")["eligible"]
 
     @property
     def score_unit(self) -> int:
         """Scores are exact: each share w/len is held as the integer 2·w·L/len with L = lcm(1..max len)."""
-        longest = 1
-        for p in self.plans:
-            for cands in (p.candidates, p.amount.candidates if p.amount else []):
-                longest = max(longest, len({c.fact for c in cands}))
-        return math.lcm(*range(1, longest + 1))
+        if getattr(self, "_unit", None) is None:
+            longest = 1
+            for p in self.plans:
+                for cands in (p.candidates, p.amount.candidates if p.amount else []):
+                    longest = max(longest, len({c.fact for c in cands}))
+            self._unit = math.lcm(*range(1, longest + 1))
+        return self._unit
 
-    def scores(self, res: pl.DataFrame) -> np.ndarray:
-        """Per row and fact (score_facts order), the questionnaire's score (questions.py with the first
+    def _score_parts(self) -> list[tuple]:
+        """Per rule: (rule index, mask prefix, gate, 2·weight, candidates, per-fact bits, lookup tables)."""
+        if getattr(self, "_parts", None) is not None:
+            return self._parts
+        unit = self.score_unit
+        fallback = {r.fallback for r in RATIOS.values()}
+        parts = []
+        for p in self.plans:
+            for cands, prefix, gate, w2 in ((p.candidates, "m", 2, int(p.weight * 2)),
+                                            (p.amount.candidates if p.amount else [], "q", 0, int(p.weight))):
+                if not cands:
+                    continue
+                bits: dict[str, list[int]] = {}
+                words = (len(cands) + 62) // 63
+                for k, c in enumerate(cands):
+                    word = bits.setdefault(c.fact, [0] * words)
+                    word[k // 63] |= 1 << (k % 63)
+                tables = None
+                if len(cands) <= 14:  # a table per fact indexed by the mask: one gather per row
+                    masks = np.arange(1 << len(cands), dtype=np.int64)
+                    present = {f: (masks & b[0]) != 0 for f, b in bits.items()}
+                    count = np.sum(list(present.values()), axis=0)
+                    share = np.zeros(len(masks), dtype=np.int64)
+                    np.floor_divide(w2 * unit, count, out=share, where=count > 0)
+                    tables = {f: np.where(hit, share, 0) for f, hit in present.items()}
+                    if unit * 8 * 2 * max(len(self.plans), 1) < 2**31:
+                        tables = {f: t.astype(np.int32) for f, t in tables.items()}
+                parts.append((p.index, prefix, gate, w2, cands, bits, tables, fallback & set(bits)))
+        self._parts = parts
+        return parts
+
+    def scores(self, res: pl.DataFrame) -> dict[str, np.ndarray]:
+        """Per fact (score_facts), per row, the questionnaire's score (questions.py with the first
         questions; batch.collect_facts is the same for one report): w/len over undetermined rules whose
         `missing` names the fact, half that over amounts waiting on it; facts already known are skipped.
         Exact integers (score_unit), so ties are ties."""
         n = res.height
         unit = self.score_unit
-        acc = {f: np.zeros(n, dtype=np.int64) for f in self.score_facts}
-        unknown = {f: res[f].is_null().to_numpy() for f in self.score_facts}
-        for p in self.plans:
-            st = res[f"s{p.index}"].to_numpy()
-            parts = [(p.candidates, "m", st == 2, int(p.weight * 2))]
-            if p.amount is not None:
-                parts.append((p.amount.candidates, "q", st != 0, int(p.weight)))
-            for cands, prefix, gate, w2 in parts:
-                if not cands or not gate.any():
-                    continue
-                words = [res[f"{prefix}{p.index}_{k}"].to_numpy() for k in range((len(cands) + 62) // 63)]
-                bits: dict[str, list[int]] = {}
-                for k, c in enumerate(cands):
-                    word = bits.setdefault(c.fact, [0] * len(words))
-                    word[k // 63] |= 1 << (k % 63)
-                present = []
-                count = np.zeros(n, dtype=np.int64)
-                for f, fb in bits.items():
-                    hit = None
-                    for word, b in zip(words, fb):
-                        if b:
-                            h = (word & b) != 0
-                            hit = h if hit is None else hit | h
-                    present.append((f, hit))
-                    count += hit
-                share = np.zeros(n, dtype=np.int64)
-                np.floor_divide(w2 * unit, count, out=share, where=count > 0)
-                for f, hit in present:
-                    sel = gate & hit
-                    sel &= unknown[f]
-                    np.add(acc[f], share, out=acc[f], where=sel)
-        if not acc:
-            return np.zeros((n, 0), dtype=np.int64)
-        return np.column_stack([acc[f] for f in self.score_facts])
+        small = unit * 8 * 2 * max(len(self.plans), 1) < 2**31  # int32 when no sum can overflow it
+        acc: dict[str, np.ndarray] = {}
+        status = {}
+        for index, prefix, gate, w2, cands, bits, tables, maybe_known in self._score_parts():
+            st = status.get(index)
+            if st is None:
+                st = status[index] = res[f"s{index}"].to_numpy()
+            open_rows = (st == 2) if gate == 2 else (st != 0)
+            if not open_rows.any():
+                continue
+            words = [res[f"{prefix}{index}_{k}"].to_numpy() for k in range((len(cands) + 62) // 63)]
+            if tables is not None:
+                mask = np.where(open_rows, words[0], 0).astype(np.intp, copy=False)
+                for f, table in tables.items():
+                    add = table[mask]
+                    if f in maybe_known:
+                        add = np.where(res[f].is_null().to_numpy(), add, 0)
+                    target = acc.get(f)
+                    acc[f] = add if target is None else np.add(target, add, out=target)
+                continue
+            present = []
+            count = np.zeros(n, dtype=np.int64)
+            for f, fb in bits.items():
+                hit = None
+                for word, b in zip(words, fb):
+                    if b:
+                        h = (word & b) != 0
+                        hit = h if hit is None else hit | h
+                present.append((f, hit))
+                count += hit
+            share = np.zeros(n, dtype=np.int64)
+            np.floor_divide(w2 * unit, count, out=share, where=count > 0)
+            if small:
+                share = share.astype(np.int32)
+            for f, hit in present:
+                sel = open_rows & hit
+                if f in maybe_known:
+                    sel &= res[f].is_null().to_numpy()
+                add = np.where(sel, share, 0)
+                target = acc.get(f)
+                acc[f] = add if target is None else np.add(target, add, out=target)
+        return acc
 
-    def top_facts(self, scores: np.ndarray, k: int = TOP_FACTS) -> pl.Series:
-        """The k best facts per row: highest score, ties by the fact dictionary's order."""
-        n = scores.shape[0]
-        if not self.score_facts or n == 0:
-            return pl.Series("facts_to_collect", [""] * n, dtype=pl.String)
-        m = scores.copy()
-        rows = np.arange(n)
-        picks = []
-        for _ in range(k):
-            j = m.argmax(axis=1)
-            best = m[rows, j]
-            picks.append(pl.Series(np.where(best > 0, j, -1).astype(np.int32)))
-            m[rows, j] = -1
+    def top_facts(self, scores: dict[str, np.ndarray], n: int, k: int = TOP_FACTS) -> pl.Series:
+        """The k best facts per row: highest score, ties by the fact dictionary's order (a running
+        top-k over the facts in that order: a later fact must beat, not tie, to enter)."""
+        best_s = np.zeros((k, n), dtype=np.int64)
+        best_i = np.full((k, n), -1, dtype=np.int32)
+        for j, f in enumerate(self.score_facts):
+            s = scores.get(f)
+            if s is None:
+                continue
+            rows = np.flatnonzero(s > best_s[k - 1])
+            if len(rows) == 0:
+                continue
+            v = s[rows]
+            pos = (best_s[:, rows] >= v).sum(axis=0)  # entries that stay ahead of the new one
+            for slot in range(k - 1, 0, -1):
+                move = pos < slot
+                src = best_s[slot - 1, rows]
+                best_s[slot, rows] = np.where(move, src, best_s[slot, rows])
+                best_i[slot, rows] = np.where(move, best_i[slot - 1, rows], best_i[slot, rows])
+            for slot in range(k):
+                hit = pos == slot
+                best_s[slot, rows[hit]] = v[hit]
+                best_i[slot, rows[hit]] = j
         names = pl.Series(self.score_facts, dtype=pl.String)
         codes = pl.Series(range(len(self.score_facts)), dtype=pl.Int32)
-        frame = pl.DataFrame({f"p{i}": s for i, s in enumerate(picks)})
+        frame = pl.DataFrame({f"p{i}": best_i[i] for i in range(k)})
         named = [pl.col(f"p{i}").replace_strict(codes, names, default=None, return_dtype=pl.String)
                  for i in range(k)]
         return frame.select(pl.concat_str(named, separator=";", ignore_nulls=True)
@@ -719,7 +789,8 @@ def _mask_exprs(cands: list[Candidate], prefix: str) -> list[pl.Expr]:
     out = []
     for w in range(0, len(cands), 63):
         chunk = cands[w:w + 63]
-        bits = [c.active.fill_null(False).cast(pl.Int64) * (1 << k) for k, c in enumerate(chunk)]
+        dtype = pl.Int16 if len(chunk) <= 15 else pl.Int32 if len(chunk) <= 31 else pl.Int64
+        bits = [c.active.fill_null(False).cast(dtype) * pl.lit(1 << k, dtype=dtype) for k, c in enumerate(chunk)]
         out.append(pl.sum_horizontal(bits).alias(f"{prefix}_{w // 63}") if bits else pl.lit(0).alias(
             f"{prefix}_{w // 63}"))
     return out

@@ -129,7 +129,12 @@ def evaluate_rule(rule: CompiledRule, values: dict[str, Any], needs: dict[str, t
     amount_missing: list[str] = []
     amount_traces: list[Trace] = []
     if rule.amount and status != "ineligible":
-        amount_value, expr, amount_missing, amount_traces = compute_amount(rule.amount, values, needs)
+        try:
+            amount_value, expr, amount_missing, amount_traces = compute_amount(rule.amount, values, needs)
+        except ArithmeticError:  # beyond 28 significant digits: the figures given cannot be real
+            used = [n for n in rule.amount.names if n not in rule.amount.params]
+            raise CompanyValidationError([Issue(n, "数值过大，金额无法计算 / too large to compute an amount")
+                                          for n in used[:1]]) from None
         if expr is not None:
             formula = amounts.render(expr, labeller.formula_name(rule.amount.param_text))
             if amount_value is not None:

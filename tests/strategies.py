@@ -1,6 +1,5 @@
 """Hypothesis strategies for companies, built from the fact dictionary (shared by property tests)."""
 
-from decimal import Decimal
 
 from hypothesis import strategies as st
 

@@ -77,3 +77,14 @@ def test_revenue_change_below_minus_100_is_rejected():
         assert [i.where for i in e.issues] == ["revenue_change_pct"]
     else:
         raise AssertionError
+
+
+def test_astronomical_figures_are_rejected_not_crashed():
+    company = {"province": "河北省", "city": "石家庄市", "entity_type": "enterprise", "industry": "manufacturing",
+               "insured_employees": 10**15 - 1, "unemployment_claimants": 0,
+               "city_avg_monthly_unemployment_benefit": 10**15 - 1, "unemployment_insurance_paid": 10**15 - 1}
+    import pytest
+
+    with pytest.raises(CompanyValidationError) as e:
+        evaluate(company, on="2020-06-01")
+    assert "too large" in e.value.issues[0].message

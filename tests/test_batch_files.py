@@ -1,0 +1,221 @@
+"""Bad files give clear messages and never a traceback; row counts in equal row counts out."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from eligibility import BatchInputError
+from eligibility.batch import READ_ERRORS, read_table, run_batch
+from eligibility.cli import app
+
+ON = "2020-06-01"
+GOOD = ("企业名称,所在省份,所在城市,所属行业,从业人员,上年度营业收入,受疫情影响较大\n"
+        "甲公司,河北省,石家庄市,餐饮业,50,\"3,000,000\",是\n"
+        "乙公司,河南省,郑州市,零售业,8,500000,否\n"
+        "丙公司,四川省,广元市,catering,12,,\n")
+
+
+def _run(tmp_path, data: bytes, name: str = "in.csv", out: str = "out.csv", **kw):
+    src = tmp_path / name
+    src.write_bytes(data)
+    dst = tmp_path / out
+    summary = run_batch(src, dst, on=ON, **kw)
+    return summary, dst
+
+
+def _cli(tmp_path, data: bytes, name: str = "in.csv"):
+    src = tmp_path / name
+    src.write_bytes(data)
+    return CliRunner().invoke(app, ["batch", str(src), "--on", ON, "-o", str(tmp_path / "out.csv")])
+
+
+# ---------------------------------------------------------------- files that cannot be read at all
+
+
+@pytest.mark.parametrize("data,words", [
+    (b"", "0字节"),
+    (bytes(range(256)) * 20, "binary"),
+    ("企业名称,省份\n甲,河北省\n".encode("utf-16-le"), "binary"),  # UTF-16 without a BOM
+    (b"\x80\x81\xfe\xfd\xff" * 100, "encoding"),
+    (b"PAR1 this is not parquet", "Parquet"),
+    (b"\n\n  \n", "no header"),
+])
+def test_unreadable_files_exit_nonzero_with_a_message(tmp_path, data, words):
+    res = _cli(tmp_path, data)
+    assert res.exit_code != 0
+    assert words.lower() in (res.output + str(res.stderr if hasattr(res, "stderr") else "")).lower()
+    assert "Traceback" not in res.output
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_missing_file_and_folder(tmp_path):
+    for path in (tmp_path / "nope.csv", tmp_path):
+        res = CliRunner().invoke(app, ["batch", str(path), "-o", str(tmp_path / "o.csv")])
+        assert res.exit_code == 2 and "Traceback" not in res.output
+
+
+def test_excel_named_file_that_is_not_excel(tmp_path):
+    with pytest.raises(BatchInputError, match="Excel"):
+        _run(tmp_path, b"a,b\n1,2\n", name="x.xlsx")
+
+
+def test_unknown_output_format(tmp_path):
+    with pytest.raises(BatchInputError, match=".csv"):
+        _run(tmp_path, GOOD.encode(), out="out.txt")
+
+
+# ---------------------------------------------------------------- files that are read, with row errors
+
+
+def test_gbk_and_bom_files_read_like_utf8(tmp_path):
+    outs = []
+    for i, data in enumerate([GOOD.encode("utf-8"), b"\xef\xbb\xbf" + GOOD.encode("utf-8"), GOOD.encode("gbk"),
+                              GOOD.encode("gb18030"), b"\xff\xfe" + GOOD.encode("utf-16-le")]):
+        summary, dst = _run(tmp_path, data, name=f"in{i}.csv", out=f"out{i}.csv")
+        assert summary.rows_read == 3 and summary.rows_with_errors == 0
+        outs.append(pl.read_csv(dst).drop("rules_version"))
+    for o in outs[1:]:
+        assert o.equals(outs[0])
+
+
+def test_ragged_rows_are_kept_with_errors(tmp_path):
+    data = "a,所在省份,从业人员\n1,河北省,5\n2,河北省\n3,河北省,5,extra\n4,河南省,7\n".encode()
+    summary, dst = _run(tmp_path, data)
+    out = pl.read_csv(dst, infer_schema=False)
+    assert summary.rows_read == 4 and out.height == 4
+    assert out["a"].to_list() == ["1", "2", "3", "4"]
+    errs = out["errors"].to_list()
+    assert errs[0] is None and errs[3] is None
+    assert "2 fields" in errs[1] and "4 fields" in errs[2]
+    assert summary.rows_with_errors == 2 and summary.rows_evaluated == 2
+
+
+def test_garbage_numbers_column(tmp_path):
+    rows = "\n".join(f"c{i},河北省,{x}" for i, x in enumerate(["abc", "12.5", "-3", "1e999", "五十", "12%", "7"]))
+    summary, dst = _run(tmp_path, ("name,省份,从业人员\n" + rows + "\n").encode())
+    out = pl.read_csv(dst, infer_schema=False)
+    assert out.height == 7 and summary.rows_read == 7
+    assert summary.rows_with_errors == 6
+    assert summary.bad_by_column == {"从业人员": 6}
+    assert out["errors"][6] is None and out["n_eligible"][6] is not None
+    for e in out["errors"][:6]:
+        assert e.startswith("从业人员: ")
+    assert any("从业人员" in line for line in summary.lines())
+
+
+def test_no_fact_columns_is_a_warning_not_a_failure(tmp_path):
+    summary, dst = _run(tmp_path, "名称,电话\n甲,123\n乙,456\n".encode())
+    assert summary.rows_read == 2 and summary.rows_with_errors == 0
+    assert any("no column matches a fact" in w for w in summary.warnings)
+    out = pl.read_csv(dst, infer_schema=False)
+    assert out["名称"].to_list() == ["甲", "乙"] and out["n_eligible"].to_list() == ["0", "0"]
+
+
+def test_header_only_file(tmp_path):
+    summary, dst = _run(tmp_path, "名称,所在省份\n".encode())
+    assert summary.rows_read == 0
+    out = pl.read_csv(dst, infer_schema=False)
+    assert out.height == 0 and "n_eligible" in out.columns
+
+
+def test_quoted_newlines_blank_lines_and_crlf(tmp_path):
+    data = ('名称,所在省份,备注\r\n"甲\r\n公司",河北省,"说 ""好"""\r\n\r\n乙,河南省,\r\n').encode()
+    summary, dst = _run(tmp_path, data)
+    out = pl.read_csv(dst, infer_schema=False)
+    assert summary.rows_read == 2
+    assert out["名称"].to_list() == ["甲\r\n公司", "乙"]
+    assert out["备注"].to_list() == ['说 "好"', None]
+
+
+def test_duplicate_fact_columns(tmp_path):
+    summary, dst = _run(tmp_path, "从业人员,employees\n5,\n,6\n5,6\n".encode())
+    out = pl.read_csv(dst, infer_schema=False)
+    assert out["errors"][0] is None and out["errors"][1] is None
+    assert "given twice" in out["errors"][2]
+
+
+def test_jsonl_with_a_bad_line(tmp_path):
+    lines = [json.dumps({"名称": "甲", "province": "河北省", "employees": 5}, ensure_ascii=False),
+             "{not json",
+             json.dumps({"名称": "乙", "province": "河南省", "employees": "x"}, ensure_ascii=False),
+             "[1, 2]"]
+    summary, dst = _run(tmp_path, ("\n".join(lines) + "\n").encode(), name="in.jsonl")
+    out = pl.read_csv(dst, infer_schema=False)
+    assert out.height == 4 and summary.rows_with_errors == 3
+    assert out["errors"][0] is None and "JSON" in out["errors"][1] and "employees" in out["errors"][2]
+
+
+def test_read_table_marks_ragged_rows():
+    df = read_table(b"a,b\n1,2\n3\n", "x.csv")
+    assert df.height == 2 and READ_ERRORS in df.columns
+    assert df[READ_ERRORS][0] is None and "1 fields" in df[READ_ERRORS][1]
+
+
+# ---------------------------------------------------------------- fuzz: never a crash, never a hang
+
+
+def _mutate(data: bytes, rnd: random.Random) -> bytes:
+    b = bytearray(data)
+    for _ in range(rnd.randint(1, 8)):
+        op = rnd.randint(0, 4)
+        pos = rnd.randint(0, max(len(b) - 1, 0))
+        if op == 0 and b:
+            b[pos] = rnd.randint(0, 255)
+        elif op == 1:
+            b[pos:pos] = rnd.choice([b'"', b",", b"\n", b"\r", b"\x00", "是".encode(), b"\xe6", b"%"])
+        elif op == 2 and b:
+            del b[pos:pos + rnd.randint(1, 5)]
+        elif op == 3:
+            b += b[: rnd.randint(0, len(b))]
+        else:
+            b = b[:pos]
+    return bytes(b)
+
+
+def _read_or_refuse(data: bytes, name: str) -> None:
+    try:
+        df = read_table(data, name)
+    except BatchInputError as e:
+        assert str(e)
+        return
+    assert isinstance(df, pl.DataFrame)
+    from eligibility.batch import evaluate_frame
+
+    out = evaluate_frame(df, ON)
+    assert out.height == df.height
+
+
+@settings(max_examples=80, deadline=10000, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1))
+def test_fuzz_mutated_csv(seed):
+    rnd = random.Random(seed)
+    base = rnd.choice([GOOD.encode(), GOOD.encode("gbk"), b"\xef\xbb\xbf" + GOOD.encode()])
+    _read_or_refuse(_mutate(base, rnd), rnd.choice(["f.csv", "f.txt", "f"]))
+
+
+@settings(max_examples=80, deadline=10000, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.binary(max_size=400))
+def test_fuzz_random_bytes(data):
+    _read_or_refuse(data, "r.csv")
+
+
+def test_fuzz_run_batch_counts(tmp_path):
+    """Whatever a mutated file reads as, the output has one row per row read."""
+    rnd = random.Random(1234)
+    for i in range(40):
+        data = _mutate(GOOD.encode(), rnd)
+        try:
+            df = read_table(data, "x.csv")
+        except BatchInputError:
+            continue
+        (tmp_path / "m.csv").write_bytes(data)
+        summary = run_batch(tmp_path / "m.csv", tmp_path / "m_out.csv", on=ON)
+        out = pl.read_csv(tmp_path / "m_out.csv", infer_schema=False)
+        assert summary.rows_read == df.height == out.height, data
