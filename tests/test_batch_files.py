@@ -219,3 +219,24 @@ def test_fuzz_run_batch_counts(tmp_path):
         summary = run_batch(tmp_path / "m.csv", tmp_path / "m_out.csv", on=ON)
         out = pl.read_csv(tmp_path / "m_out.csv", infer_schema=False)
         assert summary.rows_read == df.height == out.height, data
+
+
+def _xlsx_bytes() -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    pl.read_csv(GOOD.encode(), infer_schema=False).write_excel(buf)
+    return buf.getvalue()
+
+
+_XLSX = None
+
+
+@settings(max_examples=60, deadline=20000, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1))
+def test_fuzz_mutated_excel(seed):
+    """A damaged .xlsx (flipped, cut, inserted bytes in the zip) is refused with a message, never a crash."""
+    global _XLSX
+    _XLSX = _XLSX or _xlsx_bytes()
+    rnd = random.Random(seed)
+    _read_or_refuse(_mutate(_XLSX, rnd), "f.xlsx")
