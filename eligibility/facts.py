@@ -262,9 +262,9 @@ def parse_value(spec: FactSpec, raw: Any) -> Any:
 
 
 def _parse_number(spec: FactSpec, raw: Any, text: str | None) -> Any:
-    what = "整数 / a whole number" if spec.type == "int" else "数字 / a number"
+    zh, en = ("整数", "a whole number") if spec.type == "int" else ("数字", "a number")
     if isinstance(raw, bool):
-        raise FactValueError(f"应为{what}，不是是/否 / got a yes/no value")
+        raise FactValueError(f"应为{zh}，不是是/否 / expected {en}, got a yes/no value")
     if text is not None:
         t = text.replace(",", "").replace(" ", "")
         if t.endswith("元"):
@@ -278,7 +278,7 @@ def _parse_number(spec: FactSpec, raw: Any, text: str | None) -> Any:
         try:
             d = Decimal(t)
         except InvalidOperation:
-            raise FactValueError(f"应为{what} / expected {what.split('/ ')[1]}, got {raw!r}") from None
+            raise FactValueError(f"应为{zh} / expected {en}, got {raw!r}") from None
     elif isinstance(raw, (int, Decimal)):
         d = Decimal(raw)
     elif isinstance(raw, float):
@@ -286,7 +286,7 @@ def _parse_number(spec: FactSpec, raw: Any, text: str | None) -> Any:
             raise FactValueError("不能是无穷大 / must be finite")
         d = Decimal(repr(raw))
     else:
-        raise FactValueError(f"应为{what} / expected a number, got {type(raw).__name__}")
+        raise FactValueError(f"应为{zh} / expected {en}, got {type(raw).__name__}")
     if not d.is_finite():
         raise FactValueError("应为有限数字 / must be a finite number")
     if abs(d) > MAX_ABS:
