@@ -9,6 +9,7 @@ Set ELIGIBILITY_RULES_DIR to use another rules folder than the bundled one.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import html
 import os
 import sys
@@ -163,7 +164,6 @@ mark.num { background: #d0ebff; padding: 0 1px; }
 .card blockquote { margin: .4em 0; padding: .3em .8em; border-left: 4px solid #d1d9e0; background: rgba(127,127,127,.08); }
 .card p { margin: .25em 0; }
 @media (max-width: 640px) { h1 { font-size: 1.9rem !important; } }
-div.q { margin-top: .6em; line-height: 1.5; } div.q .muted { font-size: .88em; }
 details.res { border: 1px solid rgba(127,127,127,.3); border-radius: .5rem; padding: .45em .8em; margin: .45em 0; }
 details.res > summary { cursor: pointer; font-weight: 500; line-height: 1.5; }
 details.res[open] > summary { margin-bottom: .4em; }
@@ -198,7 +198,12 @@ def _load(rules_dir: str | None):
     from eligibility import default_rules, load_rules
 
     rules = load_rules(rules_dir) if rules_dir else default_rules()
-    return rules, known_places(rules)
+    places = known_places(rules)
+    # The catalogue is some 100,000 long-lived objects. Streamlit runs a full garbage collection after
+    # every script run (runner.postScriptGC), holding the GIL for ~70 ms while the run's last messages
+    # (the end of the results) wait to be sent. Frozen objects are left out of collections: ~2 ms.
+    gc.freeze()
+    return rules, places
 
 
 @st.cache_resource(show_spinner=False)
@@ -338,37 +343,40 @@ def big_money(value, L: str) -> str:
     return money(value, L) if L == "zh" else f"¥{value:,.2f}"
 
 
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()<>#+-.!|~:$"})
+
+
+def md_text(text: str) -> str:
+    """Plain text made safe inside a widget label (labels are Markdown)."""
+    return text.translate(_MD_SPECIAL)
+
+
 def ask(spec: FactSpec, errors: dict, notes: dict, extra: str = "", first: bool = False) -> None:
     """One question: its widget, help text and unit, and its error right under it.
 
     The first questions are self-explanatory and keep their help in a tooltip; later ones show the
-    question, then the help text and what hangs on it, then the answer field."""
+    question in bold, then the help text and what hangs on it, in the widget's own label (one element
+    per question rather than a text block and a widget: fewer elements, faster reruns)."""
     L = lang()
     key = f"q_{spec.name}"
     unit = unit_words(spec.unit, L)
     label = spec.label(L) + unit
     help_text = (spec.help(L) or None) if first else None
-    visibility = "visible"
-    if not first:  # one element for the question and its help: fewer elements, faster reruns
+    if not first:
         note = " ".join(x for x in (spec.help(L), extra) if x)
-        st.markdown(f'<div class="q"><b>{html.escape(label)}</b>'
-                    + (f'<br><span class="muted">{html.escape(note)}</span>' if note else "") + "</div>",
-                    unsafe_allow_html=True)
-        visibility = "collapsed"
+        label = f"**{md_text(label)}**" + (f" :gray[{md_text(note)}]" if note else "")
     if spec.type == "enum":
         st.selectbox(label, options=[*spec.values, UNKNOWN], index=None, key=key, help=help_text,
-                     placeholder=tx("choose"), label_visibility=visibility,
+                     placeholder=tx("choose"),
                      format_func=lambda v, s=spec, u=tx("unknown"), L=L: u if v == UNKNOWN else s.value_label(v, L))
     elif spec.type == "bool":
         st.radio(label, options=["yes", "no", UNKNOWN], index=None, key=key, help=help_text, horizontal=True,
-                 label_visibility=visibility,
                  format_func={"yes": tx("yes"), "no": tx("no"), UNKNOWN: tx("unknown")}.__getitem__)
     else:  # text-like: typed and parsed; later questions get an explicit "don't know" box
         skip_key = f"skip_{spec.name}"
         ph = tx("placeholder_num").format(unit=unit) if spec.type in ("int", "money", "percent", "number") else \
             ("2020-03-15" if spec.type == "date" else "")
-        st.text_input(label, key=key, help=help_text, placeholder=ph, label_visibility=visibility,
-                      disabled=bool(st.session_state.get(skip_key)))
+        st.text_input(label, key=key, help=help_text, placeholder=ph, disabled=bool(st.session_state.get(skip_key)))
         if not first:  # a first question left empty is simply unknown
             st.checkbox(tx("unknown"), key=skip_key)
     if spec.name in errors:
@@ -388,30 +396,9 @@ def _report(values: dict, on: dt.date, rules):
     return report
 
 
-def page_form() -> None:
-    """Questions on the left, results on the right (stacked on a phone). The first questions are sent
-    before the rules are needed, so the first screen never waits for the catalogue to load."""
-    L = lang()
+def _form_view(values: dict, raw: dict, skipped: set, errors: dict, on: dt.date, L: str) -> dict:
+    """Everything the rest of the form page shows, worked out before it is drawn (waits for the rules)."""
     facts = default_facts()
-    _persist_keys()
-    st.session_state.setdefault("asked", [])
-    st.session_state.setdefault("n_next", NEXT_STEP)
-    values, raw, skipped, errors, notes = read_answers(facts, early_places())
-    on = st.session_state.get("on") or dt.date.today()
-
-    left, right = st.columns([5, 7], gap="large")
-    with left:
-        st.date_input(tx("on"), min_value=dt.date(2015, 1, 1),
-                      max_value=dt.date(2035, 12, 31), key="on", help=tx("on_help"))
-        windows_slot = st.empty()
-        if errors:
-            st.warning(tx("bad_answers").format(n=len(errors)))
-        st.subheader(tx("basics"))
-        for q in first_questions(values, facts):
-            ask(q.spec, errors, notes, first=True)
-    with right:
-        st.subheader(tx("results"))
-        results_slot = st.empty()
     rules, _ = get_rules()
     try:
         report = _report(values, on, rules)
@@ -424,117 +411,182 @@ def page_form() -> None:
     st.session_state["report"] = report
     st.session_state["values"] = values
     st.session_state["raw_input"] = raw
+    view: dict[str, Any] = {"rules": rules, "report": report, "eval_error": eval_error, "windows": None,
+                            "next": None, "results": None}
     if report is not None:
         counts = {w: 0 for w in P.WINDOWS}
         for r in report.results:
             counts[r.window] += 1
-        windows_slot.caption(tx("windows_now").format(d=on.isoformat(), **counts))
+        view["windows"] = tx("windows_now").format(d=on.isoformat(), **counts)
+    asked = [n for n in st.session_state["asked"] if n in facts and n not in FIRST_QUESTIONS]
+    view["asked"] = asked
+    if report is not None and "province" in values:
+        nxt = next_questions(report, rules, exclude=set(asked) | skipped | set(errors),
+                             limit=st.session_state["n_next"])
+        view["next"] = []
+        for q in nxt:
+            extra = tx("matters").format(n=q.n_rules)
+            if q.money:
+                extra += tx("matters_money").format(m=money(q.money, L))
+            view["next"].append((q.spec, f"（{extra}）" if L == "zh" else f"({extra})"))
+        if eval_error is None:
+            view["results"] = results_view(report, rules, L)
+    return view
+
+
+def page_form() -> None:
+    """Questions on the left, results on the right (stacked on a phone).
+
+    Once the rules are loaded (every run after the first screen), the whole page is worked out first and
+    then drawn in one go: the browser re-renders the page for each batch of elements it receives, so a
+    script that computes between elements makes the browser redraw the page several times per answer.
+    On the very first screen the first questions are sent before the rules are needed, so the first
+    screen never waits for the catalogue to load."""
+    L = lang()
+    facts = default_facts()
+    _persist_keys()
+    st.session_state.setdefault("asked", [])
+    st.session_state.setdefault("n_next", NEXT_STEP)
+    values, raw, skipped, errors, notes = read_answers(facts, early_places())
+    on = st.session_state.get("on") or dt.date.today()
+    view = _form_view(values, raw, skipped, errors, on, L) if catalogue_future(_rules_dir()).done() else None
+
+    left, right = st.columns([5, 7], gap="large")
+    with left:
+        st.date_input(tx("on"), min_value=dt.date(2015, 1, 1),
+                      max_value=dt.date(2035, 12, 31), key="on", help=tx("on_help"))
+        windows_slot = st.empty() if view is None else None
+        if view is not None and view["windows"]:
+            st.caption(view["windows"])
+        if errors:
+            st.warning(tx("bad_answers").format(n=len(errors)))
+        st.subheader(tx("basics"))
+        for q in first_questions(values, facts):
+            ask(q.spec, errors, notes, first=True)
+    with right:
+        st.subheader(tx("results"))
+        # a placeholder only while the rules load; otherwise the message goes straight into the column
+        results_slot = st.empty() if view is None else st
+    if view is None:  # first screen: the rules were still loading
+        view = _form_view(values, raw, skipped, errors, on, L)
+        if view["windows"]:
+            windows_slot.caption(view["windows"])
 
     with left:
-        st.subheader(tx("more"))
-        st.caption(tx("more_help"))
-        asked = [n for n in st.session_state["asked"] if n in facts and n not in FIRST_QUESTIONS]
-        for name in asked:
+        st.markdown(f"### {tx('more')}\n\n<span class=\"muted\">{html.escape(tx('more_help'))}</span>",
+                    unsafe_allow_html=True)
+        for name in view["asked"]:
             ask(facts[name], errors, notes)
-        if report is not None and "province" in values:
-            nxt = next_questions(report, rules, exclude=set(asked) | skipped | set(errors),
-                                 limit=st.session_state["n_next"])
-            for q in nxt:
-                extra = tx("matters").format(n=q.n_rules)
-                if q.money:
-                    extra += tx("matters_money").format(m=money(q.money, L))
-                ask(q.spec, errors, notes, f"（{extra}）" if L == "zh" else f"({extra})")
-            if nxt:
+        if view["next"] is not None:
+            for spec, extra in view["next"]:
+                ask(spec, errors, notes, extra)
+            if view["next"]:
                 st.button(tx("show_more").format(n=NEXT_STEP), key="more_questions", on_click=_more)
             else:
                 st.info(tx("no_more"))
         st.button(tx("reset"), key="reset", on_click=_reset)
     with right:
-        if eval_error is not None:
-            results_slot.error(tx("eval_error") + "; ".join(str(i) for i in eval_error.issues))
-        elif report is None or "province" not in values:
+        if view["eval_error"] is not None:
+            results_slot.error(tx("eval_error") + "; ".join(str(i) for i in view["eval_error"].issues))
+        elif view["results"] is None:
             results_slot.info(tx("start_hint"))
         else:
-            show_results(report, rules, raw)
+            draw_results(view["results"], view["report"], view["rules"], raw, L)
     _save_keys()
 
 
-def show_results(report, rules, raw: dict) -> None:
-    L = lang()
-    facts = rules.facts
+def results_view(report, rules, L: str) -> dict:
+    """The results column's figures and HTML, computed before anything is drawn."""
     groups = P.by_window(report)
     here = [r for g in groups.values() for r in g]
-    n_e = sum(r.status == "eligible" for r in here)
-    n_u = sum(r.status == "undetermined" for r in here)
-    n_i = sum(r.status == "ineligible" for r in here)
-    c1, c2, c3 = st.columns(3)
-    c1.metric(tx("total"), big_money(report.total_amount, L), help=tx("total_help"))
-    c2.metric(tx("total_open"), big_money(report.total_in_effect, L))
-    c3.metric(tx("possible"), big_money(P.possible_money(report, rules), L), help=tx("possible_help"))
-    st.caption(tx("counts").format(e=n_e, u=n_u, i=n_i))
-    with st.expander(tx("downloads"), expanded=False):
-        stamp = report.as_of.isoformat()
-        d1, d2, d3 = st.columns(3)
-        d1.download_button(tx("dl_html"), data=lambda: P.report_html(report, rules, L, raw).encode("utf-8"),
-                           file_name=f"policy-report-{stamp}.html", mime="text/html", key="dl_html",
-                           on_click="ignore")
-        d2.download_button(tx("dl_csv"), data=lambda: P.report_csv(report, L), file_name=f"policy-results-{stamp}.csv",
-                           mime="text/csv", key="dl_csv", on_click="ignore")
-        d3.download_button(tx("dl_json"), data=lambda: P.report_json(report, L, raw),
-                           file_name=f"policy-results-{stamp}.json", mime="application/json", key="dl_json",
-                           on_click="ignore")
+    v: dict[str, Any] = {
+        "metrics": (big_money(report.total_amount, L), big_money(report.total_in_effect, L),
+                    big_money(P.possible_money(report, rules), L)),
+        "counts": tx("counts").format(e=sum(r.status == "eligible" for r in here),
+                                      u=sum(r.status == "undetermined" for r in here),
+                                      i=sum(r.status == "ineligible" for r in here)),
+        "summary": None, "star": False, "nothing": not here,
+        "hidden": sum(1 for r in report.results if P.not_here(r)),
+    }
     eligible = [r for w in P.WINDOWS for r in groups[w] if r.status == "eligible"]
     if eligible:
-        st.markdown(f"#### {tx('summary')}")
         cols = tx("sum_cols")
         wwords = P.t(L, "window_head")
-        rows = [{cols["title"]: r.title.get(L), cols["window"]: wwords[r.window].split("（")[0].split(" (")[0],
-                 cols["amount"]: P.amount_words(r, L) + ("" if r.counted_in_total or r.amount is None else " *"),
-                 cols["until"]: str(min((d for d in (r.period.end, r.period.deadline) if d), default="") or "—")}
+        rows = [(r.title.get(L), wwords[r.window].split("（")[0].split(" (")[0],
+                 P.amount_words(r, L) + ("" if r.counted_in_total or r.amount is None else " *"),
+                 str(min((d for d in (r.period.end, r.period.deadline) if d), default="") or "—"))
                 for r in eligible]
         head = "".join(f"<th>{html.escape(c)}</th>" for c in cols.values())
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row.values()) + "</tr>"
-                       for row in rows)
-        st.markdown(f'<table class="sum"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>',
-                    unsafe_allow_html=True)
-        if any(r.amount is not None and not r.counted_in_total for r in eligible):
-            st.caption(tx("star"))
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in row) + "</tr>" for row in rows)
+        v["summary"] = f'<table class="sum"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+        v["star"] = any(r.amount is not None and not r.counted_in_total for r in eligible)
     first = P.default_window(groups)
-    order = [first] + [w for w in P.WINDOWS if w != first]
-    if first != "open":
-        st.info(tx("window_empty_open"))
+    v["first"] = first
     heads = P.t(L, "window_head")
-    for w in order:
+    v["windows"] = []
+    for w in [first] + [x for x in P.WINDOWS if x != first]:
         group = groups[w]
         relevant = [r for r in group if r.status != "ineligible"]
         inel = [r for r in group if r.status == "ineligible"]
-        st.markdown(f"### {heads[w]} · {len(relevant)}")
-        if not group:
-            st.caption(tx("none_here"))
-            continue
         eligible_here = [r for r in relevant if r.status == "eligible"]
         maybe = [r for r in relevant if r.status == "undetermined"]
-        show_all = st.session_state.get(f"all_{w}", False)
-        items = []
-        for r in eligible_here + (maybe if show_all else maybe[:MAX_MAYBE]):
-            amount = f" · {P.amount_words(r, L)}" if r.amount is not None else ""
-            status = P.status_words(r, L, facts)
-            items.append(f'<details class="res {r.status}"><summary><span class="dot"></span>{html.escape(r.title.get(L))}'
-                         f'{html.escape(amount)} — {html.escape(status)}</summary>'
-                         f'{P.card_html(r, rules.by_id.get(r.rule_id), L, facts)}</details>')
-        if items:
-            st.markdown("".join(items), unsafe_allow_html=True)
-        if len(maybe) > MAX_MAYBE:
-            st.checkbox(tx("show_all").format(n=len(maybe)), key=f"all_{w}")
-        if inel:
+        shown = eligible_here + (maybe if st.session_state.get(f"all_{w}", False) else maybe[:MAX_MAYBE])
+        items = "".join(_result_html(r, rules, L) for r in shown)
+        inel_html = (_ineligible_html(inel, rules, L) if inel and st.session_state.get(f"inel_{w}", False)
+                     else None)
+        v["windows"].append({"w": w, "head": f"### {heads[w]} · {len(relevant)}", "empty": not group,
+                             "items": items, "n_maybe": len(maybe), "n_inel": len(inel), "inel_html": inel_html})
+    return v
+
+
+def draw_results(v: dict, report, rules, raw: dict, L: str) -> None:
+    """Few elements, long texts in one Markdown block each: every element costs the server and the browser
+    time on each answer."""
+    row = st.container(horizontal=True, gap="medium")
+    row.metric(tx("total"), v["metrics"][0], help=tx("total_help"))
+    row.metric(tx("total_open"), v["metrics"][1])
+    row.metric(tx("possible"), v["metrics"][2], help=tx("possible_help"))
+    st.caption(v["counts"])
+    with st.expander(tx("downloads"), expanded=False):
+        stamp = report.as_of.isoformat()
+        d = st.container(horizontal=True)
+        d.download_button(tx("dl_html"), data=lambda: P.report_html(report, rules, L, raw).encode("utf-8"),
+                          file_name=f"policy-report-{stamp}.html", mime="text/html", key="dl_html",
+                          on_click="ignore")
+        d.download_button(tx("dl_csv"), data=lambda: P.report_csv(report, L), file_name=f"policy-results-{stamp}.csv",
+                          mime="text/csv", key="dl_csv", on_click="ignore")
+        d.download_button(tx("dl_json"), data=lambda: P.report_json(report, L, raw),
+                          file_name=f"policy-results-{stamp}.json", mime="application/json", key="dl_json",
+                          on_click="ignore")
+    if v["summary"]:
+        star = f'<p class="muted">{html.escape(tx("star"))}</p>' if v["star"] else ""
+        st.markdown(f"#### {tx('summary')}\n\n{v['summary']}{star}", unsafe_allow_html=True)
+    if v["first"] != "open":
+        st.info(tx("window_empty_open"))
+    for g in v["windows"]:
+        if g["empty"]:
+            st.markdown(f"{g['head']}\n\n<p class=\"muted\">{html.escape(tx('none_here'))}</p>", unsafe_allow_html=True)
+            continue
+        st.markdown(f"{g['head']}\n\n{g['items']}" if g["items"] else g["head"], unsafe_allow_html=True)
+        if g["n_maybe"] > MAX_MAYBE:
+            st.checkbox(tx("show_all").format(n=g["n_maybe"]), key=f"all_{g['w']}")
+        if g["n_inel"]:
             # rendered only on request: a long why-not list would slow every answer down
-            if st.checkbox(tx("ineligible_head").format(n=len(inel)), key=f"inel_{w}"):
-                st.markdown(_ineligible_html(inel, rules, L), unsafe_allow_html=True)
-    hidden = sum(1 for r in report.results if P.not_here(r))
-    if hidden:
-        st.caption(P.t(L, "not_here").format(n=hidden))
-    if not here:
+            if st.checkbox(tx("ineligible_head").format(n=g["n_inel"]), key=f"inel_{g['w']}") and g["inel_html"]:
+                st.markdown(g["inel_html"], unsafe_allow_html=True)
+    if v["hidden"]:
+        st.caption(P.t(L, "not_here").format(n=v["hidden"]))
+    if v["nothing"]:
         st.info(tx("nothing_here"))
+
+
+def _result_html(r, rules, L: str) -> str:
+    facts = rules.facts
+    amount = f" · {P.amount_words(r, L)}" if r.amount is not None else ""
+    status = P.status_words(r, L, facts)
+    return (f'<details class="res {r.status}"><summary><span class="dot"></span>{html.escape(r.title.get(L))}'
+            f'{html.escape(amount)} — {html.escape(status)}</summary>'
+            f'{P.card_html(r, rules.by_id.get(r.rule_id), L, facts)}</details>')
 
 
 def _ineligible_html(results, rules, L: str) -> str:
@@ -818,6 +870,30 @@ def _csv_bytes(frame) -> bytes:
 # ---------------------------------------------------------------- main
 
 
+_RUN: dict[str, float] = {}  # when the current full run started (module globals are fresh on each full run)
+
+
+@st.fragment
+def form_fragment() -> None:
+    """The form page, its footer and the end-of-run marker as one fragment: answering a question reruns
+    only this, and the header above (title, language, page switch) is neither rebuilt nor sent again."""
+    started = _RUN.pop("started", None) or time.perf_counter()
+    page_form()
+    footer(started)
+
+
+def footer(started: float) -> None:
+    rules = get_rules()[0]
+    st.divider()
+    st.caption(tx("footer").format(tool=__version__, rules=rules.version, n=len(rules)))
+    # the last element of every run (full or fragment): tests and bench/ui.py wait for it to know a run is
+    # fully shown
+    st.session_state["_runs"] = st.session_state.get("_runs", 0) + 1
+    took = (time.perf_counter() - started) * 1000
+    st.markdown(f'<span class="run-done" data-run="{st.session_state["_runs"]}" data-ms="{took:.0f}"></span>',
+                unsafe_allow_html=True)
+
+
 def main() -> None:
     started = time.perf_counter()
     st.markdown(CSS, unsafe_allow_html=True)
@@ -833,19 +909,14 @@ def main() -> None:
     page = st.radio(tx("page"), options=list(pages), key="page", horizontal=True,
                     format_func=lambda v: pages[v], label_visibility="collapsed")
     if page == "form":
-        page_form()
-    elif page == "browse":
+        _RUN["started"] = started
+        form_fragment()
+        return
+    if page == "browse":
         page_browse(get_rules()[0])
     else:
         page_batch(get_rules()[0])
-    rules = get_rules()[0]
-    st.divider()
-    st.caption(tx("footer").format(tool=__version__, rules=rules.version, n=len(rules)))
-    # the last element of every run: tests and bench/ui.py wait for it to know a run is fully shown
-    st.session_state["_runs"] = st.session_state.get("_runs", 0) + 1
-    took = (time.perf_counter() - started) * 1000
-    st.markdown(f'<span class="run-done" data-run="{st.session_state["_runs"]}" data-ms="{took:.0f}"></span>',
-                unsafe_allow_html=True)
+    footer(started)
 
 
 main()
