@@ -705,8 +705,8 @@ def encode_frame(raw: pl.DataFrame, plan: ColumnPlan, facts: FactDictionary) -> 
         error_exprs.append(raw[READ_ERRORS].cast(pl.String))
     bad: dict[str, int] = {}
     inexact = _const(False, n, pl.Boolean)
-    for header, fact in plan.fact_of:
-        p = parse_column(raw[header], facts[fact])
+    parsed = _parse_columns(raw, plan, facts)
+    for (header, fact), p in zip(plan.fact_of, parsed):
         nb = int(p.error.is_not_null().sum())
         if nb:
             bad[header] = nb
@@ -732,6 +732,18 @@ def encode_frame(raw: pl.DataFrame, plan: ColumnPlan, facts: FactDictionary) -> 
     frame = pl.DataFrame(cols) if cols else pl.DataFrame(height=n)
     errors = _consistency(frame, errors, facts)
     return Encoded(frame, errors, inexact & errors.is_null(), bad)
+
+
+def _parse_columns(raw: pl.DataFrame, plan: ColumnPlan, facts: FactDictionary) -> list[Parsed]:
+    """parse_column for every fact column, two at a time (polars releases the GIL; one column's
+    string work runs on one core)."""
+    jobs = [(raw[h], facts[f]) for h, f in plan.fact_of]
+    if len(jobs) < 4 or raw.height < 10_000:
+        return [parse_column(s, spec) for s, spec in jobs]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        return list(pool.map(lambda job: parse_column(*job), jobs))
 
 
 def _consistency(frame: pl.DataFrame, errors: pl.Series, facts: FactDictionary) -> pl.Series:
@@ -858,7 +870,7 @@ def evaluate_chunk(raw: pl.DataFrame, on: Any, rules=None, row_offset: int = 0, 
             enc.inexact = enc.inexact | pl.Series(mark)
     n = raw.height
     summ = res.select(prog.summary_exprs())
-    top = prog.top_facts(prog.scores(res), res.height)
+    top = prog.facts_to_collect(res)
     meta = _meta(rules, on)
     ok = enc.errors.is_null()
     summary = pl.DataFrame({

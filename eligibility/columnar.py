@@ -147,6 +147,7 @@ class _Num:
     m: int = 0  # static bound on |i| (inputs are at most MAX_ABS): no Int128 overflow below INT_LIMIT
     dz: pl.Expr | None = None  # an exact division by zero happened (the single path gives no amount)
     amb: pl.Expr | None = None  # a divisor's bound contains zero
+    d: int = 0  # stage of the columns it reads (0: input columns only)
 
 
 def _or(a: pl.Expr | None, b: pl.Expr | None) -> pl.Expr | None:
@@ -185,11 +186,16 @@ class Program:
         self._group_cols: dict[tuple, str] = {}
         self._group_levels: dict[int, list[pl.Expr]] = {}
         self._depth: dict[tuple, int] = {}
+        self._num_cols: dict[tuple, _Num] = {}  # formula node -> its materialised columns
+        self._num_levels: dict[int, list[pl.Expr]] = {}
+        self._flag_levels: dict[int, list[pl.Expr]] = {}  # temporary flags (__h), see _candidates
+        self._n_flags = 0
         self.size_masks = self._size_expr()
         self.plans = [self._plan(r, i) for i, r in enumerate(rules.rules)]
         self.groups = [sorted(g) for g in rules.exclusion_groups]
         self.input_facts = sorted(self._used_facts())
         self.score_facts = self._score_facts()
+        self._mask_exprs = self.mask_exprs()
 
     # ------------------------------------------------------------------ conditions
 
@@ -289,15 +295,25 @@ class Program:
             self._group_levels.setdefault(depth, []).append(expr.alias(name))
         return pl.col(self._group_cols[key])
 
-    def _candidates(self, node: Node, live: pl.Expr) -> list[Candidate]:
-        """Facts a node names when unknown, in evaluate_node's order; `live` = node and ancestors unknown."""
-        here = live & self.node(node).is_null()
+    def _candidates(self, node: Node, live: pl.Expr, depth: int = 0) -> list[Candidate]:
+        """Facts a node names when unknown, in evaluate_node's order; `live` = node and ancestors unknown.
+
+        Each `here` flag is a column of its own (stage = depth on the path): inline, the flags of deep
+        trees repeat their ancestors and polars spends more time planning them than computing them."""
+        here = self._flag(live & self.node(node).is_null(), depth + 1)
         if isinstance(node, Compare):
             return self._needs(node.fact, here)
         out: list[Candidate] = []
         for c in node.children:
-            out += self._candidates(c, here)
+            out += self._candidates(c, here, depth + 1)
         return out
+
+    def _flag(self, expr: pl.Expr, depth: int) -> pl.Expr:
+        """A Boolean row flag computed once into a column at stage `depth` (after the condition nodes)."""
+        name = f"__h{self._n_flags}"
+        self._n_flags += 1
+        self._flag_levels.setdefault(depth, []).append(expr.alias(name))
+        return pl.col(name)
 
     def _needs(self, fact: str, active: pl.Expr) -> list[Candidate]:
         """needs.get(fact, (fact,)) of derive(), as candidates gated by row flags."""
@@ -317,33 +333,40 @@ class Program:
 
     def _size_need(self, fact: str) -> pl.Expr:
         std = size_standard()
-        uses = [ind for ind in self.facts["industry"].values if fact in std.inputs(std.sector_for(ind))]
-        industry = pl.col("industry")
-        return pl.col(fact).is_null() & (industry.is_null() | industry.is_in(uses))
+        uses = [n for n, sector in enumerate(std.sectors.values()) if fact in std.inputs(sector)]
+        return pl.col(fact).is_null() & (pl.col("industry").is_null() | pl.col("__sector").is_in(uses))
 
     def _size_expr(self) -> pl.Expr:
         """The size mask per 工信部联企业〔2011〕300号, as derived._size decides it; a declared size wins."""
         std = size_standard()
         industry = pl.col("industry")
         chain = None
+        # computed once as columns before the mask: each sector's three tests and the industry's sector
+        codes = {k: n for n, k in enumerate(std.sectors)}
+        inds = list(self.facts["industry"].values)
+        self._size_pre: list[pl.Expr] = [industry.replace_strict(
+            inds, [codes[std.sector_for(i).key] for i in inds], default=None, return_dtype=pl.UInt8).alias("__sector")]
+        sector_col = pl.col("__sector")
         for key, sector in std.sectors.items():
-            sme, medium, micro = (self._inline(n) for n in (sector.sme, sector.medium, sector.micro))
+            sme, medium, micro = (self._size_test(f"__sz:{key}:{part}", n) for part, n in
+                                  (("sme", sector.sme), ("medium", sector.medium), ("micro", sector.micro)))
             is_t = lambda e: e.fill_null(False)  # noqa: E731
             is_f = lambda e: (~e).fill_null(False)  # noqa: E731
             bits = (pl.when(~is_t(sme)).then(1).otherwise(0)
                     + pl.when(~is_f(sme) & ~is_f(medium)).then(2).otherwise(0)
                     + pl.when(~is_f(sme) & ~is_t(medium) & ~is_t(micro)).then(4).otherwise(0)
                     + pl.when(~is_f(sme) & ~is_t(medium) & ~is_f(micro)).then(8).otherwise(0))
-            inds = [i for i, s in std.by_industry.items() if s == key]
-            if key == "other":
-                inds = [i for i in self.facts["industry"].values if std.sector_for(i).key == "other"]
-            cond = industry.is_in(inds)
+            cond = sector_col == codes[key]
             chain = pl.when(cond).then(bits) if chain is None else chain.when(cond).then(bits)
         derived = chain.otherwise(None).cast(pl.UInt8)
         derived = pl.when(derived == ALL_SIZES).then(None).otherwise(derived)
         declared = pl.col("size").replace_strict(list(SIZE_BITS), list(SIZE_BITS.values()), default=None,
                                                  return_dtype=pl.UInt8)
         return pl.when(pl.col("size").is_not_null()).then(declared).otherwise(derived).alias(SIZE_COL)
+
+    def _size_test(self, name: str, node: Node) -> pl.Expr:
+        self._size_pre.append(self._inline(node).alias(name))
+        return pl.col(name)
 
     def _inline(self, node: Node) -> pl.Expr:
         """A condition as one expression (for the size standard, evaluated before the rules)."""
@@ -390,21 +413,45 @@ class Program:
         return x.i * pl.lit(10 ** (s - x.s), dtype=pl.Int128), x.m * 10 ** (s - x.s)
 
     def _formula(self, e: A.Expr, params: dict[str, Decimal]) -> _Num:
-        """Float value with an error bound, and the exact Int128 form where the static bound allows."""
+        """Float value with an error bound, and the exact Int128 form where the static bound allows.
+
+        Each operator node is computed once into columns (`__v{k}.f/e/i/dz/amb`) in stages, like the
+        condition nodes: an error bound reads its operands several times, and inline expression trees
+        would grow exponentially with the formula's depth (and polars' planning time with them)."""
         if isinstance(e, A.Num):
             return self._const(e.value)
         if isinstance(e, A.Ref):
             return self._ref(e.name, params)
+        key = (e, tuple(sorted((n, params[n]) for n in set(A.names(e)) if n in params)))
+        hit = self._num_cols.get(key)
+        if hit is not None:
+            return hit
+        x = self._formula_node(e, params)
+        name = f"__v{len(self._num_cols)}"
+        depth = x.d + 1
+        level = self._num_levels.setdefault(depth, [])
+        cols = {}
+        for part in ("f", "e", "i", "dz", "amb"):
+            expr = getattr(x, part)
+            if expr is not None:
+                level.append(expr.alias(f"{name}.{part}"))
+                cols[part] = pl.col(f"{name}.{part}")
+        out = _Num(cols["f"], cols["e"], cols.get("i"), x.s, x.m, cols.get("dz"), cols.get("amb"), depth)
+        self._num_cols[key] = out
+        return out
+
+    def _formula_node(self, e: A.Expr, params: dict[str, Decimal]) -> _Num:
+        """One operator node over its (materialised) operands; `d` is the deepest operand's stage."""
         if isinstance(e, A.Neg):
             a = self._formula(e.arg, params)
-            return _Num(-a.f, a.e, None if a.i is None else -a.i, a.s, a.m, a.dz, a.amb)
+            return _Num(-a.f, a.e, None if a.i is None else -a.i, a.s, a.m, a.dz, a.amb, a.d)
         if isinstance(e, A.Bin):
             a, b = self._formula(e.left, params), self._formula(e.right, params)
-            dz, amb = _or(a.dz, b.dz), _or(a.amb, b.amb)
+            dz, amb, d = _or(a.dz, b.dz), _or(a.amb, b.amb), max(a.d, b.d)
             if e.op in "+-":
                 f = a.f + b.f if e.op == "+" else a.f - b.f
                 err = a.e + b.e + (a.f.abs() + b.f.abs()) * (2 * U)
-                out = _Num(f, err, dz=dz, amb=amb)
+                out = _Num(f, err, dz=dz, amb=amb, d=d)
                 if a.i is not None and b.i is not None:
                     s = max(a.s, b.s)
                     (ia, ma), (ib, mb) = self._up(a, s), self._up(b, s)
@@ -414,7 +461,7 @@ class Program:
             if e.op == "*":
                 f = a.f * b.f
                 err = a.f.abs() * b.e + b.f.abs() * a.e + a.e * b.e + f.abs() * (2 * U)
-                out = _Num(f, err, dz=dz, amb=amb)
+                out = _Num(f, err, dz=dz, amb=amb, d=d)
                 if a.i is not None and b.i is not None and a.m * b.m < INT_LIMIT:
                     out.i, out.s, out.m = a.i * b.i, a.s + b.s, a.m * b.m
                 return out
@@ -423,11 +470,11 @@ class Program:
             near = (b.f.abs() <= b.e) & ~zero
             f = a.f / b.f
             err = (a.e + f.abs() * b.e) / (b.f.abs() - b.e) + f.abs() * (2 * U)
-            return _Num(f, err, dz=_or(dz, zero), amb=_or(amb, near))
+            return _Num(f, err, dz=_or(dz, zero), amb=_or(amb, near), d=d)
         assert isinstance(e, A.Call)
         args = [self._formula(x, params) for x in e.args]
         pick = pl.min_horizontal if e.fn == "min" else pl.max_horizontal
-        out = _Num(pick([x.f for x in args]), pl.max_horizontal([x.e for x in args]))
+        out = _Num(pick([x.f for x in args]), pl.max_horizontal([x.e for x in args]), d=max(x.d for x in args))
         for x in args:
             out.dz, out.amb = _or(out.dz, x.dz), _or(out.amb, x.amb)
         if all(x.i is not None for x in args):
@@ -504,7 +551,7 @@ class Program:
                 o = self.node(cond)
                 chosen = prev_false & o.fill_null(False)
                 undet = prev_false & o.is_null()
-                cands += self._candidates(cond, not_ineligible & undet)
+                cands += self._candidates(cond, self._flag(not_ineligible & undet, 1), 1)
                 prev_false = prev_false & (~o).fill_null(False)
             names = A.names(expr)
             for x in extras:
@@ -515,7 +562,7 @@ class Program:
                 k, c = self._known(n, params)
                 all_known = all_known & k
                 used += c
-            sel = not_ineligible & chosen
+            sel = self._flag(not_ineligible & chosen, 1)
             cands += [Candidate(c.fact, sel & c.active) for c in used]
             value = self._formula(expr, params)
             c_k, a_k = self._cents(value, cap, floor)
@@ -559,10 +606,15 @@ class Program:
         """Per rule i: `s{i}` status code (0 ineligible, 1 eligible, 2 undetermined), `a{i}` fen,
         `x{i}` ambiguous amount, `m{i}_{w}` / `q{i}_{w}` bit masks of the missing / amount-missing
         candidates. Eager stages: every node is a column, computed once."""
-        df = self.prepare(enc).with_columns(self.size_masks, *self._need_exprs())
+        df = self.prepare(enc).with_columns(self._size_pre)
+        df = df.with_columns(self.size_masks, *self._need_exprs()).drop([e.meta.output_name() for e in self._size_pre])
         df = df.with_columns(self._leaf_exprs)
         for depth in sorted(self._group_levels):
             df = df.with_columns(self._group_levels[depth])
+        for depth in sorted(self._num_levels):
+            df = df.with_columns(self._num_levels[depth])
+        for depth in sorted(self._flag_levels):
+            df = df.with_columns(self._flag_levels[depth])
         outs = []
         for p in self.plans:
             o = p.outcome
@@ -571,8 +623,9 @@ class Program:
                 outs.append(p.amount.cents.alias(f"a{p.index}"))
                 if p.amount.ambiguous is not None:
                     outs.append(p.amount.ambiguous.alias(f"x{p.index}"))
-        df = df.with_columns(outs)
-        return df.with_columns(self.mask_exprs())
+        df = df.with_columns(outs).drop([c for c in df.columns if c.startswith("__v")])
+        df = df.with_columns(self._mask_exprs)
+        return df.drop([c for c in df.columns if c.startswith("__h")])
 
     def ambiguous(self, res: pl.DataFrame) -> list[tuple[int, int]]:
         """(row position, rule index) pairs whose amount must be recomputed exactly."""
@@ -692,6 +745,31 @@ class Program:
         self._parts = parts
         return parts
 
+    def facts_to_collect(self, res: pl.DataFrame) -> pl.Series:
+        """top_facts(scores(...)) per row, computed once per distinct pattern of missing-fact masks.
+
+        A row's scores depend only on its `m`/`q` masks and on whether the ratio fallback facts are
+        null: a mask bit is set only where the rule's gate holds (m: undetermined, q: not ineligible),
+        so equal masks give equal scores. Far fewer patterns than rows in real lists (~1 in 5)."""
+        parts = self._score_parts()
+        if res.height == 0 or not parts:
+            return self.top_facts(self.scores(self._score_frame(res)), res.height)
+        mq = list(dict.fromkeys(f"{prefix}{index}_{w}" for index, prefix, _, _, cands, *_ in parts
+                                for w in range((len(cands) + 62) // 63)))
+        nulls = sorted({f for *_, maybe_known in parts for f in maybe_known})
+        keys = res.select(*mq, *(pl.col(f).is_null().alias(f"__null:{f}") for f in nulls))
+        groups = keys.with_row_index("__i").group_by(keys.columns).agg(pl.col("__i"))
+        status = list(dict.fromkeys(f"s{index}" for index, *_ in parts))
+        reps = pl.concat([res.select(status), keys], how="horizontal").gather(groups["__i"].list.first())
+        top = self.top_facts(self.scores(reps), reps.height)
+        spread = pl.DataFrame({"__i": groups["__i"], "facts_to_collect": top}).explode("__i").sort("__i")
+        return spread["facts_to_collect"]
+
+    def _score_frame(self, res: pl.DataFrame) -> pl.DataFrame:
+        """The columns scores() reads: statuses, masks and `__null:{fact}` flags."""
+        nulls = sorted({f for *_, maybe_known in self._score_parts() for f in maybe_known})
+        return res.with_columns(pl.col(f).is_null().alias(f"__null:{f}") for f in nulls)
+
     def scores(self, res: pl.DataFrame) -> dict[str, np.ndarray]:
         """Per fact (score_facts), per row, the questionnaire's score (questions.py with the first
         questions; batch.collect_facts is the same for one report): w/len over undetermined rules whose
@@ -715,7 +793,7 @@ class Program:
                 for f, table in tables.items():
                     add = table[mask]
                     if f in maybe_known:
-                        add = np.where(res[f].is_null().to_numpy(), add, 0)
+                        add = np.where(res[f"__null:{f}"].to_numpy(), add, 0)
                     target = acc.get(f)
                     acc[f] = add if target is None else np.add(target, add, out=target)
                 continue
@@ -736,7 +814,7 @@ class Program:
             for f, hit in present:
                 sel = open_rows & hit
                 if f in maybe_known:
-                    sel &= res[f].is_null().to_numpy()
+                    sel &= res[f"__null:{f}"].to_numpy()
                 add = np.where(sel, share, 0)
                 target = acc.get(f)
                 acc[f] = add if target is None else np.add(target, add, out=target)
