@@ -7,7 +7,7 @@
    - first screen warm: a new session once the rules are loaded;
    - one answer: the catering SME in 石家庄市长安区 answers one question, results re-rendered
      (median and max over the answers listed in ANSWERS).
-2. HTTP + headless Chromium (`streamlit run` on a free port, Playwright, /usr/bin/chromium):
+2. HTTP + headless Chromium (`ui/serve.py`, as `.ci/app` starts the app, on a free port, Playwright, /usr/bin/chromium):
    - first screen: from navigation to the title and to the first question's input being usable,
      for the very first visitor (rules loading in the background), for a new visitor (fresh browser
      profile) and for a returning one (assets cached);
@@ -31,6 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "ui" / "app.py"
+SERVE = ROOT / "ui" / "serve.py"  # how .ci/app starts it
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -123,7 +124,7 @@ def browser(repeat: int) -> dict[str, float] | None:
 
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "ELIGIBILITY_RULES_DIR"}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless=true",
+    proc = subprocess.Popen([sys.executable, str(SERVE), "--server.headless=true",
                              f"--server.port={port}", "--server.address=127.0.0.1",
                              "--browser.gatherUsageStats=false", "--server.fileWatcherType=none"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

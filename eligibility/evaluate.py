@@ -6,6 +6,7 @@ Words are not made here (see explain.py); this module only decides and records w
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Mapping
@@ -23,9 +24,18 @@ from .models import Company, PeriodOut, Report, RuleResult, SourceRef
 ZERO = Decimal(0)
 
 
-@lru_cache(maxsize=4)
+_DEFAULT_LOCK = threading.Lock()
+
+
 def default_rules() -> RuleSet:
-    """The bundled rules, loaded and validated once per process."""
+    """The bundled rules, loaded and validated once per process (threads asking at once wait for the
+    one load: the app's server warms the catalogue up in a thread while the first visitor arrives)."""
+    with _DEFAULT_LOCK:
+        return _default_rules()
+
+
+@lru_cache(maxsize=1)
+def _default_rules() -> RuleSet:
     return load_rules()
 
 

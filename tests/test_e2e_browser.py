@@ -1,4 +1,4 @@
-"""End to end: `streamlit run ui/app.py` on a free port, driven in headless Chromium through Playwright.
+"""End to end: the app started as `.ci/app` does (`ui/serve.py`, i.e. `streamlit run ui/app.py`) on a free port, driven in headless Chromium through Playwright.
 
 A person fills the questionnaire (a catering SME in 石家庄市长安区 renting state-owned premises),
 reads the results, switches to English and downloads the report. Screenshots and the downloaded
@@ -62,7 +62,7 @@ def app_url():
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / "streamlit-server.log", "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "ui" / "app.py"), "--server.headless=true",
+        [sys.executable, str(ROOT / "ui" / "serve.py"), "--server.headless=true",  # as .ci/app starts it
          f"--server.port={port}", "--server.address=127.0.0.1", "--browser.gatherUsageStats=false",
          "--server.fileWatcherType=none", "--global.developmentMode=false"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
