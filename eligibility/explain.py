@@ -123,7 +123,17 @@ def deciding(trace: Trace) -> list[Trace]:
     return out
 
 
-def _cite_for(trace: Trace, parents: dict[int, Trace]) -> str | None:
+def parents_of(trace: Trace) -> dict[int, Trace]:
+    """id(node) -> its parent in an evaluated condition tree."""
+    parents: dict[int, Trace] = {}
+    for t in trace.walk():
+        for c in t.children:
+            parents[id(c)] = t
+    return parents
+
+
+def cite_for(trace: Trace, parents: dict[int, Trace]) -> str | None:
+    """The document's words for a condition: its own cite, else the nearest ancestor's."""
     t: Trace | None = trace
     while t is not None:
         if t.node.cite:
@@ -138,21 +148,18 @@ def reasons(result, lang: str = "zh", facts: FactDictionary | None = None) -> li
     trace: Trace | None = result.trace
     if trace is None:
         return []
-    parents: dict[int, Trace] = {}
-    for t in trace.walk():
-        for c in t.children:
-            parents[id(c)] = t
+    parents = parents_of(trace)
     lines: list[str] = []
     for leaf in deciding(trace):
         node = leaf.node
         assert isinstance(node, Compare)
-        negated = _negated(leaf, parents)
+        negated = is_negated(leaf, parents)
         text = describe_compare(node, leaf, lang, facts)
         if negated:
             text = ("不得存在以下情形：" if lang == "zh" else "must not hold: ") + text
         if node.origin == "jurisdiction":
             text = ("适用地区：" if lang == "zh" else "where it applies: ") + text
-        lines.append(_with_cite(text, _cite_for(leaf, parents), lang))
+        lines.append(_with_cite(text, cite_for(leaf, parents), lang))
     if result.status == "undetermined" and result.missing:
         names = "、".join(facts[m].label(lang) for m in result.missing if m in facts) if lang == "zh" else \
             ", ".join(facts[m].label(lang) for m in result.missing if m in facts)
@@ -163,7 +170,8 @@ def reasons(result, lang: str = "zh", facts: FactDictionary | None = None) -> li
     return lines
 
 
-def _negated(leaf: Trace, parents: dict[int, Trace]) -> bool:
+def is_negated(leaf: Trace, parents: dict[int, Trace]) -> bool:
+    """Whether a leaf sits under an odd number of `not`s."""
     n = 0
     t = parents.get(id(leaf))
     while t is not None:

@@ -13,9 +13,9 @@ import re
 from decimal import Decimal
 from typing import Any, Iterable, Mapping
 
-from .conditions import OPERATORS, Compare, Group, Node, Trace
-from .explain import (PER_WORDS, STATUS_WORDS, STRENGTH_WORDS, WINDOW_WORDS, _jsonable,
-                      deciding, describe_compare, money, reasons)
+from .conditions import OPERATORS, Compare, Group, Node
+from .explain import (PER_WORDS, STATUS_WORDS, STRENGTH_WORDS, WINDOW_WORDS, _jsonable, cite_for,
+                      deciding, describe_compare, is_negated, money, parents_of, reasons)
 from .facts import FactDictionary, default_facts, format_decimal
 from .loading import CompiledRule, RuleSet
 from .models import Report, RuleResult
@@ -75,13 +75,6 @@ def t(lang: str, key: str) -> Any:
 
 # ---------------------------------------------------------------- grouping
 
-
-def _parents(trace: Trace) -> dict[int, Trace]:
-    parents: dict[int, Trace] = {}
-    for node in trace.walk():
-        for c in node.children:
-            parents[id(c)] = node
-    return parents
 
 
 def not_here(result: RuleResult) -> bool:
@@ -221,13 +214,13 @@ def why_not(r: RuleResult, lang: str = "zh", facts: FactDictionary | None = None
     facts = facts or default_facts()
     if r.status != "ineligible" or r.trace is None:
         return []
-    parents = _parents(r.trace)
+    parents = parents_of(r.trace)
     out = []
     for leaf in deciding(r.trace):
         node = leaf.node
         if not isinstance(node, Compare):
             continue
-        negated = _negated(leaf, parents)
+        negated = is_negated(leaf, parents)
         said = describe_compare(node, leaf, lang, facts)
         if node.origin == "jurisdiction":
             change = t(lang, "need_place").format(place=r.jurisdiction)
@@ -238,30 +231,13 @@ def why_not(r: RuleResult, lang: str = "zh", facts: FactDictionary | None = None
             parent.node.kind == ("all" if negated else "any")
         if alt and out and out[-1].get("group") == id(parent):
             change = ("或" if lang == "zh" else "or ") + change
-        out.append({"fact": node.fact, "said": said, "cite": _cite_for(leaf, parents) or "", "change": change,
+        out.append({"fact": node.fact, "said": said, "cite": cite_for(leaf, parents) or "", "change": change,
                     "group": id(parent) if alt else None})
     for item in out:
         item.pop("group", None)
     return out
 
 
-def _negated(leaf: Trace, parents: dict[int, Trace]) -> bool:
-    n = 0
-    p = parents.get(id(leaf))
-    while p is not None:
-        if isinstance(p.node, Group) and p.node.kind == "not":
-            n += 1
-        p = parents.get(id(p))
-    return n % 2 == 1
-
-
-def _cite_for(trace: Trace, parents: dict[int, Trace]) -> str | None:
-    x: Trace | None = trace
-    while x is not None:
-        if x.node.cite:
-            return x.node.cite
-        x = parents.get(id(x))
-    return None
 
 
 def why_not_html(r: RuleResult, lang: str = "zh", facts: FactDictionary | None = None) -> str:
@@ -296,9 +272,9 @@ def highlight_terms(rule: CompiledRule | None, result: RuleResult | None = None)
     terms: list[tuple[str, str]] = []
     key_cites: set[str] = set()
     if result is not None and result.trace is not None:
-        parents = _parents(result.trace)
+        parents = parents_of(result.trace)
         for leaf in deciding(result.trace):
-            c = _cite_for(leaf, parents)
+            c = cite_for(leaf, parents)
             if c:
                 key_cites.add(c)
     for node in _walk(rule.condition):
