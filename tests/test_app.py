@@ -325,11 +325,6 @@ def test_batch_page():
     at = start()
     at.radio(key="page").set_value("batch").run()
     assert not at.exception
-    try:
-        import eligibility.batch  # noqa: F401
-    except Exception:  # noqa: BLE001
-        assert "批量检查模块暂不可用" in texts(at)
-        return
     csv = ("企业名称,所在省份,所在城市,主体类型,所属行业,从业人员,上年度营业收入,承租国有资产类经营用房,月租金\n"
            "甲餐馆,河北省,石家庄市,企业,餐饮业,40,3000000,是,10000\n"
            "乙商店,河北省,石家庄市,企业,零售业,abc,3000000,,\n"
@@ -353,10 +348,6 @@ def test_batch_page():
 
 
 def test_batch_page_refuses_oversized_lists():
-    try:
-        import eligibility.batch  # noqa: F401
-    except Exception:  # noqa: BLE001
-        pytest.skip("eligibility.batch not available")
     at = start()
     at.radio(key="page").set_value("batch").run()
     rows = "\n".join("河北省,石家庄市,企业,餐饮业,40,3000000" for _ in range(2100))

@@ -82,7 +82,6 @@ TX = {
         "rb_per": {"once": "一次性", "month": "每月", "year": "每年"},
         # batch
         "batch_intro": "顾问批量检查：上传企业名单（CSV 或 Excel，列名用事实项的中文名或英文名，如“所在省份”“从业人员”），逐家评估。",
-        "batch_unavailable": "批量检查模块暂不可用（eligibility.batch 未安装或加载失败）。请使用命令行：`eligibility batch …`。",
         "batch_file": "上传企业名单", "batch_on": "评估日期", "batch_run": "开始检查",
         "batch_too_big": "文件超过 {mb} MB，请使用命令行批量处理：`eligibility batch 名单.xlsx`。",
         "batch_too_many": "名单共 {n} 行，超过网页版上限 {max} 行，请使用命令行批量处理：`eligibility batch 名单.xlsx`。",
@@ -137,7 +136,6 @@ TX = {
         "rb_ex_cols": {"name": "example", "facts": "facts", "status": "verdict", "amount": "amount"},
         "rb_per": {"once": "once", "month": "per month", "year": "per year"},
         "batch_intro": "For advisers: upload a company list (CSV or Excel; column headers are fact names or their Chinese labels such as 所在省份, 从业人员) and check every company.",
-        "batch_unavailable": "Batch checking is not available (eligibility.batch is missing or failed to load). Use the command line: `eligibility batch …`.",
         "batch_file": "Upload a company list", "batch_on": "Evaluation date", "batch_run": "Check",
         "batch_too_big": "The file is over {mb} MB; please use the command line: `eligibility batch list.xlsx`.",
         "batch_too_many": "The list has {n} rows, over the web limit of {max}; please use the command line: `eligibility batch list.xlsx`.",
@@ -733,11 +731,7 @@ def page_batch(rules) -> None:
     """Advisers' batch check: the same eligibility.batch code as `eligibility batch`, with web limits."""
     L = lang()
     st.caption(tx("batch_intro"))
-    try:
-        from eligibility.batch import evaluate_frame, read_table
-    except Exception:  # noqa: BLE001 - any failure to import means the page cannot work
-        st.warning(tx("batch_unavailable"))
-        return
+    from eligibility.batch import evaluate_frame, read_table  # imported here: only this page needs polars
     st.caption(tx("batch_columns"))
     up = st.file_uploader(tx("batch_file"), type=["csv", "xlsx", "xls", "txt"], key="batch_file")
     on = st.date_input(tx("batch_on"), key="batch_on")
