@@ -669,13 +669,17 @@ class Program:
         return out
 
     def summary_exprs(self) -> list[pl.Expr]:
+        """n_eligible, n_undetermined and the two totals (built once per program)."""
+        if getattr(self, "_summary", None) is None:
+            self._summary = self._summary_exprs()
+        return self._summary
+
+    def _summary_exprs(self) -> list[pl.Expr]:
         zero = pl.lit(0, dtype=pl.Int64)
         totals = []
         for open_only in (False, True):
-            total = zero
-            for i, c in self.counted(open_only).items():
-                total = total + pl.when(c).then(pl.col(f"a{i}")).otherwise(zero)
-            totals.append(total)
+            parts = [pl.when(c).then(pl.col(f"a{i}")).otherwise(zero) for i, c in self.counted(open_only).items()]
+            totals.append(pl.sum_horizontal([zero, *parts]).cast(pl.Int64))  # flat, not a 100-deep chain of +
         st = [pl.col(f"s{p.index}") for p in self.plans]
         n_el = pl.sum_horizontal([(s == 1).cast(pl.Int32) for s in st]) if st else pl.lit(0)
         n_un = pl.sum_horizontal([(s == 2).cast(pl.Int32) for s in st]) if st else pl.lit(0)
