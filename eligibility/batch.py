@@ -393,10 +393,14 @@ def _scan_records(f, sep: str, name: str) -> Iterator[tuple[bytes, np.ndarray, n
         carry = buf[cut:]
         starts = np.concatenate(([0], ends[:-1] + 1)).astype(np.int64)
         rec_end = ends.astype(np.int64)
-        seps = np.flatnonzero(a[:len(part)] == sep_b)
-        counts = np.searchsorted(seps, rec_end) - np.searchsorted(seps, starts) + 1
+        # separators per record: one pass summing over each record (a record's slice runs to the next
+        # start, which adds only its newline, never a separator)
+        is_sep = a[:len(part)] == sep_b
+        counts = (np.add.reduceat(is_sep.view(np.uint8), starts, dtype=np.int64) + 1 if len(starts)
+                  else np.zeros(0, np.int64))
         quotes = quotes[quotes < len(part)]
         if len(quotes):  # separators between an opening and a closing quote are not separators
+            seps = np.flatnonzero(is_sep)
             if len(quotes) % 2:
                 quotes = np.append(quotes, len(part))
             opening, closing = quotes[0::2], quotes[1::2]
