@@ -133,7 +133,7 @@ class TableSource:
     # ---------------------------------------------------------------- json lines
 
     def _jsonl_parts(self) -> Iterator[pl.DataFrame]:
-        columns: list[str] | None = None
+        columns: list[str] | None = self._jsonl_keys()
         with self._open() as f:
             head = f.read(3)
             if head != codecs.BOM_UTF8:
@@ -158,6 +158,25 @@ class TableSource:
                     break
         if columns is None:
             raise BatchInputError(f"{self.name}: 文件中没有数据行 / no data rows")
+
+    def _jsonl_keys(self) -> list[str] | None:
+        """Every key of the file's objects, in first-seen order (a first pass: a key that first appears in
+        a late row must still become a column in every chunk). None when no line is a JSON object."""
+        seen: dict[str, None] = {}
+        with self._open() as f:
+            for ln in f:
+                ln = ln.strip()
+                if not ln:
+                    continue
+                try:
+                    obj = json.loads(ln)
+                except (ValueError, UnicodeDecodeError, RecursionError):
+                    continue
+                if isinstance(obj, dict):
+                    for k in obj:
+                        if k not in seen:
+                            seen[str(k)] = None
+        return list(seen) if seen else None
 
     # ---------------------------------------------------------------- parquet / excel
 

@@ -152,6 +152,24 @@ def test_jsonl_with_a_bad_line(tmp_path):
     assert out["errors"][0] is None and "JSON" in out["errors"][1] and "employees" in out["errors"][2]
 
 
+def test_jsonl_keys_first_seen_in_a_later_block_are_kept(tmp_path, monkeypatch):
+    """A key (fact or pass-through) that first appears after the first block is still a column."""
+    import eligibility.batch as B
+
+    monkeypatch.setattr(B, "BLOCK_BYTES", 256)  # several blocks for a few rows
+    rows = [{"名称": f"企业{i}", "province": "河北省", "employees": 5} for i in range(20)]
+    rows.append({"名称": "晚到", "province": "河北省", "city": "石家庄市", "备注": "late key", "employees": 7})
+    data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
+    _, dst = _run(tmp_path, data, name="in.jsonl", out="out.csv", chunk_rows=4)
+    out = pl.read_csv(dst, infer_schema=False)
+    assert out.height == 21
+    assert "备注" in out.columns and out["备注"][20] == "late key" and out["备注"][0] is None
+    assert "名称" in out.columns and out["名称"][20] == "晚到"
+    # the late city fact was read: the last row is in Shijiazhuang, and none of the others is
+    df = B.read_table(data, "in.jsonl")
+    assert df["city"].to_list() == [None] * 20 + ["石家庄市"]
+
+
 def test_read_table_marks_ragged_rows():
     df = read_table(b"a,b\n1,2\n3\n", "x.csv")
     assert df.height == 2 and READ_ERRORS in df.columns
