@@ -173,7 +173,7 @@ def browser(repeat: int) -> dict[str, float] | None:
             proc.kill()
     return {"first_visitor": firsts[0], "later_visitor": statistics.median(firsts[1:]),
             "title_first": titles[0], "title_later": statistics.median(titles[1:]), "reload": statistics.median(reloads),
-            "answer_median": statistics.median(answers), "answer_max": max(answers), "n_answers": len(answers),
+            "answer_median": statistics.median(answers), "answer_max": max(answers), "n_answers": len(answers), "answers": answers,
             "script_median": statistics.median(SCRIPT_MS) / 1000, "script_max": max(SCRIPT_MS) / 1000}
 
 
@@ -263,6 +263,7 @@ def main() -> None:
             print(f"  one answer -> new results   : median {ms(b['answer_median'])}, max {ms(b['answer_max'])} "
                   f"over {b['n_answers']} answers")
             print(f"    of which the app's script : median {ms(b['script_median'])}, max {ms(b['script_max'])}")
+            print("    each answer (ms)          : " + ", ".join(f"{x * 1000:.0f}" for x in b["answers"]))
 
 
 if __name__ == "__main__":
