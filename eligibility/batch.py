@@ -173,9 +173,7 @@ class TableSource:
                 except (ValueError, UnicodeDecodeError, RecursionError):
                     continue
                 if isinstance(obj, dict):
-                    for k in obj:
-                        if k not in seen:
-                            seen[str(k)] = None
+                    seen.update(dict.fromkeys(obj))
         return list(seen) if seen else None
 
     # ---------------------------------------------------------------- parquet / excel
@@ -758,7 +756,7 @@ def encode_frame(raw: pl.DataFrame, plan: ColumnPlan, facts: FactDictionary) -> 
 
 
 def _parse_columns(raw: pl.DataFrame, plan: ColumnPlan, facts: FactDictionary) -> list[Parsed]:
-    """parse_column for every fact column, two at a time (polars releases the GIL; one column's
+    """parse_column for every fact column, several at a time (polars releases the GIL; one column's
     string work runs on one core)."""
     jobs = [(raw[h], facts[f]) for h, f in plan.fact_of]
     if len(jobs) < 4 or raw.height < 10_000:

@@ -196,6 +196,7 @@ class Program:
         self.input_facts = sorted(self._used_facts())
         self.score_facts = self._score_facts()
         self._mask_exprs = self.mask_exprs()
+        self._summary = self._summary_exprs()
 
     # ------------------------------------------------------------------ conditions
 
@@ -607,7 +608,7 @@ class Program:
         `x{i}` ambiguous amount, `m{i}_{w}` / `q{i}_{w}` bit masks of the missing / amount-missing
         candidates. Eager stages: every node is a column, computed once."""
         df = self.prepare(enc).with_columns(self._size_pre)
-        df = df.with_columns(self.size_masks, *self._need_exprs()).drop([e.meta.output_name() for e in self._size_pre])
+        df = df.with_columns(self.size_masks, *self._need_exprs()).drop(_names({0: self._size_pre}))
         df = df.with_columns(self._leaf_exprs)
         for depth in sorted(self._group_levels):
             df = df.with_columns(self._group_levels[depth])
@@ -623,9 +624,8 @@ class Program:
                 outs.append(p.amount.cents.alias(f"a{p.index}"))
                 if p.amount.ambiguous is not None:
                     outs.append(p.amount.ambiguous.alias(f"x{p.index}"))
-        df = df.with_columns(outs).drop([c for c in df.columns if c.startswith("__v")])
-        df = df.with_columns(self._mask_exprs)
-        return df.drop([c for c in df.columns if c.startswith("__h")])
+        df = df.with_columns(outs).drop(_names(self._num_levels))
+        return df.with_columns(self._mask_exprs).drop(_names(self._flag_levels))
 
     def ambiguous(self, res: pl.DataFrame) -> list[tuple[int, int]]:
         """(row position, rule index) pairs whose amount must be recomputed exactly."""
@@ -670,8 +670,6 @@ class Program:
 
     def summary_exprs(self) -> list[pl.Expr]:
         """n_eligible, n_undetermined and the two totals (built once per program)."""
-        if getattr(self, "_summary", None) is None:
-            self._summary = self._summary_exprs()
         return self._summary
 
     def _summary_exprs(self) -> list[pl.Expr]:
@@ -756,8 +754,8 @@ class Program:
         null: a mask bit is set only where the rule's gate holds (m: undetermined, q: not ineligible),
         so equal masks give equal scores. Far fewer patterns than rows in real lists (~1 in 5)."""
         parts = self._score_parts()
-        if res.height == 0 or not parts:
-            return self.top_facts(self.scores(self._score_frame(res)), res.height)
+        if res.height == 0 or not parts:  # no scores to rank
+            return self.top_facts({}, res.height)
         mq = list(dict.fromkeys(f"{prefix}{index}_{w}" for index, prefix, _, _, cands, *_ in parts
                                 for w in range((len(cands) + 62) // 63)))
         nulls = sorted({f for *_, maybe_known in parts for f in maybe_known})
@@ -768,11 +766,6 @@ class Program:
         top = self.top_facts(self.scores(reps), reps.height)
         spread = pl.DataFrame({"__i": groups["__i"], "facts_to_collect": top}).explode("__i").sort("__i")
         return spread["facts_to_collect"]
-
-    def _score_frame(self, res: pl.DataFrame) -> pl.DataFrame:
-        """The columns scores() reads: statuses, masks and `__null:{fact}` flags."""
-        nulls = sorted({f for *_, maybe_known in self._score_parts() for f in maybe_known})
-        return res.with_columns(pl.col(f).is_null().alias(f"__null:{f}") for f in nulls)
 
     def scores(self, res: pl.DataFrame) -> dict[str, np.ndarray]:
         """Per fact (score_facts), per row, the questionnaire's score (questions.py with the first
@@ -865,6 +858,11 @@ class Program:
             if p.amount is not None:
                 out += _mask_exprs(p.amount.candidates, f"q{p.index}")
         return out
+
+
+def _names(levels: dict[int, list[pl.Expr]]) -> list[str]:
+    """The columns a set of staged expressions creates (temporary ones are dropped after use)."""
+    return [e.meta.output_name() for level in levels.values() for e in level]
 
 
 def _mask_exprs(cands: list[Candidate], prefix: str) -> list[pl.Expr]:
