@@ -174,9 +174,12 @@ def _dec_fixed(v: Decimal) -> tuple[int, int] | None:
 class Program:
     """A rule set compiled for one evaluation date. `run(encoded)` adds the per-rule columns."""
 
-    def __init__(self, rules: RuleSet, on: dt.date):
+    def __init__(self, rules: RuleSet, on: dt.date, only: frozenset[int] | None = None):
+        """only: the indices of the rules to compile (the others are taken as ineligible for every row
+        this program sees: batch.py gives it only rows whose place rules them out)."""
         self.rules = rules
         self.on = on
+        self.only = only
         self.facts: FactDictionary = rules.facts
         for name in self.facts:
             if self.facts[name].derived and name not in DERIVED:
@@ -191,7 +194,7 @@ class Program:
         self._flag_levels: dict[int, list[pl.Expr]] = {}  # temporary flags (__h), see _candidates
         self._n_flags = 0
         self.size_masks = self._size_expr()
-        self.plans = [self._plan(r, i) for i, r in enumerate(rules.rules)]
+        self.plans = [self._plan(r, i) for i, r in enumerate(rules.rules) if only is None or i in only]
         self.groups = [sorted(g) for g in rules.exclusion_groups]
         self.input_facts = sorted(self._used_facts())
         self.score_facts = self._score_facts()
@@ -202,8 +205,8 @@ class Program:
 
     def _used_facts(self) -> set[str]:
         out: set[str] = set()
-        for r in self.rules:
-            out |= r.facts
+        for p in self.plans:
+            out |= p.rule.facts
         out |= set(SIZE_INPUTS) | {"industry", "size"}
         for ratio in RATIOS.values():
             out |= set(ratio.inputs) | {ratio.name}
@@ -599,8 +602,9 @@ class Program:
 
     def prepare(self, enc: pl.DataFrame) -> pl.DataFrame:
         """Add every fact column the program reads (all-null when absent), typed as encoded."""
+        have = set(enc.columns)
         missing = [pl.lit(None, dtype=dtype_of(self.facts[f].type)).alias(f)
-                   for f in self.input_facts if f not in enc.columns]
+                   for f in self.input_facts if f not in have]
         return enc.with_columns(missing) if missing else enc
 
     def run(self, enc: pl.DataFrame) -> pl.DataFrame:
@@ -629,7 +633,8 @@ class Program:
 
     def ambiguous(self, res: pl.DataFrame) -> list[tuple[int, int]]:
         """(row position, rule index) pairs whose amount must be recomputed exactly."""
-        cols = [f"x{p.index}" for p in self.plans if f"x{p.index}" in res.columns]
+        have = set(res.columns)
+        cols = [f"x{p.index}" for p in self.plans if f"x{p.index}" in have]
         out = []
         if not cols:
             return out
@@ -655,7 +660,7 @@ class Program:
         out = dict(paying)
         by_id = {p.rule.id: p.index for p in self.plans}
         for group in self.groups:
-            members = [by_id[i] for i in group if by_id[i] in paying]
+            members = [by_id[i] for i in group if by_id.get(i) in paying]
             for i in members:
                 beaten = []
                 for j in members:

@@ -189,3 +189,36 @@ def test_inexact_numbers_go_through_the_single_path(rules):
     for i in range(2):
         report = evaluate(df.row(i, named=True), on=ON, rules=rules)
         assert res.summary["total_amount"][i] == report.total_amount
+
+
+def test_rows_are_evaluated_only_against_the_rules_their_place_leaves_open(rules):
+    """A 河南省 row needs none of the 石家庄 rules: its group's program holds only rules whose
+    jurisdiction it can match; unknown places keep every rule; a handful of rows share a larger
+    group's program; every row is in exactly one group."""
+    from eligibility.batch import ColumnPlan, _place_programs, encode_frame
+
+    places = ([("河南省", "郑州市")] * 3000 + [("河北省", "石家庄市")] * 3000 + [("河北省", "保定市")] * 3000
+              + [(None, None)] * 10 + [("四川省", "广元市")] * 5)
+    df = pl.DataFrame({"province": [p for p, _ in places], "city": [c for _, c in places]},
+                      schema={"province": pl.String, "city": pl.String})
+    enc = encode_frame(df, ColumnPlan.build(df.columns, rules.facts), rules.facts)
+    groups = _place_programs(enc.frame, rules, ON)
+    seen = sorted(int(i) for _, pos in groups for i in pos)
+    assert seen == list(range(df.height))
+
+    def rules_of(prog):
+        return {rules.rules[p.index].id for p in prog.plans}
+
+    def jurisdiction(rule):
+        return {k.fact: k.value for k in rule.condition.children if getattr(k, "origin", None) == "jurisdiction"}
+
+    by_first_row = {int(pos[0]): prog for prog, pos in groups}
+    henan = by_first_row[0]
+    assert rules_of(henan) and all(jurisdiction(rules.by_id[i]).get("province") == "河南省" for i in rules_of(henan))
+    baoding = by_first_row[6000]
+    assert all(jurisdiction(rules.by_id[i]) == {"province": "河北省"} for i in rules_of(baoding))
+    sjz = next(prog for prog, pos in groups if 3000 in pos)
+    assert len(sjz.plans) == len(rules)  # 石家庄 keeps most of the catalogue: the full program
+    assert next(prog for prog, pos in groups if 9000 in pos) is sjz  # unknown place: every rule
+    guangyuan = next(prog for prog, pos in groups if 9010 in pos)
+    assert guangyuan is sjz  # five rows: no program of their own, the full one includes their rules

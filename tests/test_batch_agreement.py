@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eligibility import CompanyValidationError, evaluate
+from eligibility import CompanyValidationError, batch, evaluate
 from eligibility.batch import collect_facts, evaluate_frame
 from eligibility.conditions import Compare, Group
 from eligibility.derived import size_standard
@@ -170,17 +170,25 @@ def test_constants_cover_the_catalogue(rules, constants):
     assert "employees" in nums and "province" in words
 
 
+@pytest.fixture()
+def every_place_its_program(monkeypatch):
+    """Each group of rows by province and city gets a program of only the rules their place leaves open
+    (in a real chunk, small groups share a larger group's program): small frames exercise it too."""
+    monkeypatch.setattr(batch, "_TINY_ROWS", 0)
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                                                  HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_random_companies_agree(rules, constants, data):
+def test_random_companies_agree(rules, constants, data, every_place_its_program):
     nums, words = constants
     rows = data.draw(st.lists(companies(rules, nums, words), min_size=1, max_size=25))
     on = data.draw(st.sampled_from(DATES))
     assert_agree(rows, on, rules)
 
 
-def test_every_rule_example_agrees(rules):
+@pytest.mark.parametrize("tiny", [None, 0], ids=["programs-shared", "program-per-place"])
+def test_every_rule_example_agrees(rules, monkeypatch, tiny):
     """Every worked example of every rule through both paths, all examples in one frame. Statuses,
     amounts and missing facts do not depend on the date (windows, totals in effect and weights do, and
     the random companies above are drawn on many dates): one date, while most measures are open."""
@@ -189,6 +197,8 @@ def test_every_rule_example_agrees(rules):
         for ex in r.spec.examples:
             rows.append({k: (v if v is None or isinstance(v, str) else _text(v)) for k, v in ex.facts.items()})
     assert len(rows) >= len(rules)
+    if tiny is not None:
+        monkeypatch.setattr(batch, "_TINY_ROWS", tiny)
     assert_agree(rows, dt.date(2020, 6, 1), rules)
 
 
