@@ -1,6 +1,6 @@
 """Benchmark of `eligibility batch`: a seeded synthetic company list of N rows, evaluated end to end.
 
-    python bench/batch.py --rows 1000000 [--seed 7] [--format csv] [--chunk-rows 200000] [--keep DIR]
+    python bench/batch.py --rows 1000000 [--seed 7] [--format csv] [--chunk-rows 100000] [--keep DIR]
 
 Prints rows/s, the peak RSS of the batch process, and the ratio of the batch's wall time to the time
 polars takes just to read the same file (both measured in fresh subprocesses). Targets on the 2-core
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--format", default="csv", choices=["csv", "parquet"])
     ap.add_argument("--output", default="csv", choices=["csv", "parquet"])
-    ap.add_argument("--chunk-rows", type=int, default=100_000)
+    ap.add_argument("--chunk-rows", type=int, default=None, help="default: the batch's own (DEFAULT_CHUNK_ROWS)")
     ap.add_argument("--on", default="2020-06-01")
     ap.add_argument("--rules", default=None, help="rules folder (default: the bundled catalogue)")
     ap.add_argument("--keep", default=None, help="keep the generated files in this folder")
@@ -168,8 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     reader = "read_csv(p, infer_schema=False)" if args.format == "csv" else "read_parquet(p)"
     read_s, read_rss, _ = _child(f"import polars as pl; p={str(src)!r}; df=pl.{reader}; print(df.height)")
     rules_arg = f", rules=load_rules({args.rules!r})" if args.rules else ""
+    chunk_arg = f", chunk_rows={args.chunk_rows}" if args.chunk_rows else ""
     code = ("import json; from eligibility import load_rules; from eligibility.batch import run_batch; "
-            f"s=run_batch({str(src)!r}, {str(out)!r}, on={args.on!r}, chunk_rows={args.chunk_rows}{rules_arg}); "
+            f"s=run_batch({str(src)!r}, {str(out)!r}, on={args.on!r}{chunk_arg}{rules_arg}); "
             "print(json.dumps({'rows': s.rows_read, 'errors': s.rows_with_errors, 'exact_rows': s.exact_rows, "
             "'exact_amounts': s.exact_amounts, 'rules_version': s.rules_version, 'seconds': s.seconds}))")
     batch_s, batch_rss, stdout = _child(code)
