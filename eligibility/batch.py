@@ -21,6 +21,7 @@ import datetime as dt
 import io
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -842,13 +843,18 @@ _FULL_SHARE = 0.6  # a place whose rules are more than this share of the catalog
 _TINY_ROWS = 1000  # a place group smaller than this (or 2 % of the chunk) shares a larger group's program
 
 
+_PROGRAMS_LOCK = threading.Lock()
+
+
 def program_for(rules, on: dt.date, only: frozenset[int] | None = None) -> Program:
+    """The compiled program, once per rule set, date and rule subset (chunks evaluated at once share it)."""
     key = (id(rules), rules.version, on, only)
-    prog = _PROGRAMS.get(key)
-    if prog is None:
-        if len(_PROGRAMS) > 32:
-            _PROGRAMS.clear()
-        prog = _PROGRAMS[key] = Program(rules, on, only)
+    with _PROGRAMS_LOCK:
+        prog = _PROGRAMS.get(key)
+        if prog is None:
+            if len(_PROGRAMS) > 32:
+                _PROGRAMS.clear()
+            prog = _PROGRAMS[key] = Program(rules, on, only)
     return prog
 
 
@@ -1511,7 +1517,7 @@ def _local_results(chunks: Iterable[pl.DataFrame], on: dt.date, rules, long: boo
             for raw in _prefetch(chunks):
                 pending.append(pool.submit(evaluate_chunk, raw, on, rules, offset, long, engine))
                 offset += raw.height
-                if len(pending) >= width:
+                if len(pending) > width:  # one more queued: the workers stay busy while the caller writes
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
@@ -1524,7 +1530,6 @@ def _prefetch(items: Iterable[Any], depth: int = 1) -> Iterator[Any]:
     """Read the next chunk in a thread while this one is evaluated (polars and numpy release the GIL).
     Errors are raised in the caller, in order; memory holds at most depth + 1 chunks."""
     import queue
-    import threading
 
     q: queue.Queue = queue.Queue(maxsize=depth)
     done = object()
