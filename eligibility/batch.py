@@ -401,15 +401,22 @@ def _scan_records(f, sep: str, name: str) -> Iterator[tuple[bytes, np.ndarray, n
         if not buf:
             break
         a = np.frombuffer(buf, dtype=np.uint8)
-        nl = np.flatnonzero(a == 10)
-        quotes = np.flatnonzero(a == 34)
-        if len(quotes) and len(nl):  # a newline ends a record only outside quotes
-            ends = nl[(np.searchsorted(quotes, nl) & 1) == 0]
+        # one pass finds every newline, quote and separator ("specials"); the rest works on the far
+        # fewer quotes and newlines among them
+        special = np.flatnonzero((a == 10) | (a == 34) | (a == sep_b))
+        kind = a[special]
+        q_at = np.flatnonzero(kind == 34)  # indices into special
+        nl_at = np.flatnonzero(kind == 10)
+        if len(q_at):  # a newline ends a record only outside quotes (an even number of quotes before it)
+            outside = (np.searchsorted(q_at, nl_at) & 1) == 0
+            end_at, inner_nl = nl_at[outside], nl_at[~outside]
         else:
-            ends = nl
+            end_at, inner_nl = nl_at, nl_at[:0]
+        ends = special[end_at]
         if eof:
             if len(ends) == 0 or ends[-1] != len(buf) - 1:
                 ends = np.append(ends, len(buf))  # last record without a newline
+                end_at = np.append(end_at, len(special))
         elif len(ends) == 0:
             if len(buf) > MAX_RECORD_BYTES:
                 raise BatchInputError(f"{name}: 引号不配对，无法分行 / unbalanced quotes: no end of row found in "
@@ -421,18 +428,24 @@ def _scan_records(f, sep: str, name: str) -> Iterator[tuple[bytes, np.ndarray, n
         carry = buf[cut:]
         starts = np.concatenate(([0], ends[:-1] + 1)).astype(np.int64)
         rec_end = ends.astype(np.int64)
-        # fields per record: the separators between its start and its end, found by binary search in
-        # the sorted separator positions (far cheaper than a reduceat over every byte)
-        seps = np.flatnonzero(a[:len(part)] == sep_b)
-        counts = np.searchsorted(seps, rec_end) - np.searchsorted(seps, starts) + 1
-        quotes = quotes[quotes < len(part)]
-        if len(quotes):  # separators between an opening and a closing quote are not separators
-            if len(quotes) % 2:
-                quotes = np.append(quotes, len(part))
-            opening, closing = quotes[0::2], quotes[1::2]
-            inside = np.searchsorted(seps, closing) - np.searchsorted(seps, opening)
-            owner = np.searchsorted(rec_end, opening)
-            counts -= np.bincount(owner, weights=inside, minlength=len(rec_end))[:len(rec_end)].astype(np.int64)
+        # fields per record = 1 + its separators = 1 + its specials - its quotes and quoted newlines
+        # - the separators between a pair of quotes
+        n_sp = min(int(end_at[-1]) + 1, len(special))  # specials inside part
+        first = np.concatenate(([0], end_at[:-1] + 1))
+        counts = (end_at - first + 1).astype(np.int64)
+        q_in = q_at[q_at < n_sp]
+        inner_nl = inner_nl[inner_nl < n_sp]
+        if len(q_in):
+            not_sep = np.concatenate((q_in, inner_nl))
+            counts -= np.bincount(np.searchsorted(end_at, not_sep), minlength=len(end_at))[:len(end_at)]
+            if len(q_in) % 2:
+                q_in = np.append(q_in, n_sp)
+            opening, closing = q_in[0::2], q_in[1::2]
+            inside = closing - opening - 1  # the specials between a pair are separators or quoted newlines
+            if len(inner_nl):
+                inside -= np.searchsorted(inner_nl, closing) - np.searchsorted(inner_nl, opening)
+            owner = np.searchsorted(end_at, opening)
+            counts -= np.bincount(owner, weights=inside, minlength=len(end_at))[:len(end_at)].astype(np.int64)
         yield part, starts, rec_end, counts
 
 
@@ -884,32 +897,35 @@ def _place_programs(frame: pl.DataFrame, rules, on: dt.date) -> list[tuple[Progr
     full = program_for(rules, on)
     if not cols or frame.height == 0:
         return [(full, None)]
-    places = frame.select(cols).with_row_index("__i").group_by(cols).agg(pl.col("__i"))
-    if places.height == 1 and all(v is None for v in places.row(0)[:-1]):
+    place = frame.select(cols)
+    keys = place.unique(maintain_order=True)
+    if keys.height == 1 and all(v is None for v in keys.row(0)):
         return [(full, None)]
+    gid = place.join(keys.with_row_index("__g"), on=cols, how="left", nulls_equal=True,
+                     maintain_order="left")["__g"].to_numpy()
     juris = _jurisdictions(rules)
-    groups: dict[frozenset[int] | None, list[list[int]]] = {}
-    for rec in places.iter_rows(named=True):
+    key_of: list[frozenset[int] | None] = []
+    size: dict[frozenset[int] | None, int] = {}
+    for rec, count in zip(keys.iter_rows(named=True), np.bincount(gid, minlength=keys.height).tolist()):
         known = {c: rec[c] for c in cols if rec[c] is not None}
         keep = frozenset(i for i, comps in enumerate(juris)
                          if all(f not in known or OPERATORS[op].test(known[f], v) for f, op, v in comps))
         key = None if len(keep) > _FULL_SHARE * len(juris) else keep
-        groups.setdefault(key, []).append(rec["__i"])
+        key_of.append(key)
+        size[key] = size.get(key, 0) + count
     # a few rows are not worth a program of their own (each costs a fixed ~10-30 ms): they join the
     # smallest larger group whose rules include theirs, else the full program
-    size = {k: sum(len(i) for i in v) for k, v in groups.items()}
     tiny = max(_TINY_ROWS, frame.height // 50) if _TINY_ROWS else 0
-    for key in sorted((k for k in groups if k is not None and size[k] < tiny), key=lambda k: size[k]):
-        hosts = [h for h in groups if h is not key and size[h] >= tiny and (h is None or key <= h)]
-        host = min(hosts, key=lambda h: len(juris) if h is None else len(h)) if hosts else None
-        groups.setdefault(host, []).extend(groups.pop(key))
-    if len(groups) == 1 and None in groups:
+    host_of = {k: k for k in size}
+    for key in sorted((k for k in size if k is not None and size[k] < tiny), key=lambda k: size[k]):
+        hosts = [h for h in size if h is not key and size[h] >= tiny and (h is None or key <= h)]
+        host_of[key] = min(hosts, key=lambda h: len(juris) if h is None else len(h)) if hosts else None
+    finals = list(dict.fromkeys(host_of[k] for k in key_of))
+    if finals == [None]:
         return [(full, None)]
-    out = []
-    for key, idx in groups.items():
-        pos = np.sort(np.concatenate([np.asarray(s, dtype=np.int64) for s in idx]))
-        out.append((full if key is None else program_for(rules, on, key), pos))
-    return out
+    label = np.array([finals.index(host_of[k]) for k in key_of], dtype=np.int64)[gid]
+    return [(full if key is None else program_for(rules, on, key), np.flatnonzero(label == j))
+            for j, key in enumerate(finals)]
 
 
 def _as_date(on: Any) -> dt.date:
