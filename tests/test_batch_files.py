@@ -258,3 +258,34 @@ def test_fuzz_mutated_excel(seed):
     _XLSX = _XLSX or _xlsx_bytes()
     rnd = random.Random(seed)
     _read_or_refuse(_mutate(_XLSX, rnd), "f.xlsx")
+
+
+_FIELD = st.one_of(
+    st.text(st.sampled_from("ab中 1"), max_size=4),  # plain (no separator, quote or newline)
+    st.text(st.sampled_from('ab,;"\n\r中 '), max_size=6).map(lambda t: '"' + t.replace('"', '""') + '"'),  # quoted
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(records=st.lists(st.lists(_FIELD, min_size=1, max_size=6), min_size=1, max_size=12),
+       sep=st.sampled_from([",", ";"]), block=st.sampled_from([5, 13, 1 << 20]), final_newline=st.booleans())
+def test_record_scan_counts_fields_as_the_csv_module_does(records, sep, block, final_newline):
+    """The byte-level scan that splits a CSV into blocks of whole records and counts each record's
+    fields (for ragged-row errors) agrees with Python's csv module, whatever the block size."""
+    import csv
+    import io
+
+    import eligibility.batch as B
+
+    lines = [sep.join(r) for r in records]
+    text = "\n".join(lines) + ("\n" if final_newline else "")
+    if not final_newline and lines[-1] == "":
+        lines.pop()  # an empty last line without a newline is no record, for either reader
+    got = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(B, "BLOCK_BYTES", block)
+        for part, starts, ends, counts in B._scan_records(io.BytesIO(text.encode("utf-8")), sep, "x"):
+            got += [(part[s:e].decode("utf-8"), int(c)) for s, e, c in zip(starts, ends, counts)]
+    want = [len(rec) if rec else 1 for rec in csv.reader(io.StringIO(text, newline=""), delimiter=sep)]
+    assert [c for _, c in got] == want
+    assert [g for g, _ in got] == lines
