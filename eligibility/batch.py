@@ -620,6 +620,8 @@ class Parsed:
 
 def parse_column(s: pl.Series, spec: FactSpec) -> Parsed:
     """Parse one column as FactSpec.parse would parse each cell (vectorised where it is safe)."""
+    if s.dtype == pl.String and len(s):
+        return _parse_text_columns(pl.DataFrame({"s": s}), [("s", spec)])[0]
     n = len(s)
     dtype = dtype_of(spec.type)
     value = _const(None, n, dtype)
@@ -639,9 +641,7 @@ def parse_column(s: pl.Series, spec: FactSpec) -> Parsed:
     elif spec.type == "bool" and s.dtype == pl.Boolean:
         value = s.cast(pl.Boolean)
         slow = _const(False, n, pl.Boolean)
-    if s.dtype == pl.String and spec.type not in NUMERIC_TYPES:
-        value, error, inexact = _parse_by_code(s, spec)
-    elif slow.any():
+    if slow.any():
         value, error, inexact = _slow_parse(s, slow, spec, value, error, inexact)
     present = (value.is_not_null() | inexact).alias("p")
     return Parsed(value, error, present, inexact)
@@ -656,20 +656,7 @@ def _fast_numeric(s: pl.Series, spec: FactSpec) -> tuple[pl.Series | None, pl.Se
     scale = scale_of(spec.type)
     lo = None if spec.min is None else spec.min * 10**scale
     hi = None if spec.max is None else spec.max * 10**scale
-    if s.dtype == pl.String:
-        pattern = _INT_RE if spec.type == "int" else (_PCT_RE if spec.type == "percent" else _DEC_RE)
-        body = pl.col("s").str.replace_all(",", "", literal=True)
-        if spec.type == "percent":
-            body = body.str.strip_suffix("%")
-        if scale:  # the pattern allows at most three decimals: the Decimal cast is exact
-            val = body.cast(pl.Decimal(38, scale), strict=False).to_physical().cast(pl.Int64, strict=False)
-        else:
-            val = body.cast(pl.Int64, strict=False)
-        limit = 10**15 * 10**scale  # facts.MAX_ABS
-        ok = pl.col("s").str.contains(pattern) & (val.abs() < limit)
-        out = pl.DataFrame({"s": s}).select(ok.fill_null(False).alias("ok"), val.alias("v"))
-        ok_s, val_s = out["ok"], out["v"]
-    elif s.dtype.is_integer():
+    if s.dtype.is_integer():
         big = pl.col("s").cast(pl.Int128)
         out = pl.DataFrame({"s": s}).select(
             (big.abs() <= pl.lit(10**15, dtype=pl.Int128)).fill_null(False).alias("ok"),
@@ -691,26 +678,74 @@ def _fast_numeric(s: pl.Series, spec: FactSpec) -> tuple[pl.Series | None, pl.Se
     return ok_s.fill_null(False), val_s
 
 
-def _parse_by_code(s: pl.Series, spec: FactSpec) -> tuple[pl.Series, pl.Series, pl.Series]:
-    """A text column (enum, bool, text, date: few distinct values): FactSpec.parse once per distinct
-    value; each cell gets its value's code in one hashing pass, and the results are gathered by code."""
-    uniq = s.drop_nulls().unique(maintain_order=True)
-    vals, errs, inex = [], [], []
-    for raw in uniq.to_list():
-        try:
-            v, x = encode_value(spec, spec.parse(raw))
-            vals.append(v)
-            errs.append(None)
-            inex.append(x)
-        except FactValueError as e:
-            vals.append(None)
-            errs.append(str(e))
-            inex.append(False)
-    codes = s.cast(pl.Enum(uniq)).to_physical()  # the position in uniq (null stays null)
-    table = pl.DataFrame({"v": pl.Series(vals, dtype=dtype_of(spec.type)), "e": pl.Series(errs, dtype=pl.String),
-                          "x": pl.Series(inex, dtype=pl.Boolean)})
-    out = table.select(pl.all().gather(codes))  # a null code gathers null
-    return out["v"], out["e"], out["x"].fill_null(False)
+def _fast_text_number(col: pl.Expr, spec: FactSpec) -> tuple[pl.Expr, pl.Expr]:
+    """Plain numbers written as text ("1,234.5", "12%"): (cell done, encoded value) as expressions."""
+    scale = scale_of(spec.type)
+    pattern = _INT_RE if spec.type == "int" else (_PCT_RE if spec.type == "percent" else _DEC_RE)
+    body = col.str.replace_all(",", "", literal=True)
+    if spec.type == "percent":
+        body = body.str.strip_suffix("%")
+    if scale:  # the pattern allows at most three decimals: the Decimal cast is exact
+        val = body.cast(pl.Decimal(38, scale), strict=False).to_physical().cast(pl.Int64, strict=False)
+    else:
+        val = body.cast(pl.Int64, strict=False)
+    limit = 10**15 * 10**scale  # facts.MAX_ABS
+    ok = col.str.contains(pattern) & (val.abs() < limit)
+    if spec.min is not None:
+        ok = ok & (val >= int(spec.min * 10**scale))
+    if spec.max is not None:
+        ok = ok & (val <= int(spec.max * 10**scale))
+    return ok.fill_null(False), val
+
+
+def _parse_text_columns(raw: pl.DataFrame, jobs: list[tuple[str, FactSpec]]) -> list[Parsed]:
+    """parse_column for many text columns in three polars queries (polars spreads the columns over the
+    cores and releases the GIL): plain numbers by expressions; every other cell by FactSpec.parse,
+    once per distinct value, mapped back through an Enum code."""
+    fast, slow = [], []
+    for j, (_, spec) in enumerate(jobs):
+        c = pl.col(f"c{j}")
+        if spec.type in NUMERIC_TYPES:
+            ok, val = _fast_text_number(c, spec)
+            fast += [ok.alias(f"ok{j}"), val.alias(f"v{j}")]
+            slow.append((c.is_not_null() & ~pl.col(f"ok{j}")).alias(f"slow{j}"))
+        else:
+            slow.append(c.is_not_null().alias(f"slow{j}"))
+    a = raw.lazy().select(pl.col(h).alias(f"c{j}") for j, (h, _) in enumerate(jobs))  # no name clashes
+    a = a.with_columns(fast).with_columns(slow).collect()
+    uniq = a.select(pl.col(f"c{j}").filter(pl.col(f"slow{j}")).unique(maintain_order=True).implode()
+                    .alias(f"u{j}") for j in range(len(jobs))).row(0)
+    exprs = []
+    for j, (_, spec) in enumerate(jobs):
+        dtype = dtype_of(spec.type)
+        values = uniq[j]
+        vals, errs, inex = [], [], []
+        for v in values:
+            try:
+                enc, x = encode_value(spec, spec.parse(v))
+                vals.append(enc)
+                errs.append(None)
+                inex.append(x)
+            except FactValueError as e:
+                vals.append(None)
+                errs.append(str(e))
+                inex.append(False)
+        if values:
+            code = pl.when(pl.col(f"slow{j}")).then(pl.col(f"c{j}")).cast(pl.Enum(values)).to_physical()
+            value = pl.lit(pl.Series(vals, dtype=dtype)).gather(code)
+            error = pl.lit(pl.Series(errs, dtype=pl.String)).gather(code)
+            inexact = pl.lit(pl.Series(inex, dtype=pl.Boolean)).gather(code).fill_null(False)
+        else:
+            value, error, inexact = pl.lit(None, dtype=dtype), pl.lit(None, dtype=pl.String), pl.lit(False)
+        if spec.type in NUMERIC_TYPES:
+            value = pl.when(pl.col(f"ok{j}")).then(pl.col(f"v{j}")).otherwise(value)
+        exprs += [value.cast(dtype).alias(f"value{j}"), error.alias(f"error{j}"), inexact.alias(f"inexact{j}")]
+    out = a.select(exprs)
+    parsed = []
+    for j in range(len(jobs)):
+        value, inexact = out[f"value{j}"], out[f"inexact{j}"]
+        parsed.append(Parsed(value, out[f"error{j}"], (value.is_not_null() | inexact).alias("p"), inexact))
+    return parsed
 
 
 def _slow_parse(s: pl.Series, mask: pl.Series, spec: FactSpec, value: pl.Series, error: pl.Series,
@@ -806,15 +841,18 @@ def encode_frame(raw: pl.DataFrame, plan: ColumnPlan, facts: FactDictionary) -> 
 
 
 def _parse_columns(raw: pl.DataFrame, plan: ColumnPlan, facts: FactDictionary) -> list[Parsed]:
-    """parse_column for every fact column, several at a time (polars releases the GIL; one column's
-    string work runs on one core)."""
-    jobs = [(raw[h], facts[f]) for h, f in plan.fact_of]
-    if len(jobs) < 4 or raw.height < 10_000:
-        return [parse_column(s, spec) for s, spec in jobs]
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        return list(pool.map(lambda job: parse_column(*job), jobs))
+    """parse_column for every fact column: the text columns (all of a CSV's) together in one set of
+    queries, typed columns (Excel, Parquet, JSON) one by one."""
+    out: list[Parsed | None] = [None] * len(plan.fact_of)
+    text = [k for k, (h, _) in enumerate(plan.fact_of) if raw[h].dtype == pl.String]
+    if raw.height and text:
+        jobs = [(plan.fact_of[k][0], facts[plan.fact_of[k][1]]) for k in text]
+        for k, p in zip(text, _parse_text_columns(raw, jobs)):
+            out[k] = p
+    for k, (h, f) in enumerate(plan.fact_of):
+        if out[k] is None:
+            out[k] = parse_column(raw[h], facts[f])
+    return out
 
 
 def _consistency(frame: pl.DataFrame, errors: pl.Series, facts: FactDictionary) -> pl.Series:
