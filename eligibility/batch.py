@@ -38,7 +38,9 @@ from .errors import BatchInputError, CompanyValidationError
 from .facts import NUMERIC_TYPES, FactDictionary, FactSpec, FactValueError
 
 READ_ERRORS = "__errors__"  # read_table's column of per-row reading problems (ragged rows, bad JSON)
-DEFAULT_CHUNK_ROWS = 200_000  # ~1 GB peak on the bench list; larger chunks spread each program's fixed cost
+DEFAULT_CHUNK_ROWS = 200_000  # ~1.2 GB peak on the bench list; larger chunks spread each program's fixed cost
+LONG_CHUNK_ROWS = 25_000  # --long: ~40 output rows per company (up to ~150 in 石家庄); ~1.3 GB peak
+WRITE_ROWS = 100_000  # output rows converted and written at a time
 MIN_CHUNK_ROWS = 5_000  # each chunk costs ~0.2 s whatever its size: evaluate_frame never uses smaller ones
 ERROR_SEP = " | "
 OVERFLOW_MESSAGE = "金额: 数值过大，无法计算 / amount: the figures are too large to compute"
@@ -1137,82 +1139,137 @@ def _fix_amounts(res: pl.DataFrame, fixes: list[tuple[int, int]], raw: pl.DataFr
 
 def _long_columnar(prog: Program, res: pl.DataFrame, summary: pl.DataFrame, plan: ColumnPlan, ok: pl.Series,
                    meta: dict[str, str]) -> pl.DataFrame:
-    counted = prog.counted()
-    masks = res
-    frames = []
+    """The long form from the program's columns: (row, rule) pairs that are eligible or undetermined,
+    found at once in the status matrix (row-major, so in row then catalogue order), then each rule's
+    amount, counted flag and missing facts gathered for its pairs (masks decoded once per distinct
+    value)."""
+    plans = prog.plans
+    n = res.height
     okn = ok.to_numpy()
-    by_prefix: dict[str, list[str]] = {}
-    have = set(res.columns)
+    if not plans or n == 0:
+        return _assemble_long(_empty_hits(), prog.rules, summary, plan, meta)
+    status = np.column_stack([res[f"s{p.index}"].to_numpy() for p in plans])
+    pos, k = np.nonzero(((status == 1) | (status == 2)) & okn[:, None])
+    st = status[pos, k]
+    del status
+    h = len(pos)
+    amount = np.full(h, -1, dtype=np.int64)  # -1: no amount (amounts are never negative)
+    counted = np.zeros(h, dtype=bool)
+    texts: dict[str, int] = {"": 0}
+    missing = np.zeros(h, dtype=np.int64)  # codes into texts
+    amount_missing = np.zeros(h, dtype=np.int64)
+    counted_exprs = prog.counted()
+    flags = res.select(e.fill_null(False).alias(f"k{i}") for i, e in counted_exprs.items()) if counted_exprs \
+        else None
+    words: dict[str, list[str]] = {}
     for c in res.columns:  # in order: word 0 before word 1
         if c[:1] in "mq" and "_" in c:
-            by_prefix.setdefault(c[:c.index("_")], []).append(c)
-    for p in prog.plans:
-        i = p.index
-        st = res[f"s{i}"].to_numpy()
-        rows = np.flatnonzero(((st == 1) | (st == 2)) & okn)
-        if len(rows) == 0:
+            words.setdefault(c[:c.index("_")], []).append(c)
+    order = np.argsort(k, kind="stable")
+    bounds = np.searchsorted(k[order], np.arange(len(plans) + 1))
+    for j, p in enumerate(plans):
+        idx = order[bounds[j]:bounds[j + 1]]
+        if len(idx) == 0:
             continue
-        sel = pl.DataFrame({
-            "pos": rows.astype(np.int64),
-            "status": st[rows],
-            "amount": res[f"a{i}"].gather(rows) if f"a{i}" in have else pl.Series([None] * len(rows),
-                                                                                      dtype=pl.Int64),
-            "counted": (res.select(counted[i]).to_series().gather(rows).fill_null(False) if i in counted
-                        else pl.Series([False] * len(rows))),
-            "rule": pl.Series([i] * len(rows), dtype=pl.Int32),
-        })
-        for prefix, out, cands in (("m", "missing", p.candidates),
-                                   ("q", "amount_missing", p.amount.candidates if p.amount else [])):
-            cols = by_prefix.get(f"{prefix}{i}", [])
+        i = p.index
+        rows = pos[idx]
+        if p.amount is not None:
+            amount[idx] = res[f"a{i}"].fill_null(-1).to_numpy()[rows]
+        if i in counted_exprs:
+            counted[idx] = flags[f"k{i}"].to_numpy()[rows]
+        for prefix, target, cands in (("m", missing, p.candidates),
+                                      ("q", amount_missing, p.amount.candidates if p.amount else [])):
+            cols = words.get(f"{prefix}{i}")
             if not cols:
-                sel = sel.with_columns(pl.lit("").alias(out))
                 continue
-            part = masks.select(cols).gather(rows).rename({c: f"__{c}" for c in cols})
-            keys = list(part.columns)
-            sel = pl.concat([sel, part], how="horizontal")
-            uniq = part.unique(maintain_order=True)
-            decoded = [";".join(decode_mask(cands, list(r))) for r in uniq.iter_rows()]
-            table = uniq.with_columns(pl.Series(out, decoded, dtype=pl.String))
-            sel = sel.join(table, on=keys, how="left", maintain_order="left").drop(keys)
-            if prefix == "m":
-                sel = sel.with_columns(pl.when(pl.col("status") == 2).then(pl.col(out)).otherwise(pl.lit(""))
-                                       .alias(out))
-        frames.append(sel)
-    return _assemble_long(frames, prog.rules, summary, plan, meta)
+            sub = idx if prefix == "q" else idx[st[idx] == 2]  # missing facts only when undetermined
+            if len(sub) == 0:
+                continue
+            at = pos[sub]
+            if len(cols) == 1:  # up to 63 candidates: one word, factorised by a 1-D unique
+                uniq, inverse = np.unique(res[cols[0]].to_numpy()[at], return_inverse=True)
+                uniq = [[int(w)] for w in uniq]
+            else:
+                ws = pl.DataFrame({c: res[c].gather(at) for c in cols})
+                table = ws.unique(maintain_order=True).with_row_index("__u")
+                inverse = ws.join(table, on=cols, how="left", maintain_order="left")["__u"].to_numpy()
+                uniq = [list(r) for r in table.drop("__u").iter_rows()]
+            codes = np.array([texts.setdefault(";".join(decode_mask(cands, u)), len(texts)) for u in uniq],
+                             dtype=np.int64)
+            target[sub] = codes[np.asarray(inverse).reshape(-1)]
+    names = pl.Series(list(texts), dtype=pl.Categorical)
+    hits = pl.DataFrame({
+        "pos": pos.astype(np.int64),
+        "status": st.astype(np.int8),
+        "amount": pl.Series(amount).replace(-1, None),
+        "counted": counted,
+        "rule": np.array([p.index for p in plans], dtype=np.int32)[k],
+        "missing": names.gather(missing),
+        "amount_missing": names.gather(amount_missing),
+    })
+    return _assemble_long(hits, prog.rules, summary, plan, meta, ordered=True)
 
 
-def _assemble_long(frames: list[pl.DataFrame], rules, summary: pl.DataFrame, plan: ColumnPlan,
-                   meta: dict[str, str]) -> pl.DataFrame:
-    """One row per company × eligible-or-undetermined rule; a company with none keeps one empty row."""
+_HITS = {"pos": pl.Int64, "status": pl.Int8, "amount": pl.Int64, "counted": pl.Boolean, "rule": pl.Int32,
+         "missing": pl.Categorical, "amount_missing": pl.Categorical}
+
+
+def _empty_hits() -> pl.DataFrame:
+    return pl.DataFrame(schema=_HITS)
+
+
+def _assemble_long(hits: pl.DataFrame, rules, summary: pl.DataFrame, plan: ColumnPlan, meta: dict[str, str],
+                   ordered: bool = False) -> pl.DataFrame:
+    """One row per company × eligible-or-undetermined rule (hits: summary position, rule index, ...),
+    in row then catalogue order; a company with none keeps one empty row. The repeated texts are
+    categoricals (a code per row, each text once: a long chunk has ~40 rows per company); _Writer and
+    evaluate_frame hand them out as plain strings."""
     on = dt.date.fromisoformat(meta["evaluated_on"])
     from .evaluate import window
 
-    info = pl.DataFrame({
-        "rule": pl.Series(range(len(rules.rules)), dtype=pl.Int32),
-        "rule_id": [r.id for r in rules.rules],
-        "title": [r.spec.title.zh for r in rules.rules],
-        "per": [r.spec.amount.per if r.spec.amount else "once" for r in rules.rules],
-        "in_effect": [window(r, on)[1] for r in rules.rules],
-    })
-    schema = {"pos": pl.Int64, "status": pl.Int8, "amount": pl.Int64, "counted": pl.Boolean, "rule": pl.Int32,
-              "missing": pl.String, "amount_missing": pl.String}
-    frames = [f.select([pl.col(c).cast(t) for c, t in schema.items()]) for f in frames]
-    hits = pl.concat(frames) if frames else pl.DataFrame(schema=schema)
-    base = summary.select(["row", *[out for _, out in plan.passthrough], "errors"]).with_row_index("pos")
-    base = base.with_columns(pl.col("pos").cast(pl.Int64))
-    joined = base.join(hits, on="pos", how="left").join(info, on="rule", how="left")
-    names = pl.Series(list(STATUS_CODES), dtype=pl.String)
+    hits = hits.select(pl.col(c).cast(t) for c, t in _HITS.items())
+    if not ordered:
+        hits = hits.sort(["pos", "rule"])
+    n = summary.height
+    per_row = np.bincount(hits["pos"].to_numpy(), minlength=n)[:n] if hits.height else np.zeros(n, np.int64)
+    slots = np.maximum(per_row, 1)
+    has = np.repeat(per_row > 0, slots)  # output rows that are hits (the rest: one empty row per company)
+    which = np.full(len(has), -1, dtype=np.int64)
+    which[has] = np.arange(hits.height)
+    take = pl.Series(which).replace(-1, None)
+    base = summary.select(["row", *[out for _, out in plan.passthrough], "errors"]).gather(
+        np.repeat(np.arange(n), slots))
+    got = hits.gather(take)
+    rule = got["rule"]
+    info = {
+        "rule_id": pl.Series([r.id for r in rules.rules], dtype=pl.Categorical),
+        "title": pl.Series([r.spec.title.zh for r in rules.rules], dtype=pl.Categorical),
+        "per": pl.Series([r.spec.amount.per if r.spec.amount else "once" for r in rules.rules], dtype=pl.Categorical),
+        "in_effect": pl.Series([window(r, on)[1] for r in rules.rules], dtype=pl.Boolean),
+    }
+    names = pl.Series(list(STATUS_CODES), dtype=pl.Categorical)
     codes = pl.Series(list(STATUS_CODES.values()), dtype=pl.Int8)
-    out = joined.sort(["pos", "rule"], nulls_last=True).select(
-        "row", *[out for _, out in plan.passthrough], "errors", "rule_id", "title",
-        pl.col("status").replace_strict(codes, names, default=None, return_dtype=pl.String).alias("status"),
+    return pl.concat([base, pl.DataFrame({
+        "rule_id": info["rule_id"].gather(rule),
+        "title": info["title"].gather(rule),
+        "status": got["status"].replace_strict(codes, names, default=None, return_dtype=pl.Categorical),
+        "amount": got["amount"],
+        "per": info["per"].gather(rule),
+        "counted_in_total": got["counted"],
+        "in_effect": info["in_effect"].gather(rule),
+        "missing": got["missing"],
+        "amount_missing": got["amount_missing"],
+    })], how="horizontal").with_columns(
         (pl.col("amount").cast(AMOUNT) / pl.lit(100).cast(pl.Decimal(38, 0))).cast(AMOUNT).alias("amount"),
-        "per",
-        pl.when(pl.col("rule").is_not_null()).then(pl.col("counted")).alias("counted_in_total"),
-        "in_effect", "missing", "amount_missing",
-        *(pl.lit(v, dtype=pl.String).alias(k) for k, v in meta.items()),
+        *(pl.lit(v, dtype=pl.String).cast(pl.Categorical).alias(k) for k, v in meta.items()),
     )
-    return out
+
+
+def _plain(df: pl.DataFrame) -> pl.DataFrame:
+    """Categorical columns as plain strings (what the outputs and the public API hold)."""
+    import polars.selectors as cs
+
+    return df.with_columns(cs.categorical().cast(pl.String))
 
 
 # ---------------------------------------------------------------------- the reference (single) path
@@ -1331,30 +1388,35 @@ def _reference_chunk(raw: pl.DataFrame, plan: ColumnPlan, on: dt.date, rules, ro
     })
     long_df = None
     if long:
-        frames = []
+        hits = _empty_hits()
         hit_rows = [r for r in long_rows if "rule" in r]
         if hit_rows:
-            frames.append(pl.DataFrame(hit_rows, schema={"pos": pl.Int64, "rule": pl.Int32, "status": pl.Int8,
-                                                         "amount": pl.Int64, "counted": pl.Boolean,
-                                                         "missing": pl.String, "amount_missing": pl.String}))
-        # the base frame carries every position; remap positions to the summary's order
-        local = {p: j for j, p in enumerate(pos_arr)}
-        frames = [f.with_columns(pl.col("pos").replace_strict(local, return_dtype=pl.Int64)) for f in frames]
-        long_df = _assemble_long(frames, rules, summary, plan, meta)
+            hits = pl.DataFrame(hit_rows, schema={**_HITS, "missing": pl.String, "amount_missing": pl.String})
+            # positions in the summary's order (it holds only these rows)
+            local = {p: j for j, p in enumerate(pos_arr)}
+            hits = hits.with_columns(pl.col("pos").replace_strict(local, return_dtype=pl.Int64))
+        long_df = _assemble_long(hits, rules, summary, plan, meta)
     return ChunkResult(summary, long_df, len(positions), n_err, bad, len(positions), 0)
 
 
 # ====================================================================== frames and files
 
 
+def _chunk_rows(chunk_rows: int | None, long: bool) -> int:
+    """The caller's chunk size, else the default for the output form."""
+    if chunk_rows is None:
+        return LONG_CHUNK_ROWS if long else DEFAULT_CHUNK_ROWS
+    return chunk_rows
+
+
 def evaluate_frame(df: pl.DataFrame, on: Any = None, rules=None, progress: Callable[[int, int], Any] | None = None,
-                   *, long: bool = False, chunk_rows: int = DEFAULT_CHUNK_ROWS, engine: str = "polars"):
+                   *, long: bool = False, chunk_rows: int | None = None, engine: str = "polars"):
     """Summary rows for a table of companies (as read_table returns it); with long=True the pair
     (summary, long form). `progress(done_rows, total_rows)` is called after each chunk of chunk_rows
     rows (at least MIN_CHUNK_ROWS: a chunk has a fixed cost of a few tenths of a second)."""
     rules = _rules(rules)
     on = _as_date(on)
-    chunk_rows = max(chunk_rows, MIN_CHUNK_ROWS)
+    chunk_rows = max(_chunk_rows(chunk_rows, long), MIN_CHUNK_ROWS)
     total = df.height
     sums, longs = [], []
     done = 0
@@ -1368,7 +1430,7 @@ def evaluate_frame(df: pl.DataFrame, on: Any = None, rules=None, progress: Calla
             progress(done, total)
     summary = pl.concat(sums) if len(sums) > 1 else sums[0]
     if long:
-        return summary, (pl.concat(longs) if len(longs) > 1 else longs[0])
+        return summary, _plain(pl.concat(longs) if len(longs) > 1 else longs[0])
     return summary
 
 
@@ -1434,6 +1496,12 @@ class _Writer:
         self.tmp = path.with_name(path.name + ".part")
 
     def write(self, df: pl.DataFrame) -> None:
+        """Append rows, a slice at a time: the long form holds its texts as categoricals, and a whole
+        chunk of them spelt out at once would take several times its memory."""
+        for start in range(0, max(df.height, 1), WRITE_ROWS):
+            self._write(_plain(df.slice(start, WRITE_ROWS)))
+
+    def _write(self, df: pl.DataFrame) -> None:
         self.rows += df.height
         if self.kind == ".csv":
             with open(self.tmp, "wb" if self.first else "ab") as f:
@@ -1488,7 +1556,7 @@ class _Writer:
 
 
 def run_batch(input: Source, output: str | os.PathLike, on: Any = None, long: bool = False, engine: str = "polars",
-              scheduler: str | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS, rules=None,
+              scheduler: str | None = None, chunk_rows: int | None = None, rules=None,
               progress: Callable[[int, int | None], Any] | None = None, workers: int | None = None) -> BatchSummary:
     """Evaluate a company list file into OUTPUT (.csv, .xlsx, .parquet), streaming in chunks.
 
@@ -1498,6 +1566,7 @@ def run_batch(input: Source, output: str | os.PathLike, on: Any = None, long: bo
     """
     if engine not in ("polars", "dask", "single"):
         raise BatchInputError(f"--engine: 应为 polars、dask 或 single / expected polars, dask or single, got {engine!r}")
+    chunk_rows = _chunk_rows(chunk_rows, long)
     if chunk_rows < 1:
         raise BatchInputError("--chunk-rows must be at least 1")
     t0 = time.perf_counter()

@@ -205,15 +205,14 @@ def batch(
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask scheduler address, e.g. "
                                                                       "tcp://10.0.0.5:8786 (default: a local cluster)"),
     workers: Optional[int] = typer.Option(None, "--workers", help="local dask cluster: number of workers"),
-    chunk_rows: Optional[int] = typer.Option(None, "--chunk-rows", help="rows per chunk (default 200,000; memory "
-                                                                       "is bounded by this)"),
+    chunk_rows: Optional[int] = typer.Option(None, "--chunk-rows", help="rows per chunk (default 200,000, with "
+                                                                       "--long 25,000; memory is bounded by this)"),
     rules_dir: Optional[Path] = RulesOpt,
 ) -> None:
     """批量评估企业名单 / Evaluate a company list: one output row per input row."""
-    from .batch import DEFAULT_CHUNK_ROWS, run_batch
+    from .batch import run_batch
 
     when = _date(on)
-    chunk_rows = DEFAULT_CHUNK_ROWS if chunk_rows is None else chunk_rows
     rules = _load(rules_dir)
     progress = None
     bar = None

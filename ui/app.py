@@ -766,8 +766,6 @@ def page_batch(rules) -> None:
         try:
             step = max(50, frame.height // 20)  # about twenty progress updates
             summary, long = evaluate_frame(frame, on=on, rules=rules, progress=progress, long=True, chunk_rows=step)
-        except TypeError:  # an older evaluate_frame without the long form
-            summary, long = evaluate_frame(frame, on=on, rules=rules, progress=progress), None
         except Exception as e:  # noqa: BLE001
             st.error(tx("batch_read_error") + msg(e))
             return
