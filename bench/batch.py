@@ -1,6 +1,6 @@
 """Benchmark of `eligibility batch`: a seeded synthetic company list of N rows, evaluated end to end.
 
-    python bench/batch.py --rows 1000000 [--seed 7] [--format csv] [--chunk-rows 100000] [--keep DIR]
+    python bench/batch.py --rows 1000000 [--seed 7] [--format csv] [--chunk-rows 100000] [--long] [--keep DIR]
 
 Prints rows/s, the peak RSS of the batch process, and the ratio of the batch's wall time to the time
 polars takes just to read the same file (both measured in fresh subprocesses). Targets on the 2-core
@@ -152,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--output", default="csv", choices=["csv", "parquet"])
     ap.add_argument("--chunk-rows", type=int, default=None, help="default: the batch's own (DEFAULT_CHUNK_ROWS)")
     ap.add_argument("--on", default="2020-06-01")
+    ap.add_argument("--long", action="store_true", help="one output row per company × benefit")
     ap.add_argument("--rules", default=None, help="rules folder (default: the bundled catalogue)")
     ap.add_argument("--keep", default=None, help="keep the generated files in this folder")
     args = ap.parse_args(argv)
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     rules_arg = f", rules=load_rules({args.rules!r})" if args.rules else ""
     chunk_arg = f", chunk_rows={args.chunk_rows}" if args.chunk_rows else ""
     code = ("import json; from eligibility import load_rules; from eligibility.batch import run_batch; "
-            f"s=run_batch({str(src)!r}, {str(out)!r}, on={args.on!r}{chunk_arg}{rules_arg}); "
+            f"s=run_batch({str(src)!r}, {str(out)!r}, on={args.on!r}, long={args.long}{chunk_arg}{rules_arg}); "
             "print(json.dumps({'rows': s.rows_read, 'errors': s.rows_with_errors, 'exact_rows': s.exact_rows, "
             "'exact_amounts': s.exact_amounts, 'rules_version': s.rules_version, 'seconds': s.seconds}))")
     batch_s, batch_rss, stdout = _child(code)
