@@ -721,17 +721,7 @@ def _parse_text_columns(raw: pl.DataFrame, jobs: list[tuple[str, FactSpec]]) -> 
     for j, (_, spec) in enumerate(jobs):
         dtype = dtype_of(spec.type)
         values = uniq[j]
-        vals, errs, inex = [], [], []
-        for v in values:
-            try:
-                enc, x = encode_value(spec, spec.parse(v))
-                vals.append(enc)
-                errs.append(None)
-                inex.append(x)
-            except FactValueError as e:
-                vals.append(None)
-                errs.append(str(e))
-                inex.append(False)
+        vals, errs, inex = _parse_values(values, spec)
         if values:
             code = pl.when(pl.col(f"slow{j}")).then(pl.col(f"c{j}")).cast(pl.Enum(values)).to_physical()
             value = pl.lit(pl.Series(vals, dtype=dtype)).gather(code)
@@ -750,6 +740,24 @@ def _parse_text_columns(raw: pl.DataFrame, jobs: list[tuple[str, FactSpec]]) -> 
     return parsed
 
 
+def _parse_values(values: Iterable[Any], spec: FactSpec) -> tuple[list[Any], list[str | None], list[bool]]:
+    """FactSpec.parse of each (distinct) cell value: (encoded values, error messages, inexact flags)."""
+    vals: list[Any] = []
+    errs: list[str | None] = []
+    inex: list[bool] = []
+    for v in values:
+        try:
+            enc, x = encode_value(spec, spec.parse(v))
+            vals.append(enc)
+            errs.append(None)
+            inex.append(x)
+        except FactValueError as e:
+            vals.append(None)
+            errs.append(str(e))
+            inex.append(False)
+    return vals, errs, inex
+
+
 def _slow_parse(s: pl.Series, mask: pl.Series, spec: FactSpec, value: pl.Series, error: pl.Series,
                 inexact: pl.Series) -> tuple[pl.Series, pl.Series, pl.Series]:
     """FactSpec.parse once per distinct value, mapped back to the rows."""
@@ -760,18 +768,7 @@ def _slow_parse(s: pl.Series, mask: pl.Series, spec: FactSpec, value: pl.Series,
         keyed = True
     except Exception:  # noqa: BLE001 - nested values polars cannot hash
         uniq, keyed = sub.to_list(), False
-    vals, errs, inex = [], [], []
-    for raw in uniq:
-        try:
-            v = spec.parse(raw)
-            enc, x = encode_value(spec, v)
-            vals.append(enc)
-            errs.append(None)
-            inex.append(x)
-        except FactValueError as e:
-            vals.append(None)
-            errs.append(str(e))
-            inex.append(False)
+    vals, errs, inex = _parse_values(uniq, spec)
     dtype = dtype_of(spec.type)
     if keyed:
         table = pl.DataFrame({"k": pl.Series(uniq, dtype=s.dtype), "v": pl.Series(vals, dtype=dtype),
