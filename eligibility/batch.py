@@ -103,7 +103,7 @@ class TableSource:
         df = self._polars_part(part, len(starts)) if self.encoding == "utf-8" else None  # polars checks UTF-8
         if df is None:
             text, bad_text, utf8 = self._decode(part)
-            if not bad_text:
+            if not bad_text and utf8 is not part:  # re-encoded from GB18030 etc. (UTF-8 was tried above)
                 df = self._polars_part(utf8, len(starts))
             if df is None:  # the csv module decides (odd quoting, undecodable bytes)
                 return _python_csv_part(text, self.header, self.separator, bad_text)
@@ -889,11 +889,10 @@ def _decoded(spec: FactSpec, v: Any) -> Any:
 
 
 _PROGRAMS: dict[tuple, Program] = {}
+_PROGRAMS_LOCK = threading.Lock()
+_PLACE_FACTS = ("province", "city")
 _FULL_SHARE = 0.6  # a place whose rules are more than this share of the catalogue uses the full program
 _TINY_ROWS = 1000  # a place group smaller than this (or 2 % of the chunk) shares a larger group's program
-
-
-_PROGRAMS_LOCK = threading.Lock()
 
 
 def program_for(rules, on: dt.date, only: frozenset[int] | None = None) -> Program:
@@ -906,9 +905,6 @@ def program_for(rules, on: dt.date, only: frozenset[int] | None = None) -> Progr
                 _PROGRAMS.clear()
             prog = _PROGRAMS[key] = Program(rules, on, only)
     return prog
-
-
-_PLACE_FACTS = ("province", "city")
 
 
 def _jurisdictions(rules) -> list[list[tuple[str, Any, Any]]]:
@@ -1171,9 +1167,9 @@ def _long_columnar(prog: Program, res: pl.DataFrame, summary: pl.DataFrame, plan
         i = p.index
         rows = pos[idx]
         if p.amount is not None:
-            amount[idx] = res[f"a{i}"].fill_null(-1).to_numpy()[rows]
+            amount[idx] = res[f"a{i}"].gather(rows).fill_null(-1).to_numpy()
         if i in counted_exprs:
-            counted[idx] = flags[f"k{i}"].to_numpy()[rows]
+            counted[idx] = flags[f"k{i}"].gather(rows).to_numpy()
         for prefix, target, cands in (("m", missing, p.candidates),
                                       ("q", amount_missing, p.amount.candidates if p.amount else [])):
             cols = words.get(f"{prefix}{i}")
