@@ -816,38 +816,28 @@ def show_batch(frame, summary, long, rules, L: str) -> None:
         st.markdown(f"#### {tx('batch_errors')} · {bad.height}")
         st.dataframe(bad.select(["row", *([cols["name"]] if name_col else []), "errors"]), hide_index=True,
                      width="stretch", key="batch_bad")
-    if long is not None and long.height:
-        per_rule = (long.filter(pl.col("status") == "eligible")
-                    .group_by("rule_id")
-                    .agg(pl.len().alias(cols["companies"]),
-                         pl.col("amount").cast(pl.Float64).fill_null(0).sum().alias(cols["money"]))
-                    .with_columns(pl.col("rule_id").replace_strict(titles, default=pl.col("rule_id"))
-                                  .alias(cols["measure"]))
-                    .sort(cols["companies"], descending=True))
-    else:
-        ids = summary.select(pl.col("eligible").str.split(";")).explode("eligible").drop_nulls()
-        per_rule = (ids.filter(pl.col("eligible") != "").group_by("eligible").agg(pl.len().alias(cols["companies"]))
-                    .with_columns(pl.lit(None, pl.Float64).alias(cols["money"]),
-                                  pl.col("eligible").replace_strict(titles, default=pl.col("eligible"))
-                                  .alias(cols["measure"]))
-                    .rename({"eligible": "rule_id"}).sort(cols["companies"], descending=True))
+    per_rule = (long.filter(pl.col("status") == "eligible")
+                .group_by("rule_id")
+                .agg(pl.len().alias(cols["companies"]),
+                     pl.col("amount").cast(pl.Float64).fill_null(0).sum().alias(cols["money"]))
+                .with_columns(pl.col("rule_id").replace_strict(titles, default=pl.col("rule_id"))
+                              .alias(cols["measure"]))
+                .sort(cols["companies"], descending=True))
     if per_rule.height:
         st.markdown(f"#### {tx('batch_chart')}")
         top = per_rule.head(30)
         c1, c2 = st.columns(2)
         c1.bar_chart(top, x=cols["measure"], y=cols["companies"], horizontal=True, height=520,
                      sort=f"-{cols['companies']}")
-        if long is not None:
-            c2.bar_chart(top, x=cols["measure"], y=cols["money"], horizontal=True, height=520, color="#2e7d32",
-                         sort=f"-{cols['money']}")
+        c2.bar_chart(top, x=cols["measure"], y=cols["money"], horizontal=True, height=520, color="#2e7d32",
+                     sort=f"-{cols['money']}")
         st.dataframe(per_rule.select([cols["measure"], "rule_id", cols["companies"], cols["money"]]),
                      hide_index=True, width="stretch", key="batch_per_rule")
     d1, d2 = st.columns(2)
     d1.download_button(tx("batch_download"), data=lambda: _csv_bytes(summary), file_name="batch-summary.csv",
                        mime="text/csv", key="batch_download", on_click="ignore")
-    if long is not None:
-        d2.download_button(tx("batch_download_long"), data=lambda: _csv_bytes(long), file_name="batch-results-long.csv",
-                           mime="text/csv", key="batch_download_long", on_click="ignore")
+    d2.download_button(tx("batch_download_long"), data=lambda: _csv_bytes(long), file_name="batch-results-long.csv",
+                       mime="text/csv", key="batch_download_long", on_click="ignore")
 
 
 def _csv_bytes(frame) -> bytes:
