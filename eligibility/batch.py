@@ -1038,8 +1038,12 @@ def evaluate_chunk(raw: pl.DataFrame, on: Any, rules=None, row_offset: int = 0, 
     long_pieces: list[pl.DataFrame] = []
     exact_amounts = 0
     overflow: list[int] = []
-    for prog, pos in _place_programs(enc.frame, rules, on):
-        res = prog.run(enc.frame if pos is None else enc.frame[pos])
+    groups = _place_programs(enc.frame, rules, on)
+    frame, derived = enc.frame, len(groups) > 1
+    if derived:  # the derived columns once for the chunk, not once per program
+        frame = program_for(rules, on).derive(frame)
+    for prog, pos in groups:
+        res = prog.run(frame if pos is None else frame[pos], derived)
         fixes = prog.ambiguous(res)
         if fixes:
             res, k, over = _fix_amounts(res, fixes, raw, plan, rules, pos)

@@ -344,25 +344,31 @@ class Program:
         """The size mask per 工信部联企业〔2011〕300号, as derived._size decides it; a declared size wins."""
         std = size_standard()
         industry = pl.col("industry")
-        chain = None
         # computed once as columns before the mask: each sector's three tests and the industry's sector
         codes = {k: n for n, k in enumerate(std.sectors)}
         inds = list(self.facts["industry"].values)
         self._size_pre: list[pl.Expr] = [industry.replace_strict(
             inds, [codes[std.sector_for(i).key] for i in inds], default=None, return_dtype=pl.UInt8).alias("__sector")]
         sector_col = pl.col("__sector")
-        for key, sector in std.sectors.items():
-            sme, medium, micro = (self._size_test(f"__sz:{key}:{part}", n) for part, n in
-                                  (("sme", sector.sme), ("medium", sector.medium), ("micro", sector.micro)))
-            is_t = lambda e: e.fill_null(False)  # noqa: E731
-            is_f = lambda e: (~e).fill_null(False)  # noqa: E731
-            bits = (pl.when(~is_t(sme)).then(1).otherwise(0)
-                    + pl.when(~is_f(sme) & ~is_f(medium)).then(2).otherwise(0)
-                    + pl.when(~is_f(sme) & ~is_t(medium) & ~is_t(micro)).then(4).otherwise(0)
-                    + pl.when(~is_f(sme) & ~is_t(medium) & ~is_f(micro)).then(8).otherwise(0))
-            cond = sector_col == codes[key]
-            chain = pl.when(cond).then(bits) if chain is None else chain.when(cond).then(bits)
-        derived = chain.otherwise(None).cast(pl.UInt8)
+        # each row's own sector's three tests are picked first, then turned into the mask once (not
+        # once per sector: that chain cost more than all the rules' conditions)
+        picked = {}
+        for part in ("sme", "medium", "micro"):
+            chain = None
+            for key, sector in std.sectors.items():
+                test = self._size_test(f"__sz:{key}:{part}", getattr(sector, part))
+                cond = sector_col == codes[key]
+                chain = pl.when(cond).then(test) if chain is None else chain.when(cond).then(test)
+            picked[part] = chain.otherwise(None).alias(f"__sz:{part}")
+        self._size_pick = list(picked.values())  # a stage of its own: the mask reads each pick several times
+        sme, medium, micro = (pl.col(f"__sz:{part}") for part in picked)
+        is_t = lambda e: e.fill_null(False)  # noqa: E731
+        is_f = lambda e: (~e).fill_null(False)  # noqa: E731
+        bits = (pl.when(~is_t(sme)).then(1).otherwise(0)
+                + pl.when(~is_f(sme) & ~is_f(medium)).then(2).otherwise(0)
+                + pl.when(~is_f(sme) & ~is_t(medium) & ~is_t(micro)).then(4).otherwise(0)
+                + pl.when(~is_f(sme) & ~is_t(medium) & ~is_f(micro)).then(8).otherwise(0))
+        derived = pl.when(sector_col.is_not_null()).then(bits).otherwise(None).cast(pl.UInt8)
         derived = pl.when(derived == ALL_SIZES).then(None).otherwise(derived)
         declared = pl.col("size").replace_strict(list(SIZE_BITS), list(SIZE_BITS.values()), default=None,
                                                  return_dtype=pl.UInt8)
@@ -607,12 +613,19 @@ class Program:
                    for f in self.input_facts if f not in have]
         return enc.with_columns(missing) if missing else enc
 
-    def run(self, enc: pl.DataFrame) -> pl.DataFrame:
+    def derive(self, enc: pl.DataFrame) -> pl.DataFrame:
+        """prepare() plus the derived columns (size mask, what size and the ratios need). They do not
+        depend on the rules, so batch.py computes them once per chunk for all its programs."""
+        df = self.prepare(enc).with_columns(self._size_pre).with_columns(self._size_pick)
+        return df.with_columns(self.size_masks, *self._need_exprs()).drop(
+            _names({0: self._size_pre, 1: self._size_pick}))
+
+    def run(self, enc: pl.DataFrame, derived: bool = False) -> pl.DataFrame:
         """Per rule i: `s{i}` status code (0 ineligible, 1 eligible, 2 undetermined), `a{i}` fen,
         `x{i}` ambiguous amount, `m{i}_{w}` / `q{i}_{w}` bit masks of the missing / amount-missing
-        candidates. Eager stages: every node is a column, computed once."""
-        df = self.prepare(enc).with_columns(self._size_pre)
-        df = df.with_columns(self.size_masks, *self._need_exprs()).drop(_names({0: self._size_pre}))
+        candidates. Eager stages: every node is a column, computed once. derived: enc is already
+        derive()'s output (of this or any program of the same rule set and date)."""
+        df = self.prepare(enc) if derived else self.derive(enc)
         df = df.with_columns(self._leaf_exprs)
         for depth in sorted(self._group_levels):
             df = df.with_columns(self._group_levels[depth])
