@@ -888,7 +888,8 @@ def _mask_exprs(cands: list[Candidate], prefix: str) -> list[pl.Expr]:
     for w in range(0, len(cands), 63):
         chunk = cands[w:w + 63]
         dtype = pl.Int16 if len(chunk) <= 15 else pl.Int32 if len(chunk) <= 31 else pl.Int64
-        bits = [c.active.fill_null(False).cast(dtype) * pl.lit(1 << k, dtype=dtype) for k, c in enumerate(chunk)]
+        zero = pl.lit(0, dtype=dtype)  # when/then: one kernel per bit (fill_null, cast and * were three)
+        bits = [pl.when(c.active).then(pl.lit(1 << k, dtype=dtype)).otherwise(zero) for k, c in enumerate(chunk)]
         out.append(pl.sum_horizontal(bits).alias(f"{prefix}_{w // 63}") if bits else pl.lit(0).alias(
             f"{prefix}_{w // 63}"))
     return out
