@@ -681,7 +681,8 @@ def _fast_numeric(s: pl.Series, spec: FactSpec) -> tuple[pl.Series | None, pl.Se
 
 
 def _fast_text_number(col: pl.Expr, spec: FactSpec) -> tuple[pl.Expr, pl.Expr]:
-    """Plain numbers written as text ("1,234.5", "12%"): (cell done, encoded value) as expressions."""
+    """Plain numbers written as text ("1,234.5", "12%"): (matches the plain-number pattern, encoded
+    value or null) as expressions; _fast_number_ok then decides from their columns."""
     scale = scale_of(spec.type)
     pattern = _INT_RE if spec.type == "int" else (_PCT_RE if spec.type == "percent" else _DEC_RE)
     body = col.str.replace_all(",", "", literal=True)
@@ -691,45 +692,58 @@ def _fast_text_number(col: pl.Expr, spec: FactSpec) -> tuple[pl.Expr, pl.Expr]:
         val = body.cast(pl.Decimal(38, scale), strict=False).to_physical().cast(pl.Int64, strict=False)
     else:
         val = body.cast(pl.Int64, strict=False)
-    limit = 10**15 * 10**scale  # facts.MAX_ABS
-    ok = col.str.contains(pattern) & (val.abs() < limit)
+    return col.str.contains(pattern), val
+
+
+def _fast_number_ok(match: pl.Expr, val: pl.Expr, spec: FactSpec) -> pl.Expr:
+    """The cell is done by the fast path: a plain number, within facts.MAX_ABS and the fact's range."""
+    scale = scale_of(spec.type)
+    ok = match & (val.abs() < 10**15 * 10**scale)
     if spec.min is not None:
         ok = ok & (val >= int(spec.min * 10**scale))
     if spec.max is not None:
         ok = ok & (val <= int(spec.max * 10**scale))
-    return ok.fill_null(False), val
+    return ok.fill_null(False)
 
 
 def _parse_text_columns(raw: pl.DataFrame, jobs: list[tuple[str, FactSpec]]) -> list[Parsed]:
-    """parse_column for many text columns in three polars queries (polars spreads the columns over the
+    """parse_column for many text columns in a few polars queries (polars spreads the columns over the
     cores and releases the GIL): plain numbers by expressions; every other cell by FactSpec.parse,
-    once per distinct value, mapped back through an Enum code."""
-    fast, slow = [], []
+    once per distinct value, mapped back through an Enum code. Every value read more than once is a
+    column of an earlier stage: eager polars does not share repeated sub-expressions."""
+    numeric = [j for j, (_, spec) in enumerate(jobs) if spec.type in NUMERIC_TYPES]
+    stage1, stage2, slow = [], [], []
     for j, (_, spec) in enumerate(jobs):
         c = pl.col(f"c{j}")
-        if spec.type in NUMERIC_TYPES:
-            ok, val = _fast_text_number(c, spec)
-            fast += [ok.alias(f"ok{j}"), val.alias(f"v{j}")]
+        if j in numeric:
+            match, val = _fast_text_number(c, spec)
+            stage1 += [match.alias(f"match{j}"), val.alias(f"v{j}")]
+            stage2.append(_fast_number_ok(pl.col(f"match{j}"), pl.col(f"v{j}"), spec).alias(f"ok{j}"))
             slow.append((c.is_not_null() & ~pl.col(f"ok{j}")).alias(f"slow{j}"))
         else:
             slow.append(c.is_not_null().alias(f"slow{j}"))
     a = raw.lazy().select(pl.col(h).alias(f"c{j}") for j, (h, _) in enumerate(jobs))  # no name clashes
-    a = a.with_columns(fast).with_columns(slow).collect()
+    a = a.with_columns(stage1).with_columns(stage2).with_columns(slow).collect()
     uniq = a.select(pl.col(f"c{j}").filter(pl.col(f"slow{j}")).unique(maintain_order=True).implode()
                     .alias(f"u{j}") for j in range(len(jobs))).row(0)
-    exprs = []
+    codes, exprs = [], []
+    for j, (_, spec) in enumerate(jobs):
+        if uniq[j]:
+            codes.append(pl.when(pl.col(f"slow{j}")).then(pl.col(f"c{j}")).cast(pl.Enum(uniq[j])).to_physical()
+                         .alias(f"code{j}"))
+    a = a.with_columns(codes)
     for j, (_, spec) in enumerate(jobs):
         dtype = dtype_of(spec.type)
         values = uniq[j]
-        vals, errs, inex = _parse_values(values, spec)
         if values:
-            code = pl.when(pl.col(f"slow{j}")).then(pl.col(f"c{j}")).cast(pl.Enum(values)).to_physical()
+            vals, errs, inex = _parse_values(values, spec)
+            code = pl.col(f"code{j}")
             value = pl.lit(pl.Series(vals, dtype=dtype)).gather(code)
             error = pl.lit(pl.Series(errs, dtype=pl.String)).gather(code)
             inexact = pl.lit(pl.Series(inex, dtype=pl.Boolean)).gather(code).fill_null(False)
         else:
             value, error, inexact = pl.lit(None, dtype=dtype), pl.lit(None, dtype=pl.String), pl.lit(False)
-        if spec.type in NUMERIC_TYPES:
+        if j in numeric:
             value = pl.when(pl.col(f"ok{j}")).then(pl.col(f"v{j}")).otherwise(value)
         exprs += [value.cast(dtype).alias(f"value{j}"), error.alias(f"error{j}"), inexact.alias(f"inexact{j}")]
     out = a.select(exprs)
