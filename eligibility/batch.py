@@ -1057,7 +1057,10 @@ def evaluate_chunk(raw: pl.DataFrame, on: Any, rules=None, row_offset: int = 0, 
     if derived:  # the derived columns once for the chunk, not once per program
         frame = program_for(rules, on).derive(frame)
     for prog, pos in groups:
-        res = prog.run(frame if pos is None else frame[pos], derived)
+        if pos is None:
+            res = prog.run(frame, derived)
+        else:  # only the columns this program reads are gathered
+            res = prog.run(frame.select(c for c in prog.reads if c in frame.columns)[pos], derived)
         fixes = prog.ambiguous(res)
         if fixes:
             res, k, over = _fix_amounts(res, fixes, raw, plan, rules, pos)

@@ -197,6 +197,7 @@ class Program:
         self.plans = [self._plan(r, i) for i, r in enumerate(rules.rules) if only is None or i in only]
         self.groups = [sorted(g) for g in rules.exclusion_groups]
         self.input_facts = sorted(self._used_facts())
+        self.reads = [*self.input_facts, SIZE_COL, *_names({0: self._need_exprs()})]  # run(derived=True) input
         self.score_facts = self._score_facts()
         self._mask_exprs = self.mask_exprs()
         self._summary = self._summary_exprs()
