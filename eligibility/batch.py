@@ -746,7 +746,7 @@ def _parse_text_columns(raw: pl.DataFrame, jobs: list[tuple[str, FactSpec]]) -> 
         if j in numeric:
             value = pl.when(pl.col(f"ok{j}")).then(pl.col(f"v{j}")).otherwise(value)
         exprs += [value.cast(dtype).alias(f"value{j}"), error.alias(f"error{j}"), inexact.alias(f"inexact{j}")]
-    out = a.select(exprs)
+    out = a.with_columns(exprs)  # not select(): a chunk whose columns are all empty gives only literals
     parsed = []
     for j in range(len(jobs)):
         value, inexact = out[f"value{j}"], out[f"inexact{j}"]
@@ -1053,24 +1053,25 @@ def evaluate_chunk(raw: pl.DataFrame, on: Any, rules=None, row_offset: int = 0, 
     exact_amounts = 0
     overflow: list[int] = []
     groups = _place_programs(enc.frame, rules, on)
-    frame, derived = enc.frame, len(groups) > 1
-    if derived:  # the derived columns once for the chunk, not once per program
+    frame, split = enc.frame, any(pos is not None for _, pos in groups)
+    if split:  # the derived columns once for the chunk, not once per program
         frame = program_for(rules, on).derive(frame)
     for prog, pos in groups:
         if pos is None:
-            res = prog.run(frame, derived)
-        else:  # only the columns this program reads are gathered
-            res = prog.run(frame.select(c for c in prog.reads if c in frame.columns)[pos], derived)
+            res = prog.run(frame, split)
+        else:  # only the columns this program reads are gathered (derive() made them all: never none)
+            res = prog.run(frame.select(c for c in prog.reads if c in frame.columns)[pos], True)
         fixes = prog.ambiguous(res)
         if fixes:
             res, k, over = _fix_amounts(res, fixes, raw, plan, rules, pos)
             exact_amounts += k
             overflow += [p if pos is None else int(pos[p]) for p in over]
         summ = res.with_columns(prog.summary_exprs())  # with_columns: constants (no rules) fill every row
+        n_eligible, n_undetermined = prog.status_counts(res)
         pieces.append(pl.DataFrame({
             "__pos": pl.Series(np.arange(n) if pos is None else pos, dtype=pl.Int64),
-            "n_eligible": summ["n_eligible"],
-            "n_undetermined": summ["n_undetermined"],
+            "n_eligible": n_eligible,
+            "n_undetermined": n_undetermined,
             "total_amount": summ["__total"],
             "total_in_effect": summ["__total_open"],
             "eligible": prog.eligible_ids(res),

@@ -688,7 +688,7 @@ class Program:
         return out
 
     def summary_exprs(self) -> list[pl.Expr]:
-        """n_eligible, n_undetermined and the two totals (built once per program)."""
+        """The two totals (built once per program); the counts are status_counts()."""
         return self._summary
 
     def _summary_exprs(self) -> list[pl.Expr]:
@@ -697,11 +697,17 @@ class Program:
         for open_only in (False, True):
             parts = [pl.when(c).then(pl.col(f"a{i}")).otherwise(zero) for i, c in self.counted(open_only).items()]
             totals.append(pl.sum_horizontal([zero, *parts]).cast(pl.Int64))  # flat, not a 100-deep chain of +
-        st = [pl.col(f"s{p.index}") for p in self.plans]
-        n_el = pl.sum_horizontal([(s == 1).cast(pl.Int32) for s in st]) if st else pl.lit(0)
-        n_un = pl.sum_horizontal([(s == 2).cast(pl.Int32) for s in st]) if st else pl.lit(0)
-        return [n_el.cast(pl.Int32).alias("n_eligible"), n_un.cast(pl.Int32).alias("n_undetermined"),
-                totals[0].alias("__total"), totals[1].alias("__total_open")]
+        return [totals[0].alias("__total"), totals[1].alias("__total_open")]
+
+    def status_counts(self, res: pl.DataFrame) -> tuple[pl.Series, pl.Series]:
+        """n_eligible and n_undetermined per row, from the status columns stacked in numpy (a third of
+        the time of two 240-wide polars sums)."""
+        if not self.plans:
+            zeros = np.zeros(res.height, dtype=np.int32)
+            return pl.Series("n_eligible", zeros), pl.Series("n_undetermined", zeros)
+        status = np.stack([res[f"s{p.index}"].to_numpy() for p in self.plans])
+        return (pl.Series("n_eligible", (status == 1).sum(axis=0, dtype=np.int32)),
+                pl.Series("n_undetermined", (status == 2).sum(axis=0, dtype=np.int32)))
 
     def eligible_ids(self, res: pl.DataFrame) -> pl.Series:
         """Eligible rule ids per row, ';'-joined in rule order: rows are packed into bit words and each

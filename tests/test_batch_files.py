@@ -118,6 +118,19 @@ def test_no_fact_columns_is_a_warning_not_a_failure(tmp_path):
     assert out["名称"].to_list() == ["甲", "乙"] and out["n_eligible"].to_list() == ["0", "0"]
 
 
+def test_fact_columns_that_are_all_empty(tmp_path):
+    """Found by the agreement property: a chunk whose only fact columns are all blank once came back
+    one row short and failed. Every row is kept and knows nothing, as for a company with no facts."""
+    from eligibility import Company, evaluate
+
+    summary, dst = _run(tmp_path, "名称,所在省份,所属行业\n甲,,\n乙,,\n丙,,\n".encode())
+    assert summary.rows_read == 3 and summary.rows_with_errors == 0
+    out = pl.read_csv(dst, infer_schema=False)
+    alone = evaluate(Company(), on=ON)
+    assert out["名称"].to_list() == ["甲", "乙", "丙"]
+    assert out["n_undetermined"].to_list() == [str(len(alone.by_status("undetermined")))] * 3
+
+
 def test_header_only_file(tmp_path):
     summary, dst = _run(tmp_path, "名称,所在省份\n".encode())
     assert summary.rows_read == 0
