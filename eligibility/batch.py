@@ -41,6 +41,7 @@ READ_ERRORS = "__errors__"  # read_table's column of per-row reading problems (r
 DEFAULT_CHUNK_ROWS = 200_000  # ~1.2 GB peak on the bench list; larger chunks spread each program's fixed cost
 LONG_CHUNK_ROWS = 25_000  # --long: ~40 output rows per company (up to ~150 in 石家庄); ~1.3 GB peak
 WRITE_ROWS = 100_000  # output rows converted and written at a time
+SLICE_RULE_ROWS = 24_000_000  # rules × rows a program evaluates at once: 100,000 rows of the whole catalogue
 MIN_CHUNK_ROWS = 5_000  # each chunk costs ~0.2 s whatever its size: evaluate_frame never uses smaller ones
 ERROR_SEP = " | "
 OVERFLOW_MESSAGE = "金额: 数值过大，无法计算 / amount: the figures are too large to compute"
@@ -975,6 +976,22 @@ def _place_programs(frame: pl.DataFrame, rules, on: dt.date) -> list[tuple[Progr
             for j, key in enumerate(finals)]
 
 
+def _slices(pos: np.ndarray | None, n: int, n_rules: int) -> Iterator[np.ndarray | None]:
+    """A place group's rows in runs of at most SLICE_RULE_ROWS / n_rules rows (None: all n rows, at once).
+
+    A program's working columns grow with its rules; slicing bounds a chunk's memory by the rules its
+    rows meet, so a list of 石家庄 firms (every rule open) costs no more than a mixed one of the same
+    chunk size."""
+    rows = n if pos is None else len(pos)
+    step = max(MIN_CHUNK_ROWS, SLICE_RULE_ROWS // max(n_rules, 1))
+    if rows <= step:
+        yield pos
+        return
+    every = np.arange(n) if pos is None else pos
+    for start in range(0, rows, step):
+        yield every[start:start + step]
+
+
 def _as_date(on: Any) -> dt.date:
     if on is None:
         return dt.date.today()
@@ -1056,30 +1073,34 @@ def evaluate_chunk(raw: pl.DataFrame, on: Any, rules=None, row_offset: int = 0, 
     frame, split = enc.frame, any(pos is not None for _, pos in groups)
     if split:  # the derived columns once for the chunk, not once per program
         frame = program_for(rules, on).derive(frame)
-    for prog, pos in groups:
-        if pos is None:
-            res = prog.run(frame, split)
-        else:  # only the columns this program reads are gathered (derive() made them all: never none)
-            res = prog.run(frame.select(c for c in prog.reads if c in frame.columns)[pos], True)
-        fixes = prog.ambiguous(res)
-        if fixes:
-            res, k, over = _fix_amounts(res, fixes, raw, plan, rules, pos)
-            exact_amounts += k
-            overflow += [p if pos is None else int(pos[p]) for p in over]
-        summ = res.with_columns(prog.summary_exprs())  # with_columns: constants (no rules) fill every row
-        n_eligible, n_undetermined = prog.status_counts(res)
-        pieces.append(pl.DataFrame({
-            "__pos": pl.Series(np.arange(n) if pos is None else pos, dtype=pl.Int64),
-            "n_eligible": n_eligible,
-            "n_undetermined": n_undetermined,
-            "total_amount": summ["__total"],
-            "total_in_effect": summ["__total_open"],
-            "eligible": prog.eligible_ids(res),
-            "facts_to_collect": prog.facts_to_collect(res),
-        }))
-        if long:
-            sub = base if pos is None else base[pos]
-            long_pieces.append(_long_columnar(prog, res, sub, plan, ok if pos is None else ok.gather(pos), meta))
+    for prog, whole in groups:
+        for pos in _slices(whole, n, len(prog.plans)):
+            if pos is None:
+                res = prog.run(frame, split)
+            elif whole is None:  # a run of consecutive rows
+                res = prog.run(frame.slice(int(pos[0]), len(pos)), split)
+            else:  # only the columns this program reads are gathered (derive() made them all: never none)
+                res = prog.run(frame.select(c for c in prog.reads if c in frame.columns)[pos], True)
+            fixes = prog.ambiguous(res)
+            if fixes:
+                res, k, over = _fix_amounts(res, fixes, raw, plan, rules, pos)
+                exact_amounts += k
+                overflow += [p if pos is None else int(pos[p]) for p in over]
+            summ = res.with_columns(prog.summary_exprs())  # with_columns: constants (no rules) fill every row
+            n_eligible, n_undetermined = prog.status_counts(res)
+            pieces.append(pl.DataFrame({
+                "__pos": pl.Series(np.arange(n) if pos is None else pos, dtype=pl.Int64),
+                "n_eligible": n_eligible,
+                "n_undetermined": n_undetermined,
+                "total_amount": summ["__total"],
+                "total_in_effect": summ["__total_open"],
+                "eligible": prog.eligible_ids(res),
+                "facts_to_collect": prog.facts_to_collect(res),
+            }))
+            if long:
+                sub = base if pos is None else base[pos]
+                long_pieces.append(_long_columnar(prog, res, sub, plan, ok if pos is None else ok.gather(pos), meta))
+            del res, summ
     if overflow:
         mark = np.zeros(n, dtype=bool)
         mark[overflow] = True

@@ -173,8 +173,11 @@ def test_constants_cover_the_catalogue(rules, constants):
 @pytest.fixture()
 def every_place_its_program(monkeypatch):
     """Each group of rows by province and city gets a program of only the rules their place leaves open
-    (in a real chunk, small groups share a larger group's program): small frames exercise it too."""
+    (in a real chunk, small groups share a larger group's program), and a group runs in slices of at
+    most 10 rows of the whole catalogue (in a real chunk, 100,000): small frames exercise both."""
     monkeypatch.setattr(batch, "_TINY_ROWS", 0)
+    monkeypatch.setattr(batch, "MIN_CHUNK_ROWS", 1)
+    monkeypatch.setattr(batch, "SLICE_RULE_ROWS", 10 * 240)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -187,8 +190,9 @@ def test_random_companies_agree(rules, constants, data, every_place_its_program)
     assert_agree(rows, on, rules)
 
 
-@pytest.mark.parametrize("tiny", [None, 0], ids=["programs-shared", "program-per-place"])
-def test_every_rule_example_agrees(rules, monkeypatch, tiny):
+@pytest.mark.parametrize("tiny,slice_rows", [(None, None), (0, None), (0, 100)],
+                         ids=["programs-shared", "program-per-place", "places-in-slices"])
+def test_every_rule_example_agrees(rules, monkeypatch, tiny, slice_rows):
     """Every worked example of every rule through both paths, all examples in one frame. Statuses,
     amounts and missing facts do not depend on the date (windows, totals in effect and weights do, and
     the random companies above are drawn on many dates): one date, while most measures are open."""
@@ -199,6 +203,25 @@ def test_every_rule_example_agrees(rules, monkeypatch, tiny):
     assert len(rows) >= len(rules)
     if tiny is not None:
         monkeypatch.setattr(batch, "_TINY_ROWS", tiny)
+    if slice_rows is not None:  # the whole catalogue 100 rows at a time, smaller programs more
+        monkeypatch.setattr(batch, "MIN_CHUNK_ROWS", 1)
+        monkeypatch.setattr(batch, "SLICE_RULE_ROWS", slice_rows * len(rules))
+    assert_agree(rows, dt.date(2020, 6, 1), rules)
+
+
+def test_one_place_in_slices_agrees(rules, monkeypatch):
+    """A list of one place (here 石家庄 and firms that gave no place: the whole catalogue for every row)
+    runs in consecutive slices; each slice's rows keep their own results."""
+    rows = []
+    for r in rules:
+        for ex in r.spec.examples:
+            if ex.facts.get("city") in ("石家庄市", None) and ex.facts.get("province") in ("河北省", None):
+                rows.append({k: (v if v is None or isinstance(v, str) else _text(v)) for k, v in ex.facts.items()})
+    assert len(rows) > 150
+    monkeypatch.setattr(batch, "MIN_CHUNK_ROWS", 1)
+    monkeypatch.setattr(batch, "SLICE_RULE_ROWS", 50 * len(rules))
+    assert len(batch._place_programs(pl.DataFrame({"province": ["河北省", None], "city": ["石家庄市", None]}),
+                                     rules, dt.date(2020, 6, 1))) == 1
     assert_agree(rows, dt.date(2020, 6, 1), rules)
 
 
