@@ -138,6 +138,16 @@ def test_header_only_file(tmp_path):
     assert out.height == 0 and "n_eligible" in out.columns
 
 
+def test_header_only_parquet_keeps_its_columns(tmp_path):
+    src = tmp_path / "in.parquet"
+    pl.DataFrame({"名称": pl.Series([], dtype=pl.String), "所在省份": pl.Series([], dtype=pl.String)}).write_parquet(src)
+    summary = run_batch(src, tmp_path / "out.csv", on=ON)
+    assert summary.rows_read == 0
+    assert not any("no column matches a fact" in w for w in summary.warnings)  # 所在省份 is the province
+    out = pl.read_csv(tmp_path / "out.csv", infer_schema=False)
+    assert out.height == 0 and {"名称", "n_eligible"} <= set(out.columns)
+
+
 def test_quoted_newlines_blank_lines_and_crlf(tmp_path):
     data = ('名称,所在省份,备注\r\n"甲\r\n公司",河北省,"说 ""好"""\r\n\r\n乙,河南省,\r\n').encode()
     summary, dst = _run(tmp_path, data)
