@@ -511,7 +511,9 @@ class Program:
                 cents = (i * 2 + d) // (2 * d)
             else:
                 cents = i * 10 ** (2 - s)
-            big = cents > 9 * 10**18  # beyond Int64 fen: let the Decimal code decide
+            # tested on i, not on the fen: the division is then computed once, for the amount itself
+            first = first_big(s)
+            big = i >= pl.lit(first, dtype=pl.Int128) if first < 2**127 else pl.lit(False)
             return pl.when(big).then(None).otherwise(cents).cast(pl.Int64), big
         # float path with the error bound (min/max are 1-Lipschitz: the bound is the larger one)
         f, e = value.f, value.e
@@ -883,6 +885,25 @@ class Program:
             if p.amount is not None:
                 out += _mask_exprs(p.amount.candidates, f"q{p.index}")
         return out
+
+
+MOST_FEN = 9 * 10**18  # amounts beyond this many fen (near Int64's limit) are left to the Decimal code
+
+
+def to_fen(i: int, s: int) -> int:
+    """A non-negative fixed-point amount i·10^-s yuan in fen, rounded half up (as amounts.to_cents)."""
+    if s >= 2:
+        d = 10 ** (s - 2)
+        return (i * 2 + d) // (2 * d)
+    return i * 10 ** (2 - s)
+
+
+def first_big(s: int) -> int:
+    """The least i ≥ 0 with to_fen(i, s) > MOST_FEN (to_fen grows with i, so i ≥ this is the test)."""
+    if s >= 2:
+        d = 10 ** (s - 2)
+        return (d * (2 * MOST_FEN + 1) + 1) // 2
+    return MOST_FEN // 10 ** (2 - s) + 1
 
 
 def _names(levels: dict[int, list[pl.Expr]]) -> list[str]:

@@ -1,10 +1,13 @@
 """The amount language: a small parser (no eval), exact decimals, rendering with numbers."""
 
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eligibility.amounts import compute, names, parse_formula, render, to_cents
+from eligibility.columnar import MOST_FEN, first_big, to_fen
 from eligibility.errors import FormulaError
 
 
@@ -46,3 +49,18 @@ def test_bad_formulas(text, fragment):
 def test_render_words_and_numbers():
     e = parse_formula("(x + y) * 5")
     assert render(e, lambda n: n.upper()) == "(X + Y) × 5"
+
+
+@settings(max_examples=300, deadline=None)
+@given(s=st.integers(0, 12), i=st.integers(0, 10**32))
+def test_fen_overflow_threshold_matches_the_rounding(s, i):
+    """The batch tests 'too many fen for Int64' on the unrounded fixed-point value (i·10^-s yuan): the
+    threshold must be exactly where the half-up rounding to fen passes MOST_FEN."""
+    f = first_big(s)
+    assert to_fen(f, s) > MOST_FEN and to_fen(f - 1, s) <= MOST_FEN
+    assert (to_fen(i, s) > MOST_FEN) == (i >= f)
+    near = f + (i % 7) - 3  # around the threshold too
+    assert (to_fen(near, s) > MOST_FEN) == (near >= f)
+    with localcontext() as ctx:
+        ctx.prec = 80
+        assert Decimal(to_fen(i, s)).scaleb(-2) == to_cents(Decimal(i).scaleb(-s))
