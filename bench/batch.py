@@ -1,7 +1,7 @@
 """Benchmark of `eligibility batch`: a seeded synthetic company list of N rows, evaluated end to end.
 
     python bench/batch.py --rows 1000000 [--seed 7] [--format csv] [--chunk-rows 100000] [--long] [--keep DIR]
-                          [--repeat 3]
+                          [--repeat 3] [--city 石家庄市]
 
 Prints rows/s, the peak RSS of the batch process, and the ratio of the batch's wall time to the time
 polars takes just to read the same file (both measured in fresh subprocesses). With --repeat N the read
@@ -56,16 +56,23 @@ def _money(rng: np.random.Generator, n: int, median: float, sigma: float, cents:
     return text
 
 
-def generate(n: int, seed: int = 7) -> pl.DataFrame:
-    """A realistic company list: names and codes, place, kind, industry, size inputs, insurance, flags."""
+def generate(n: int, seed: int = 7, city_only: str | None = None) -> pl.DataFrame:
+    """A realistic company list: names and codes, place, kind, industry, size inputs, insurance, flags.
+    city_only: every company in that city (as a city's own list would be), its counties at random."""
     from eligibility.facts import default_facts
 
     facts = default_facts()
     rng = np.random.default_rng(seed)
-    prov = _pick(rng, list(PLACES), n, [0.6, 0.25, 0.1, 0.05])
+    places = PLACES
+    if city_only is not None:
+        places = {p: {c: ks} for p, cities in PLACES.items() for c, ks in cities.items() if c == city_only}
+        if not places:
+            raise SystemExit(f"--city: one of {[c for cities in PLACES.values() for c in cities]}")
+    shares = [0.6, 0.25, 0.1, 0.05] if city_only is None else None
+    prov = _pick(rng, list(places), n, shares)
     city = np.empty(n, dtype=object)
     county = np.empty(n, dtype=object)
-    for p, cities in PLACES.items():
+    for p, cities in places.items():
         idx = np.flatnonzero(prov == p)
         cs = _pick(rng, list(cities), len(idx))
         city[idx] = cs
@@ -160,14 +167,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rules", default=None, help="rules folder (default: the bundled catalogue)")
     ap.add_argument("--keep", default=None, help="keep the generated files in this folder")
     ap.add_argument("--repeat", type=int, default=1, help="alternate the read and the batch N times; medians")
+    ap.add_argument("--city", default=None, help="every company in this city (e.g. 石家庄市: the whole catalogue)")
     args = ap.parse_args(argv)
 
     tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="elig-bench-"))
     tmp.mkdir(parents=True, exist_ok=True)
-    src = tmp / f"companies_{args.rows}.{args.format}"
+    src = tmp / f"companies_{args.rows}{'_' + args.city if args.city else ''}.{args.format}"
     out = tmp / f"results_{args.rows}.{args.output}"
     t = time.perf_counter()
-    write(generate(args.rows, args.seed), src)
+    write(generate(args.rows, args.seed, args.city), src)
     gen = time.perf_counter() - t
     size_mb = src.stat().st_size / 1e6
 
