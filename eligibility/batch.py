@@ -981,9 +981,8 @@ def _place_programs(frame: pl.DataFrame, rules, on: dt.date) -> list[tuple[Progr
 def _slices(pos: np.ndarray | None, n: int, n_rules: int) -> Iterator[np.ndarray | None]:
     """A place group's rows in runs of at most SLICE_RULE_ROWS / n_rules rows (None: all n rows, at once).
 
-    A program's working columns grow with its rules; slicing bounds a chunk's memory by the rules its
-    rows meet, so a list of 石家庄 firms (every rule open) costs no more than a mixed one of the same
-    chunk size."""
+    A program's working columns grow with its rules: slicing bounds a chunk's memory whatever the mix
+    of places in the list (a list of 石家庄 firms meets every rule in every row)."""
     rows = n if pos is None else len(pos)
     step = max(MIN_CHUNK_ROWS, SLICE_RULE_ROWS // max(n_rules, 1))
     if rows <= step:
@@ -1075,6 +1074,7 @@ def evaluate_chunk(raw: pl.DataFrame, on: Any, rules=None, row_offset: int = 0, 
     frame, split = enc.frame, any(pos is not None for _, pos in groups)
     if split:  # the derived columns once for the chunk, not once per program
         frame = program_for(rules, on).derive(frame)
+    have = set(frame.columns)
     for prog, whole in groups:
         for pos in _slices(whole, n, len(prog.plans)):
             if pos is None:
@@ -1082,7 +1082,7 @@ def evaluate_chunk(raw: pl.DataFrame, on: Any, rules=None, row_offset: int = 0, 
             elif whole is None:  # a run of consecutive rows
                 res = prog.run(frame.slice(int(pos[0]), len(pos)), split)
             else:  # only the columns this program reads are gathered (derive() made them all: never none)
-                res = prog.run(frame.select(c for c in prog.reads if c in frame.columns)[pos], True)
+                res = prog.run(frame.select(c for c in prog.reads if c in have)[pos], True)
             fixes = prog.ambiguous(res)
             if fixes:
                 res, k, over = _fix_amounts(res, fixes, raw, plan, rules, pos)
