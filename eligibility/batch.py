@@ -1089,14 +1089,14 @@ def evaluate_chunk(raw: pl.DataFrame, on: Any, rules=None, row_offset: int = 0, 
                 exact_amounts += k
                 overflow += [p if pos is None else int(pos[p]) for p in over]
             summ = res.with_columns(prog.summary_exprs())  # with_columns: constants (no rules) fill every row
-            n_eligible, n_undetermined = prog.status_counts(res)
+            n_eligible, n_undetermined, eligible = prog.status_summary(res)
             pieces.append(pl.DataFrame({
                 "__pos": pl.Series(np.arange(n) if pos is None else pos, dtype=pl.Int64),
                 "n_eligible": n_eligible,
                 "n_undetermined": n_undetermined,
                 "total_amount": summ["__total"],
                 "total_in_effect": summ["__total_open"],
-                "eligible": prog.eligible_ids(res),
+                "eligible": eligible,
                 "facts_to_collect": prog.facts_to_collect(res),
             }))
             if long:

@@ -690,7 +690,7 @@ class Program:
         return out
 
     def summary_exprs(self) -> list[pl.Expr]:
-        """The two totals (built once per program); the counts are status_counts()."""
+        """The two totals (built once per program); the counts are status_summary()'s."""
         return self._summary
 
     def _summary_exprs(self) -> list[pl.Expr]:
@@ -701,28 +701,25 @@ class Program:
             totals.append(pl.sum_horizontal([zero, *parts]).cast(pl.Int64))  # flat, not a 100-deep chain of +
         return [totals[0].alias("__total"), totals[1].alias("__total_open")]
 
-    def status_counts(self, res: pl.DataFrame) -> tuple[pl.Series, pl.Series]:
-        """n_eligible and n_undetermined per row, from the status columns stacked in numpy (a third of
-        the time of two 240-wide polars sums)."""
-        if not self.plans:
-            zeros = np.zeros(res.height, dtype=np.int32)
-            return pl.Series("n_eligible", zeros), pl.Series("n_undetermined", zeros)
-        status = np.stack([res[f"s{p.index}"].to_numpy() for p in self.plans])
-        return (pl.Series("n_eligible", (status == 1).sum(axis=0, dtype=np.int32)),
-                pl.Series("n_undetermined", (status == 2).sum(axis=0, dtype=np.int32)))
-
-    def eligible_ids(self, res: pl.DataFrame) -> pl.Series:
-        """Eligible rule ids per row, ';'-joined in rule order: rows are packed into bit words and each
-        distinct set is spelled once."""
+    def status_summary(self, res: pl.DataFrame) -> tuple[pl.Series, pl.Series, pl.Series]:
+        """n_eligible, n_undetermined and the eligible rule ids (';'-joined in rule order) per row, from
+        the status columns stacked once in numpy; rows are packed into bit words and each distinct
+        set of ids is spelled once."""
         n = res.height
+        if not self.plans:
+            zeros = np.zeros(n, dtype=np.int32)
+            return (pl.Series("n_eligible", zeros), pl.Series("n_undetermined", zeros),
+                    pl.Series("eligible", [""] * n, dtype=pl.String))
+        status = np.stack([res[f"s{p.index}"].to_numpy() for p in self.plans])
+        eligible = status == 1
+        counts = (pl.Series("n_eligible", eligible.sum(axis=0, dtype=np.int32)),
+                  pl.Series("n_undetermined", (status == 2).sum(axis=0, dtype=np.int32)))
         words = {}
         for w in range(0, len(self.plans), 63):
             acc = np.zeros(n, dtype=np.int64)
-            for k, p in enumerate(self.plans[w:w + 63]):
-                acc |= (res[f"s{p.index}"].to_numpy() == 1).astype(np.int64) << k
+            for k, row in enumerate(eligible[w:w + 63]):
+                acc |= row.astype(np.int64) << k
             words[f"w{w // 63}"] = acc
-        if not words:
-            return pl.Series("eligible", [""] * n, dtype=pl.String)
         keys = pl.DataFrame(words)
         uniq = keys.unique(maintain_order=True)
         spelled = []
@@ -730,7 +727,7 @@ class Program:
             ids = [self.plans[w * 63 + k].rule.id for w, word in enumerate(rec) for k in range(63) if word >> k & 1]
             spelled.append(";".join(ids))
         table = uniq.with_columns(pl.Series("eligible", spelled, dtype=pl.String))
-        return keys.join(table, on=list(words), how="left", maintain_order="left")["eligible"]
+        return *counts, keys.join(table, on=list(words), how="left", maintain_order="left")["eligible"]
 
     @property
     def score_unit(self) -> int:
