@@ -506,11 +506,7 @@ class Program:
                 b = bound.i if bound.s == t else bound.i * pl.lit(10 ** (t - bound.s), dtype=pl.Int128)
                 i, s = pick(a, b), t
             i = pl.max_horizontal(i, pl.lit(0, dtype=pl.Int128))
-            if s >= 2:
-                d = 10 ** (s - 2)
-                cents = (i * 2 + d) // (2 * d)
-            else:
-                cents = i * 10 ** (2 - s)
+            cents = to_fen(i, s)  # the same arithmetic on the expression
             # tested on i, not on the fen: the division is then computed once, for the amount itself
             first = first_big(s)
             big = i >= pl.lit(first, dtype=pl.Int128) if first < 2**127 else pl.lit(False)
@@ -887,8 +883,9 @@ class Program:
 MOST_FEN = 9 * 10**18  # amounts beyond this many fen (near Int64's limit) are left to the Decimal code
 
 
-def to_fen(i: int, s: int) -> int:
-    """A non-negative fixed-point amount i·10^-s yuan in fen, rounded half up (as amounts.to_cents)."""
+def to_fen(i, s: int):
+    """A non-negative fixed-point amount i·10^-s yuan in fen, rounded half up (as amounts.to_cents);
+    i is an int or an Int128 polars expression (the batch's amounts)."""
     if s >= 2:
         d = 10 ** (s - 2)
         return (i * 2 + d) // (2 * d)
