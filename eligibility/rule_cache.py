@@ -1,0 +1,106 @@
+"""The bundled catalogue, validated once and kept: a pickle keyed by everything the load reads.
+
+Loading 240 rules means parsing YAML, validating with pydantic and finding every quote in its seed
+(~0.35 s); every CLI run and app start paid it. The key hashes the rule files, the seeds, the
+package's tables and source code, and the Python and pydantic versions, so an edit to any of them
+is a miss and a fresh, fully validated load. A cache that cannot be read or written is ignored.
+ELIGIBILITY_CACHE_DIR chooses the folder ("off" turns the cache off); the default is
+$XDG_CACHE_HOME/eligibility or ~/.cache/eligibility. The file is the user's own: pickle is only
+loaded from a folder the user owns.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import os
+import pickle
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+PACKAGE = Path(__file__).parent
+PREFIX = "rules-"
+
+
+def cache_dir() -> Path | None:
+    env = os.environ.get("ELIGIBILITY_CACHE_DIR")
+    if env is not None:
+        return None if env.strip().lower() in ("", "off", "0", "no") else Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "eligibility"
+
+
+def key(rules_dir: Path, seeds_dir: Path) -> str:
+    """A digest of every input of the load, and of the code that loads it."""
+    import pydantic
+
+    h = hashlib.sha256()
+    h.update(f"{sys.version}\0{pydantic.VERSION}\0{pickle.HIGHEST_PROTOCOL}\0".encode())
+    h.update(f"{rules_dir.resolve()}\0{seeds_dir.resolve()}\0".encode())
+    inputs = [*sorted(PACKAGE.glob("*.py")), *sorted(PACKAGE.glob("*.yaml")),
+              *sorted(rules_dir.glob("*.yaml")), *sorted(p for p in seeds_dir.iterdir() if p.is_file())]
+    for p in inputs:
+        h.update(f"{p.parent.name}/{p.name}\0".encode())
+        h.update(p.read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()[:32]
+
+
+def cached(rules_dir: Path, seeds_dir: Path, load: Callable[[], object]):
+    """load() (the rule set), or the kept copy of its result for the same inputs."""
+    folder = cache_dir()
+    path = None
+    if folder is not None and rules_dir.is_dir() and seeds_dir.is_dir():
+        try:
+            path = folder / f"{PREFIX}{key(rules_dir, seeds_dir)}.pickle"
+            if path.is_file() and _owned(path):
+                with open(path, "rb") as f:
+                    return _unpickle(f.read())
+        except Exception:  # noqa: BLE001 - a stale or broken cache is a miss
+            pass
+    enabled = gc.isenabled()
+    gc.disable()  # everything allocated here lives on: collections during the load are pure cost
+    try:
+        rules = load()
+    finally:
+        if enabled:
+            gc.enable()
+    if path is not None:
+        _store(path, rules)
+    return rules
+
+
+def _unpickle(data: bytes):
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return pickle.loads(data)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _owned(path: Path) -> bool:
+    st = path.stat()
+    return not hasattr(os, "getuid") or st.st_uid == os.getuid()
+
+
+def _store(path: Path, rules) -> None:
+    """Write atomically (a reader never sees half a file); older entries are removed."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(rules, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+        for old in path.parent.glob(f"{PREFIX}*.pickle"):
+            if old != path:
+                old.unlink(missing_ok=True)
+    except Exception:  # noqa: BLE001 - no cache is no error
+        try:
+            os.unlink(tmp)  # type: ignore[possibly-undefined]
+        except Exception:  # noqa: BLE001
+            pass
+

@@ -1,0 +1,129 @@
+"""The kept catalogue: a hit is the same rule set as a fresh load; any changed input is a miss."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from eligibility import evaluate, rule_cache
+from eligibility.loading import DEFAULT_RULES, DEFAULT_SEEDS, _load_rules, load_rules
+
+COMPANY = {"province": "河北省", "city": "石家庄市", "county": "长安区", "entity_type": "enterprise",
+           "industry": "catering", "employees": 40, "revenue": 3_000_000, "insured_employees": 40,
+           "unemployment_claimants": 2, "unemployment_insurance_paid": 24_000, "rents_state_owned_premises": True,
+           "monthly_rent": 10_000}
+
+
+@pytest.fixture
+def cache_env(tmp_path, monkeypatch):
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("ELIGIBILITY_CACHE_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture
+def catalogue_copy(tmp_path):
+    rules, seeds = tmp_path / "rules", tmp_path / "seeds"
+    shutil.copytree(DEFAULT_RULES, rules)
+    shutil.copytree(DEFAULT_SEEDS, seeds)
+    return rules, seeds
+
+
+def _first_rule_file(rules_dir: Path) -> Path:
+    return next(p for p in sorted(rules_dir.glob("*.yaml")) if not p.name.startswith("_"))
+
+
+def _counting_load(rules_dir: Path, seeds_dir: Path, calls: list):
+    def load():
+        calls.append(1)
+        return _load_rules(rules_dir, seeds_dir)
+    return load
+
+
+def _same(a, b):
+    assert a.version == b.version and a.files == b.files
+    assert [r.id for r in a] == [r.id for r in b]
+    assert [r.spec for r in a] == [r.spec for r in b]
+    assert [r.condition for r in a] == [r.condition for r in b]
+    ra, rb = evaluate(COMPANY, on="2020-06-01", rules=a), evaluate(COMPANY, on="2020-06-01", rules=b)
+    assert ra.total_amount > 0 and ra.model_dump() == rb.model_dump()
+
+
+def test_a_hit_is_the_fresh_load(cache_env, catalogue_copy):
+    rules_dir, seeds_dir = catalogue_copy
+    calls: list = []
+    first = rule_cache.cached(rules_dir, seeds_dir, _counting_load(rules_dir, seeds_dir, calls))
+    assert len(list(cache_env.glob("rules-*.pickle"))) == 1
+    second = rule_cache.cached(rules_dir, seeds_dir, _counting_load(rules_dir, seeds_dir, calls))
+    assert calls == [1]  # the second came from the file
+    assert second is not first
+    _same(first, second)
+    _same(second, _load_rules(rules_dir, seeds_dir))
+
+
+@pytest.mark.parametrize("edit", ["rule", "seed", "new_file"])
+def test_any_changed_input_is_a_miss(cache_env, catalogue_copy, edit):
+    rules_dir, seeds_dir = catalogue_copy
+    calls: list = []
+    rule_cache.cached(rules_dir, seeds_dir, _counting_load(rules_dir, seeds_dir, calls))
+    if edit == "rule":
+        path = _first_rule_file(rules_dir)
+        path.write_text(path.read_text("utf-8") + "\n# edited\n", "utf-8")
+    elif edit == "seed":
+        path = sorted(seeds_dir.glob("*.txt"))[0]
+        path.write_bytes(path.read_bytes() + b"\n")
+    else:
+        shutil.copy(_first_rule_file(rules_dir), rules_dir / "_notes.yaml")
+    rule_cache.cached(rules_dir, seeds_dir, _counting_load(rules_dir, seeds_dir, calls))
+    assert calls == [1, 1]
+    assert len(list(cache_env.glob("rules-*.pickle"))) == 1  # the older entry is gone
+
+
+def test_a_broken_cache_file_is_a_miss_and_is_replaced(cache_env, catalogue_copy):
+    rules_dir, seeds_dir = catalogue_copy
+    calls: list = []
+    rule_cache.cached(rules_dir, seeds_dir, _counting_load(rules_dir, seeds_dir, calls))
+    (entry,) = cache_env.glob("rules-*.pickle")
+    entry.write_bytes(b"not a pickle")
+    again = rule_cache.cached(rules_dir, seeds_dir, _counting_load(rules_dir, seeds_dir, calls))
+    assert calls == [1, 1] and len(again) == len(_load_rules(rules_dir, seeds_dir))
+    rule_cache.cached(rules_dir, seeds_dir, _counting_load(rules_dir, seeds_dir, calls))
+    assert calls == [1, 1]  # rewritten whole
+
+
+def test_a_failing_load_is_not_kept(cache_env, catalogue_copy):
+    rules_dir, seeds_dir = catalogue_copy
+    path = _first_rule_file(rules_dir)
+    path.write_text(path.read_text("utf-8").replace("rules:", "rulez:", 1), "utf-8")
+    from eligibility import RuleLoadError
+
+    with pytest.raises(RuleLoadError):
+        rule_cache.cached(rules_dir, seeds_dir, lambda: _load_rules(rules_dir, seeds_dir))
+    assert not list(cache_env.glob("rules-*.pickle"))
+
+
+def test_off_writes_nothing(tmp_path, monkeypatch, catalogue_copy):
+    monkeypatch.setenv("ELIGIBILITY_CACHE_DIR", "off")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    rules_dir, seeds_dir = catalogue_copy
+    calls: list = []
+    for _ in range(2):
+        rule_cache.cached(rules_dir, seeds_dir, _counting_load(rules_dir, seeds_dir, calls))
+    assert calls == [1, 1]
+    assert not (tmp_path / "xdg").exists() and not (tmp_path / "home").exists()
+
+
+def test_an_unwritable_folder_is_no_error(tmp_path, monkeypatch, catalogue_copy):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setenv("ELIGIBILITY_CACHE_DIR", str(blocker / "cache"))  # cannot be a folder
+    rules_dir, seeds_dir = catalogue_copy
+    assert len(rule_cache.cached(rules_dir, seeds_dir, lambda: _load_rules(rules_dir, seeds_dir))) > 0
+
+
+def test_the_bundled_catalogue_goes_through_the_cache(cache_env):
+    kept = load_rules()
+    assert len(list(cache_env.glob("rules-*.pickle"))) == 1
+    _same(load_rules(), kept)
+    _same(kept, _load_rules())
