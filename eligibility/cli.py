@@ -114,7 +114,7 @@ def lint(rules_dir: Optional[Path] = RulesOpt,
     from .loading import load_rules
 
     try:
-        rules = load_rules(rules_dir)
+        rules = load_rules(rules_dir, cache=False)  # the check itself: never the kept copy
     except RuleLoadError as e:
         _fail([str(i) for i in e.issues] + [f"{len(e.issues)} problem(s)"], 1)
     from .coverage import validate_not_encoded

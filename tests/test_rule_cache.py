@@ -127,3 +127,15 @@ def test_the_bundled_catalogue_goes_through_the_cache(cache_env):
     assert len(list(cache_env.glob("rules-*.pickle"))) == 1
     _same(load_rules(), kept)
     _same(kept, _load_rules())
+
+
+def test_lint_reads_afresh(cache_env, monkeypatch):
+    from typer.testing import CliRunner
+
+    from eligibility import cli, rule_cache as rc
+
+    used: list = []
+    monkeypatch.setattr(rc, "cached", lambda *a, **k: used.append(1))
+    result = CliRunner().invoke(cli.app, ["rules", "lint", "--no-examples"])
+    assert result.exit_code == 0, result.output
+    assert "OK: " in result.output and used == []
