@@ -32,7 +32,8 @@ import numpy as np
 import polars as pl
 
 from . import __version__
-from .columnar import SCALE, STATUS_CODES, TOP_FACTS, Program, decode_mask, dtype_of, scale_of
+from .columnar import (PLAIN_COLLECT, SCALE, STATUS_CODES, TOP_FACTS, Program, decode_mask, dtype_of,
+                       scale_of)
 from .conditions import OPERATORS, Compare, Group
 from .errors import BatchInputError, CompanyValidationError
 from .facts import NUMERIC_TYPES, FactDictionary, FactSpec, FactValueError
@@ -726,7 +727,7 @@ def _parse_text_columns(raw: pl.DataFrame, jobs: list[tuple[str, FactSpec]]) -> 
         else:
             slow.append(c.is_not_null().alias(f"slow{j}"))
     a = raw.lazy().select(pl.col(h).alias(f"c{j}") for j, (h, _) in enumerate(jobs))  # no name clashes
-    a = a.with_columns(stage1).with_columns(stage2).with_columns(slow).collect()
+    a = a.with_columns(stage1).with_columns(stage2).with_columns(slow).collect(**PLAIN_COLLECT)
     uniq = a.select(pl.col(f"c{j}").filter(pl.col(f"slow{j}")).unique(maintain_order=True).implode()
                     .alias(f"u{j}") for j in range(len(jobs))).row(0)
     codes, exprs = [], []
