@@ -32,6 +32,11 @@ def cache_dir() -> Path | None:
     return Path(base) / "eligibility"
 
 
+def place(rules_dir: Path, seeds_dir: Path) -> str:
+    """Which catalogue (its folders): each keeps its own entry, so two checkouts do not evict each other."""
+    return hashlib.sha256(f"{rules_dir.resolve()}\0{seeds_dir.resolve()}".encode()).hexdigest()[:12]
+
+
 def key(rules_dir: Path, seeds_dir: Path) -> str:
     """A digest of every input of the load, and of the code that loads it."""
     import pydantic
@@ -54,7 +59,7 @@ def cached(rules_dir: Path, seeds_dir: Path, load: Callable[[], object]):
     path = None
     if folder is not None and rules_dir.is_dir() and seeds_dir.is_dir():
         try:
-            path = folder / f"{PREFIX}{key(rules_dir, seeds_dir)}.pickle"
+            path = folder / f"{PREFIX}{place(rules_dir, seeds_dir)}-{key(rules_dir, seeds_dir)}.pickle"
             if path.is_file() and _owned(path):
                 with open(path, "rb") as f:
                     return _unpickle(f.read())
@@ -88,14 +93,14 @@ def _owned(path: Path) -> bool:
 
 
 def _store(path: Path, rules) -> None:
-    """Write atomically (a reader never sees half a file); older entries are removed."""
+    """Write atomically (a reader never sees half a file); older entries of the same folders are removed."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             pickle.dump(rules, f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
-        for old in path.parent.glob(f"{PREFIX}*.pickle"):
+        for old in path.parent.glob(path.name.rsplit("-", 1)[0] + "-*.pickle"):
             if old != path:
                 old.unlink(missing_ok=True)
     except Exception:  # noqa: BLE001 - no cache is no error

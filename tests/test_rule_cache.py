@@ -139,3 +139,16 @@ def test_lint_reads_afresh(cache_env, monkeypatch):
     result = CliRunner().invoke(cli.app, ["rules", "lint", "--no-examples"])
     assert result.exit_code == 0, result.output
     assert "OK: " in result.output and used == []
+
+
+def test_two_catalogues_keep_their_own_entries(cache_env, catalogue_copy, tmp_path):
+    rules_dir, seeds_dir = catalogue_copy
+    other_rules, other_seeds = tmp_path / "other" / "rules", tmp_path / "other" / "seeds"
+    shutil.copytree(rules_dir, other_rules)
+    shutil.copytree(seeds_dir, other_seeds)
+    calls: list = []
+    for _ in range(2):
+        rule_cache.cached(rules_dir, seeds_dir, _counting_load(rules_dir, seeds_dir, calls))
+        rule_cache.cached(other_rules, other_seeds, _counting_load(other_rules, other_seeds, calls))
+    assert calls == [1, 1]  # the second round came from the two files
+    assert len(list(cache_env.glob("rules-*.pickle"))) == 2
