@@ -714,7 +714,8 @@ def _parse_text_columns(raw: pl.DataFrame, jobs: list[tuple[str, FactSpec]]) -> 
     """parse_column for many text columns in a few polars queries (polars spreads the columns over the
     cores and releases the GIL): plain numbers by expressions; every other cell by FactSpec.parse,
     once per distinct value, mapped back through an Enum code. Every value read more than once is a
-    column of an earlier stage: eager polars does not share repeated sub-expressions."""
+    column of an earlier stage: collected without optimisation, polars does not share repeated
+    sub-expressions."""
     numeric = [j for j, (_, spec) in enumerate(jobs) if spec.type in NUMERIC_TYPES]
     stage1, stage2, slow = [], [], []
     for j, (_, spec) in enumerate(jobs):
