@@ -2,7 +2,7 @@
 
 Loading 240 rules means parsing YAML, validating with pydantic and finding every quote in its seed
 (~0.35 s); every CLI run and app start paid it. The key hashes the rule files, the seeds, the
-package's tables and source code, and the Python and pydantic versions, so an edit to any of them
+package's tables and source code, and the Python, pydantic and PyYAML versions, so an edit to any of them
 is a miss and a fresh, fully validated load. A cache that cannot be read or written is ignored.
 ELIGIBILITY_CACHE_DIR chooses the folder ("off" turns the cache off); the default is
 $XDG_CACHE_HOME/eligibility or ~/.cache/eligibility. The file is the user's own: pickle is only
@@ -40,9 +40,10 @@ def place(rules_dir: Path, seeds_dir: Path) -> str:
 def key(rules_dir: Path, seeds_dir: Path) -> str:
     """A digest of every input of the load, and of the code that loads it."""
     import pydantic
+    import yaml
 
     h = hashlib.sha256()
-    h.update(f"{sys.version}\0{pydantic.VERSION}\0{pickle.HIGHEST_PROTOCOL}\0".encode())
+    h.update(f"{sys.version}\0{pydantic.VERSION}\0{yaml.__version__}\0{pickle.HIGHEST_PROTOCOL}\0".encode())
     h.update(f"{rules_dir.resolve()}\0{seeds_dir.resolve()}\0".encode())
     inputs = [*sorted(PACKAGE.glob("*.py")), *sorted(PACKAGE.glob("*.yaml")),
               *sorted(rules_dir.glob("*.yaml")), *sorted(p for p in seeds_dir.iterdir() if p.is_file())]
@@ -94,18 +95,18 @@ def _owned(path: Path) -> bool:
 
 def _store(path: Path, rules) -> None:
     """Write atomically (a reader never sees half a file); older entries of the same folders are removed."""
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             pickle.dump(rules, f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
+        tmp = None
         for old in path.parent.glob(path.name.rsplit("-", 1)[0] + "-*.pickle"):
             if old != path:
                 old.unlink(missing_ok=True)
     except Exception:  # noqa: BLE001 - no cache is no error
-        try:
-            os.unlink(tmp)  # type: ignore[possibly-undefined]
-        except Exception:  # noqa: BLE001
-            pass
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
 
