@@ -5,8 +5,9 @@ Loading 240 rules means parsing YAML, validating with pydantic and finding every
 package's tables and source code, and the Python, pydantic and PyYAML versions, so an edit to any of them
 is a miss and a fresh, fully validated load. A cache that cannot be read or written is ignored.
 ELIGIBILITY_CACHE_DIR chooses the folder ("off" turns the cache off); the default is
-$XDG_CACHE_HOME/eligibility or ~/.cache/eligibility. The file is the user's own: pickle is only
-loaded from a folder the user owns.
+$XDG_CACHE_HOME/eligibility or ~/.cache/eligibility. Each rules/seeds location keeps one entry;
+entries unused for STALE_DAYS are pruned (temporary clones). Pickle is only loaded from a file the
+user owns.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Callable
 
 PACKAGE = Path(__file__).parent
 PREFIX = "rules-"
+STALE_DAYS = 30
 
 
 def cache_dir() -> Path | None:
@@ -63,7 +65,12 @@ def cached(rules_dir: Path, seeds_dir: Path, load: Callable[[], object]):
             path = folder / f"{PREFIX}{place(rules_dir, seeds_dir)}-{key(rules_dir, seeds_dir)}.pickle"
             if path.is_file() and _owned(path):
                 with open(path, "rb") as f:
-                    return _unpickle(f.read())
+                    rules = _unpickle(f.read())
+                try:
+                    os.utime(path)  # in use: not pruned as stale
+                except OSError:
+                    pass
+                return rules
         except Exception:  # noqa: BLE001 - a stale or broken cache is a miss
             pass
     enabled = gc.isenabled()
@@ -88,6 +95,12 @@ def _unpickle(data: bytes):
             gc.enable()
 
 
+def _unused(path: Path) -> bool:
+    import time
+
+    return time.time() - path.stat().st_mtime > STALE_DAYS * 86400
+
+
 def _owned(path: Path) -> bool:
     st = path.stat()
     return not hasattr(os, "getuid") or st.st_uid == os.getuid()
@@ -103,8 +116,10 @@ def _store(path: Path, rules) -> None:
             pickle.dump(rules, f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
         tmp = None
-        for old in path.parent.glob(path.name.rsplit("-", 1)[0] + "-*.pickle"):
-            if old != path:
+        same_place = path.name.rsplit("-", 1)[0] + "-"
+        for old in path.parent.glob(f"{PREFIX}*.pickle"):
+            # older entries of these folders, and any entry unused for STALE_DAYS (temporary clones)
+            if old != path and (old.name.startswith(same_place) or _unused(old)):
                 old.unlink(missing_ok=True)
     except Exception:  # noqa: BLE001 - no cache is no error
         if tmp is not None:

@@ -152,3 +152,19 @@ def test_two_catalogues_keep_their_own_entries(cache_env, catalogue_copy, tmp_pa
         rule_cache.cached(other_rules, other_seeds, _counting_load(other_rules, other_seeds, calls))
     assert calls == [1, 1]  # the second round came from the two files
     assert len(list(cache_env.glob("rules-*.pickle"))) == 2
+
+
+def test_entries_unused_for_a_month_are_pruned(cache_env, catalogue_copy):
+    import os
+    import time
+
+    rules_dir, seeds_dir = catalogue_copy
+    cache_env.mkdir(parents=True)
+    stale, recent = cache_env / "rules-aaaaaaaaaaaa-old.pickle", cache_env / "rules-bbbbbbbbbbbb-new.pickle"
+    for p in (stale, recent):
+        p.write_bytes(b"x")
+    month_ago = time.time() - (rule_cache.STALE_DAYS + 1) * 86400
+    os.utime(stale, (month_ago, month_ago))
+    rule_cache.cached(rules_dir, seeds_dir, lambda: _load_rules(rules_dir, seeds_dir))
+    assert not stale.exists() and recent.exists()
+    assert len(list(cache_env.glob("rules-*.pickle"))) == 2
