@@ -18,6 +18,7 @@ import os
 import pickle
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -73,23 +74,25 @@ def cached(rules_dir: Path, seeds_dir: Path, load: Callable[[], object]):
                 return rules
         except Exception:  # noqa: BLE001 - a stale or broken cache is a miss
             pass
-    enabled = gc.isenabled()
-    gc.disable()  # everything allocated here lives on: collections during the load are pure cost
-    try:
+    with _no_gc():  # everything allocated here lives on: collections during the load are pure cost
         rules = load()
-    finally:
-        if enabled:
-            gc.enable()
     if path is not None:
         _store(path, rules)
     return rules
 
 
 def _unpickle(data: bytes):
+    with _no_gc():
+        return pickle.loads(data)
+
+
+@contextmanager
+def _no_gc():
+    """The garbage collector paused (then restored as it was) while long-lived objects are built."""
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return pickle.loads(data)
+        yield
     finally:
         if enabled:
             gc.enable()
