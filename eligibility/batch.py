@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 import polars as pl
 
+from .validity import as_date
 from . import __version__
 from .columnar import (PLAIN_COLLECT, SCALE, STATUS_CODES, TOP_FACTS, Program, decode_mask, dtype_of,
                        scale_of)
@@ -46,8 +47,8 @@ SLICE_RULE_ROWS = 24_000_000  # rules × rows a program evaluates at once: 100,0
 MIN_CHUNK_ROWS = 5_000  # each chunk costs ~0.2 s whatever its size: evaluate_frame never uses smaller ones
 ERROR_SEP = " | "
 OVERFLOW_MESSAGE = "金额: 数值过大，无法计算 / amount: the figures are too large to compute"
-RESULT_COLUMNS = ("row", "errors", "n_eligible", "n_undetermined", "total_amount", "total_in_effect", "eligible",
-                  "facts_to_collect", "rules_version", "evaluated_on", "tool_version")
+RESULT_COLUMNS = ("row", "errors", "n_eligible", "n_undetermined", "total_amount", "total_in_effect", "total_up_to",
+                  "eligible", "facts_to_collect", "rules_version", "evaluated_on", "tool_version")
 LONG_COLUMNS = ("row", "errors", "rule_id", "title", "status", "amount", "per", "counted_in_total", "in_effect",
                 "missing", "amount_missing", "rules_version", "evaluated_on", "tool_version")
 AMOUNT = pl.Decimal(38, 2)
@@ -995,16 +996,6 @@ def _slices(pos: np.ndarray | None, n: int, n_rules: int) -> Iterator[np.ndarray
         yield every[start:start + step]
 
 
-def _as_date(on: Any) -> dt.date:
-    if on is None:
-        return dt.date.today()
-    if isinstance(on, dt.datetime):
-        return on.date()
-    if isinstance(on, dt.date):
-        return on
-    return dt.date.fromisoformat(str(on))
-
-
 def _rules(rules):
     if rules is None:
         from .evaluate import default_rules
@@ -1055,7 +1046,7 @@ def evaluate_chunk(raw: pl.DataFrame, on: Any, rules=None, row_offset: int = 0, 
                    engine: str = "polars") -> ChunkResult:
     """Evaluate one chunk of raw rows (the unit of work of every engine, Dask workers included)."""
     rules = _rules(rules)
-    on = _as_date(on)
+    on = as_date(on)
     plan = ColumnPlan.build(raw.columns, rules.facts)
     if engine == "single":
         return _reference_chunk(raw, plan, on, rules, row_offset, long, range(raw.height))
@@ -1098,6 +1089,7 @@ def evaluate_chunk(raw: pl.DataFrame, on: Any, rules=None, row_offset: int = 0, 
                 "n_undetermined": n_undetermined,
                 "total_amount": summ["__total"],
                 "total_in_effect": summ["__total_open"],
+                "total_up_to": summ["__total_up_to"],
                 "eligible": eligible,
                 "facts_to_collect": prog.facts_to_collect(res),
             }))
@@ -1136,6 +1128,7 @@ def _finish_summary(summary: pl.DataFrame, ok: pl.Series, meta: dict[str, str]) 
         pl.when(okc).then(pl.col("n_undetermined")).cast(pl.Int32).alias("n_undetermined"),
         pl.when(okc).then(cents("total_amount")).alias("total_amount"),
         pl.when(okc).then(cents("total_in_effect")).alias("total_in_effect"),
+        pl.when(okc).then(cents("total_up_to")).alias("total_up_to"),
         pl.when(okc).then(pl.col("eligible")).cast(pl.String).alias("eligible"),
         pl.when(okc).then(pl.col("facts_to_collect")).cast(pl.String).alias("facts_to_collect"),
         *(pl.lit(v, dtype=pl.String).alias(k) for k, v in meta.items()),
@@ -1360,7 +1353,8 @@ def _reference_chunk(raw: pl.DataFrame, plan: ColumnPlan, on: dt.date, rules, ro
     positions = list(positions)
     headers = [h for h, _ in plan.fact_of] + ([READ_ERRORS] if READ_ERRORS in raw.columns else [])
     recs: dict[str, list[Any]] = {k: [] for k in ("row", "errors", "n_eligible", "n_undetermined", "total_amount",
-                                                  "total_in_effect", "eligible", "facts_to_collect")}
+                                                  "total_in_effect", "total_up_to", "eligible",
+                                                  "facts_to_collect")}
     long_rows: list[dict[str, Any]] = []
     n_err = 0
     bad: dict[str, int] = {}
@@ -1377,7 +1371,7 @@ def _reference_chunk(raw: pl.DataFrame, plan: ColumnPlan, on: dt.date, rules, ro
         if errors:
             n_err += 1
             recs["errors"].append(ERROR_SEP.join(errors))
-            for k in ("n_eligible", "n_undetermined", "total_amount", "total_in_effect", "eligible",
+            for k in ("n_eligible", "n_undetermined", "total_amount", "total_in_effect", "total_up_to", "eligible",
                       "facts_to_collect"):
                 recs[k].append(None)
             long_rows.append({"pos": pos})
@@ -1388,7 +1382,7 @@ def _reference_chunk(raw: pl.DataFrame, plan: ColumnPlan, on: dt.date, rules, ro
             n_err += 1
             recs["errors"].append(ERROR_SEP.join(str(i) for i in e.issues) if isinstance(e, CompanyValidationError)
                                   else OVERFLOW_MESSAGE)
-            for k in ("n_eligible", "n_undetermined", "total_amount", "total_in_effect", "eligible",
+            for k in ("n_eligible", "n_undetermined", "total_amount", "total_in_effect", "total_up_to", "eligible",
                       "facts_to_collect"):
                 recs[k].append(None)
             long_rows.append({"pos": pos})
@@ -1398,6 +1392,7 @@ def _reference_chunk(raw: pl.DataFrame, plan: ColumnPlan, on: dt.date, rules, ro
         recs["n_undetermined"].append(len(report.by_status("undetermined")))
         recs["total_amount"].append(report.total_amount)
         recs["total_in_effect"].append(report.total_in_effect)
+        recs["total_up_to"].append(report.total_up_to)
         recs["eligible"].append(";".join(r.rule_id for r in report.results if r.status == "eligible"))
         recs["facts_to_collect"].append(";".join(collect_facts(report, facts)))
         if long:
@@ -1422,6 +1417,7 @@ def _reference_chunk(raw: pl.DataFrame, plan: ColumnPlan, on: dt.date, rules, ro
         "n_undetermined": pl.Series(recs["n_undetermined"], dtype=pl.Int32),
         "total_amount": pl.Series(recs["total_amount"], dtype=AMOUNT),
         "total_in_effect": pl.Series(recs["total_in_effect"], dtype=AMOUNT),
+        "total_up_to": pl.Series(recs["total_up_to"], dtype=AMOUNT),
         "eligible": pl.Series(recs["eligible"], dtype=pl.String),
         "facts_to_collect": pl.Series(recs["facts_to_collect"], dtype=pl.String),
         **{k: pl.Series([v] * len(pos_arr), dtype=pl.String) for k, v in meta.items()},
@@ -1455,7 +1451,7 @@ def evaluate_frame(df: pl.DataFrame, on: Any = None, rules=None, progress: Calla
     (summary, long form). `progress(done_rows, total_rows)` is called after each chunk of chunk_rows
     rows (at least MIN_CHUNK_ROWS: a chunk has a fixed cost of a few tenths of a second)."""
     rules = _rules(rules)
-    on = _as_date(on)
+    on = as_date(on)
     chunk_rows = max(_chunk_rows(chunk_rows, long), MIN_CHUNK_ROWS)
     total = df.height
     sums, longs = [], []
@@ -1611,7 +1607,7 @@ def run_batch(input: Source, output: str | os.PathLike, on: Any = None, long: bo
         raise BatchInputError("--chunk-rows must be at least 1")
     t0 = time.perf_counter()
     rules = _rules(rules)
-    on = _as_date(on)
+    on = as_date(on)
     if isinstance(input, (bytes, bytearray, memoryview)):
         src = open_table(input, "input")
     else:

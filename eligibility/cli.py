@@ -140,10 +140,52 @@ def list_rules(rules_dir: Optional[Path] = RulesOpt, lang: str = typer.Option("z
     for r in rules:
         s = r.spec
         p = s.period
-        period = f"{p.start}–{p.end or p.text or '…'}"
+        period = f"{p.start}–{p.deadline or p.end or '?'} ({p.end_kind})"
         table.add_row(s.id, s.title.get(lang), s.kind, s.strength, r.jurisdiction_text, period)
     Console(width=200).print(table)
-    typer.echo(f"{len(rules)} rules")
+    per_window, _ = validity_counts(rules, dt.date.today())
+    typer.echo(f"{len(rules)} rules; today: " + ", ".join(f"{w} {n}" for w, n in per_window.items()))
+
+
+def validity_counts(rules, on: dt.date) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
+    """Rules per window on a date, and per (end kind, window)."""
+    from .validity import END_KINDS, WINDOWS, window
+
+    per_window = dict.fromkeys(WINDOWS, 0)
+    per_kind = {(k, w): 0 for k in END_KINDS for w in WINDOWS}
+    for r in rules:
+        w, _ = window(r, on)
+        per_window[w] += 1
+        per_kind[(r.spec.period.end_kind, w)] += 1
+    return per_window, per_kind
+
+
+@rules_app.command("validity")
+def validity(rules_dir: Optional[Path] = RulesOpt,
+             on: Optional[str] = typer.Option(None, "--on", help="日期 / date, YYYY-MM-DD (default today)"),
+             show: Optional[str] = typer.Option(None, "--show", help="列出该窗口的规则 / list the rules in this "
+                                                                   "window: open | end_unknown | upcoming | closed")) -> None:
+    """某日各项政策是否仍在执行 / How many measures are open, closed, upcoming or of unknown end on a date."""
+    from .validity import END_KINDS, WINDOWS, window
+
+    when = _date(on)
+    rules = _load(rules_dir)
+    per_window, per_kind = validity_counts(rules, when)
+    words = {"open": "执行中 open", "end_unknown": "未写明截止 end_unknown", "upcoming": "未开始 upcoming",
+             "closed": "已截止 closed"}
+    typer.echo(f"{when.isoformat()}: {len(rules)} rules")
+    for w in WINDOWS:
+        typer.echo(f"  {words[w]:<24} {per_window[w]:>4}")
+    typer.echo("by end kind / 截止方式: " + "; ".join(
+        f"{k} " + ", ".join(f"{w} {per_kind[(k, w)]}" for w in WINDOWS if per_kind[(k, w)])
+        for k in END_KINDS if any(per_kind[(k, w)] for w in WINDOWS)))
+    if show:
+        if show not in WINDOWS:
+            _fail([f"--show: 应为 / expected one of {', '.join(WINDOWS)}, got {show!r}"], 2)
+        for r in rules:
+            if window(r, when)[0] == show:
+                p = r.spec.period
+                typer.echo(f"{r.id}\t{p.start}–{p.deadline or p.end or '?'}\t{p.end_kind}")
 
 
 @rules_app.command("coverage")

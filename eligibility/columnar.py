@@ -37,7 +37,8 @@ import polars as pl
 from . import amounts as A
 from .conditions import OPERATORS, Compare, Node
 from .derived import size_standard
-from .evaluate import window
+from .validity import window
+from .evaluate import tie_key
 from .facts import NUMERIC_TYPES, FactDictionary
 from .loading import CompiledRule, RuleSet
 
@@ -673,39 +674,54 @@ class Program:
     # ------------------------------------------------------------------ summary
 
     def counted(self, open_only: bool = False) -> dict[int, pl.Expr]:
-        """Rule index -> counted, as evaluate._count_once: money rules that are eligible with an amount;
-        within an `excludes` group only the largest (then the smaller id). open_only: the same among the
-        rules in effect on the date (for total_in_effect)."""
+        """Rule index -> counted, as evaluate._count_once: money rules with a one-off amount that are
+        eligible with an amount; within a counted-once group the highest precedence (RuleSet.rank),
+        then the largest amount, then the smaller id. open_only: the same among the rules in effect on
+        the date (for total_in_effect)."""
         paying = {p.index: (pl.col(f"s{p.index}") == 1) & pl.col(f"a{p.index}").is_not_null()
                   for p in self.plans if p.amount is not None and p.rule.spec.kind == "money"
-                  and (p.in_effect or not open_only)}
+                  and p.rule.spec.amount.per == "once" and (p.in_effect or not open_only)}
         out = dict(paying)
         by_id = {p.rule.id: p.index for p in self.plans}
+        rank = self.rules.rank
         for group in self.groups:
             members = [by_id[i] for i in group if by_id.get(i) in paying]
             for i in members:
                 beaten = []
+                ri = rank.get(self.rules.rules[i].id, 0)
                 for j in members:
                     if j == i:
                         continue
+                    rj = rank.get(self.rules.rules[j].id, 0)
+                    if rj < ri:
+                        continue
+                    if rj > ri:
+                        beaten.append(paying[j])
+                        continue
                     aj, ai = pl.col(f"a{j}"), pl.col(f"a{i}")
-                    first = (aj > ai) | ((aj == ai) & pl.lit(self.rules.rules[j].id < self.rules.rules[i].id))
+                    sj, si = self.rules.rules[j].spec, self.rules.rules[i].spec
+                    before = tie_key(sj.amount.kind, sj.id) < tie_key(si.amount.kind, si.id)
+                    first = (aj > ai) | ((aj == ai) & pl.lit(before))
                     beaten.append(paying[j] & first)
                 if beaten:
                     out[i] = paying[i] & ~pl.any_horizontal(beaten)
         return out
 
     def summary_exprs(self) -> list[pl.Expr]:
-        """The two totals (built once per program); the counts are status_summary()'s."""
+        """The totals (built once per program); the counts are status_summary()'s."""
         return self._summary
 
     def _summary_exprs(self) -> list[pl.Expr]:
         zero = pl.lit(0, dtype=pl.Int64)
-        totals = []
-        for open_only in (False, True):
-            parts = [pl.when(c).then(pl.col(f"a{i}")).otherwise(zero) for i, c in self.counted(open_only).items()]
-            totals.append(pl.sum_horizontal([zero, *parts]).cast(pl.Int64))  # flat, not a 100-deep chain of +
-        return [totals[0].alias("__total"), totals[1].alias("__total_open")]
+
+        def total(counted: dict[int, pl.Expr], exact: bool) -> pl.Expr:
+            parts = [pl.when(c).then(pl.col(f"a{i}")).otherwise(zero) for i, c in counted.items()
+                     if (self.rules.rules[i].spec.amount.kind == "exact") == exact]
+            return pl.sum_horizontal([zero, *parts]).cast(pl.Int64)  # flat, not a 100-deep chain of +
+
+        every, open_only = self.counted(False), self.counted(True)
+        return [total(every, True).alias("__total"), total(open_only, True).alias("__total_open"),
+                total(every, False).alias("__total_up_to")]
 
     def status_summary(self, res: pl.DataFrame) -> tuple[pl.Series, pl.Series, pl.Series]:
         """n_eligible, n_undetermined and the eligible rule ids (';'-joined in rule order) per row, from

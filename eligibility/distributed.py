@@ -90,10 +90,11 @@ def evaluate_dask_frame(ddf, on: Any = None, rules=None, long: bool = False):
     import dask
     import dask.dataframe as dd
 
-    from .batch import _as_date, _rules, evaluate_chunk
+    from .batch import _rules, evaluate_chunk
+    from .validity import as_date
 
     rules = _rules(rules)
-    on = _as_date(on)
+    on = as_date(on)
     lengths = ddf.map_partitions(len).compute()
     offsets = [0]
     for n in list(lengths)[:-1]:

@@ -20,6 +20,7 @@ from .facts import consistency
 from .errors import CompanyValidationError, Issue
 from .loading import CompiledAmount, CompiledRule, RuleSet, load_rules
 from .models import Company, PeriodOut, Report, RuleResult, SourceRef
+from .validity import as_date, end_is_estimate, window
 
 ZERO = Decimal(0)
 
@@ -67,17 +68,6 @@ def _validate(company: Mapping) -> Any:
                 msg = "未知的事实项 / unknown fact" + default_facts().suggest(field)
             issues.append(Issue(field, msg))
         raise CompanyValidationError(issues) from None
-
-
-def window(rule: CompiledRule, on: dt.date) -> tuple[str, bool]:
-    """(open|closed|upcoming, in_effect): in effect from start to the end and the application deadline."""
-    p = rule.spec.period
-    if on < p.start:
-        return "upcoming", False
-    last = min(d for d in (p.end, p.deadline, dt.date.max) if d is not None)
-    if on > last:
-        return "closed", False
-    return "open", True
 
 
 def _env(values: dict[str, Any]) -> dict[str, Any]:
@@ -128,8 +118,14 @@ def compute_amount(amount: CompiledAmount, values: dict[str, Any], needs: dict[s
     return amounts.to_cents(max(value, ZERO)), chosen, [], traces
 
 
+def _period_out(rule: CompiledRule) -> PeriodOut:
+    p = rule.spec.period
+    return PeriodOut(start=p.start, end=p.end, end_kind=p.end_kind, end_event=p.end_event,
+                     end_estimate=end_is_estimate(p), end_basis=p.end_basis, deadline=p.deadline, text=p.text)
+
+
 def evaluate_rule(rule: CompiledRule, values: dict[str, Any], needs: dict[str, tuple[str, ...]],
-                  on: dt.date, labeller) -> RuleResult:
+                  on: dt.date, labeller, superseded_by: list[str] | None = None) -> RuleResult:
     trace = evaluate_node(rule.condition, values, needs)
     status = {True: "eligible", False: "ineligible", None: "undetermined"}[trace.outcome]
     win, in_effect = window(rule, on)
@@ -154,47 +150,71 @@ def evaluate_rule(rule: CompiledRule, values: dict[str, Any], needs: dict[str, t
         kind=spec.kind, strength=spec.strength, benefit=spec.benefit, agency=spec.agency,
         jurisdiction=rule.jurisdiction_text,
         amount=amount_value, amount_formula=formula, amount_filled=filled, amount_missing=amount_missing,
+        amount_kind=spec.amount.kind if spec.amount else None,
         per=spec.amount.per if spec.amount else "once",
-        period=PeriodOut(**spec.period.model_dump()),
+        period=_period_out(rule),
         source=SourceRef(seed=rule.seed, document=doc.title, number=doc.number, issuer=doc.issuer, date=doc.date,
                          quote=" …… ".join(spec.quotes)),
         missing=list(trace.missing), excludes=list(spec.excludes), tops_up=spec.tops_up, note=spec.note,
+        supersedes=list(spec.supersedes), superseded_by=list(superseded_by or ()),
     )
     result._trace = trace
     result._amount_trace = amount_traces
     return result
 
 
-def _count_once(results: list[RuleResult], rules: RuleSet) -> tuple[Decimal, Decimal]:
-    """Totals of money counting each benefit once: within an `excludes` group only the largest amount.
+def counts_toward_total(r: RuleResult) -> bool:
+    """Money that can be added up: an eligible money measure with a one-off amount in 元 (元/月 and
+    元/年 figures are never added to 元; they stay lines of their own)."""
+    return r.status == "eligible" and r.amount is not None and r.kind == "money" and r.per == "once"
 
-    Marks `counted_in_total`; returns (total over all windows, total over rules in effect on the date).
-    Relief (e.g. a deposit returned for a while) and services carry no money to add up.
+
+KIND_ORDER = {"exact": 0, "estimate": 1, "up_to": 2}
+
+
+def tie_key(amount_kind: str | None, rule_id: str) -> tuple[int, str]:
+    """Between equal amounts of one benefit, the definite one is counted (then the smaller id)."""
+    return KIND_ORDER.get(amount_kind or "exact", 0), rule_id
+
+
+def _count_once(results: list[RuleResult], rules: RuleSet) -> tuple[Decimal, Decimal, Decimal]:
+    """Totals counting each benefit once: within a counted-once group (`excludes`, `supersedes`) the
+    rule of highest precedence (a superseding document wins), then the largest amount, then exact
+    before up_to, then the id.
+
+    Marks `counted_in_total`; returns (definite total, definite total over rules in effect on the
+    date, "up to" total). Exact amounts are definite; caps (up_to) and estimates are only "up to".
+    Relief and services carry no money to add up.
     """
-    paying = {r.rule_id: r for r in results if r.status == "eligible" and r.amount is not None and r.kind == "money"}
+    paying = {r.rule_id: r for r in results if counts_toward_total(r)}
     grouped = {i for g in rules.exclusion_groups for i in g}
     groups = [[paying[i] for i in g if i in paying] for g in rules.exclusion_groups]
     groups += [[r] for i, r in paying.items() if i not in grouped]
+    rank = rules.rank
 
     def best(members: list[RuleResult]) -> RuleResult | None:
-        return min(members, key=lambda r: (-r.amount, r.rule_id)) if members else None
+        return min(members, key=lambda r: (-rank.get(r.rule_id, 0), -r.amount, tie_key(r.amount_kind, r.rule_id))) \
+            if members else None
 
-    total = total_open = ZERO
+    total = total_open = up_to = ZERO
     for members in groups:
         top = best(members)
         if top is not None:
             top.counted_in_total = True
-            total += top.amount
+            if top.amount_kind == "exact":
+                total += top.amount
+            else:
+                up_to += top.amount
         top_open = best([r for r in members if r.in_effect])
-        if top_open is not None:
+        if top_open is not None and top_open.amount_kind == "exact":
             total_open += top_open.amount
-    return total, total_open
+    return total, total_open, up_to
 
 
 def evaluate(company: Any, on: dt.date | str | None = None, rules: RuleSet | None = None) -> Report:
     """Evaluate one company (a Company or a mapping of facts) against every rule on date `on`."""
     rules = default_rules() if rules is None else rules
-    on = dt.date.fromisoformat(on) if isinstance(on, str) else (on or dt.date.today())
+    on = as_date(on)
     comp = to_company(company)
     given = comp.known()
     _, warnings = consistency(given)
@@ -202,8 +222,9 @@ def evaluate(company: Any, on: dt.date | str | None = None, rules: RuleSet | Non
     from .explain import Labeller
 
     labeller = Labeller(rules.facts)
-    results = [evaluate_rule(r, values, needs, on, labeller) for r in rules]
-    total, total_open = _count_once(results, rules)
+    sup = rules.superseded_by
+    results = [evaluate_rule(r, values, needs, on, labeller, sup.get(r.id)) for r in rules]
+    total, total_open, up_to = _count_once(results, rules)
     derived = {}
     for name in how:
         v = values.get(name)
@@ -211,7 +232,7 @@ def evaluate(company: Any, on: dt.date | str | None = None, rules: RuleSet | Non
     for name, v in values.items():
         if isinstance(v, Possible):
             derived[name] = sorted(v.values)
-    return Report(as_of=on, derived=derived, results=results, total_amount=total, total_in_effect=total_open,
+    return Report(as_of=on, derived=derived, results=results, total_amount=total, total_in_effect=total_open, total_up_to=up_to,
                   rules_version=rules.version, tool_version=__version__, warnings=[str(w) for w in warnings],
                   input={k: (str(v) if isinstance(v, Decimal) else v.isoformat() if isinstance(v, dt.date) else v)
                          for k, v in given.items()})

@@ -21,9 +21,20 @@ STRENGTH_WORDS = {
 }
 KIND_WORDS = {"zh": {"money": "资金", "relief": "缓解措施", "service": "服务"},
               "en": {"money": "money", "relief": "relief", "service": "service"}}
-WINDOW_WORDS = {"zh": {"open": "执行中", "closed": "已截止", "upcoming": "尚未开始"},
-                "en": {"open": "open", "closed": "closed", "upcoming": "upcoming"}}
+WINDOW_WORDS = {"zh": {"open": "执行中", "closed": "已截止", "upcoming": "尚未开始", "end_unknown": "未写明截止日期，需确认"},
+                "en": {"open": "open", "closed": "closed", "upcoming": "upcoming",
+                       "end_unknown": "no end date stated; confirm"}}
+AMOUNT_KIND_WORDS = {"zh": {"exact": "", "up_to": "最高", "estimate": "约"},
+                     "en": {"exact": "", "up_to": "up to ", "estimate": "about "}}
 PER_WORDS = {"zh": {"once": "", "month": "/月", "year": "/年"}, "en": {"once": "", "month": "/month", "year": "/year"}}
+
+
+def amount_text(r, lang: str = "zh") -> str:
+    """An amount as a person reads it: "最高 12,000.00元/月" — the cap word and the unit always shown."""
+    if r.amount is None:
+        return ""
+    lang = "en" if lang == "en" else "zh"
+    return AMOUNT_KIND_WORDS[lang][r.amount_kind or "exact"] + money(r.amount, lang) + PER_WORDS[lang][r.per]
 
 
 def money(value: Decimal | None, lang: str = "zh") -> str:
@@ -207,6 +218,7 @@ def result_dict(r, lang: str = "zh") -> dict[str, Any]:
         "agency": r.agency.get(lang),
         "jurisdiction": r.jurisdiction,
         "amount": _jsonable(r.amount),
+        "amount_kind": r.amount_kind,
         "amount_formula": r.amount_formula,
         "amount_filled": (f"{r.amount_filled} = {money(r.amount, lang)}" if r.amount_filled else None),
         "amount_missing": r.amount_missing,
@@ -217,6 +229,8 @@ def result_dict(r, lang: str = "zh") -> dict[str, Any]:
         "missing": r.missing,
         "reasons": reasons(r, lang),
         "excludes": r.excludes,
+        "supersedes": r.supersedes,
+        "superseded_by": r.superseded_by,
         "tops_up": r.tops_up,
         "note": r.note,
     }
@@ -228,6 +242,7 @@ def report_dict(report, lang: str = "zh") -> dict[str, Any]:
         "derived": _jsonable(report.derived),
         "total_amount": _jsonable(report.total_amount),
         "total_in_effect": _jsonable(report.total_in_effect),
+        "total_up_to": _jsonable(report.total_up_to),
         "rules_version": report.rules_version,
         "tool_version": report.tool_version,
         "input": report.input,
@@ -251,9 +266,11 @@ def summary_text(report, lang: str = "zh", show_ineligible: bool = False) -> str
             val = _value_words(spec, Possible(frozenset(v)) if isinstance(v, list) else v, lang)
             parts.append(f"{spec.label(lang)}：{val}" if lang == "zh" else f"{spec.label(lang)}: {val}")
         out.append(("推算：" if lang == "zh" else "Derived: ") + "；".join(parts))
-    out.append((f"预计可得资金合计：{money(report.total_amount, lang)}（当前仍在执行期内的：{money(report.total_in_effect, lang)}）"
+    out.append((f"确定可得资金合计：{money(report.total_amount, lang)}（当前仍在执行期内的：{money(report.total_in_effect, lang)}）；"
+                 f"另有最高可得：{money(report.total_up_to, lang)}"
                 if lang == "zh" else
-                f"Expected money in total: {money(report.total_amount, lang)} (still open: {money(report.total_in_effect, lang)})"))
+                f"Definite money in total: {money(report.total_amount, lang)} (still open: {money(report.total_in_effect, lang)}); "
+                f"up to a further {money(report.total_up_to, lang)}"))
     order = ["eligible", "undetermined"] + (["ineligible"] if show_ineligible else [])
     for status in order:
         group = [r for r in report.results if r.status == status]
@@ -262,7 +279,7 @@ def summary_text(report, lang: str = "zh", show_ineligible: bool = False) -> str
         out.append("")
         out.append(f"【{w[status]}】{len(group)}项" if lang == "zh" else f"[{w[status]}] {len(group)}")
         for r in group:
-            amount = f"　{money(r.amount, lang)}{PER_WORDS[lang][r.per]}" if r.amount is not None else ""
+            amount = f"　{amount_text(r, lang)}" if r.amount is not None else ""
             out.append(f"- {r.title.get(lang)}（{WINDOW_WORDS[lang][r.window]}）{amount}")
             if r.amount_filled:
                 out.append(f"    计算：{r.amount_filled} = {money(r.amount, lang)}" if lang == "zh" else

@@ -25,6 +25,7 @@ from .errors import FormulaError, Issue, RuleLoadError
 from .facts import FactDictionary, default_facts
 from .models import AmountSpec, Company, DocumentInfo, RuleFileSpec, RuleSpec
 from .safe_yaml import PROJECT, display as _display, read_yaml
+from .validity import resolve_end
 
 PACKAGE = Path(__file__).parent
 DEFAULT_RULES = PROJECT / "rules"
@@ -109,12 +110,37 @@ class RuleSet:
             return x
 
         for r in self.rules:
-            for other in r.spec.excludes:
-                parent[find(r.id)] = find(other)
+            for other in (*r.spec.excludes, *r.spec.supersedes):
+                if other in parent:
+                    parent[find(r.id)] = find(other)
         groups: dict[str, set[str]] = {}
         for r in self.rules:
             groups.setdefault(find(r.id), set()).add(r.id)
         return [g for g in groups.values() if len(g) > 1]
+
+    @cached_property
+    def rank(self) -> dict[str, int]:
+        """Precedence inside a counted-once group: a rule that supersedes another (a later document
+        narrowing an earlier one) outranks it, whatever the amounts; equal ranks go by amount."""
+        rank = {r.id: 0 for r in self.rules}
+        for _ in range(len(self.rules)):
+            changed = False
+            for r in self.rules:
+                for other in r.spec.supersedes:
+                    if other in rank and rank[r.id] <= rank[other]:
+                        rank[r.id] = rank[other] + 1
+                        changed = True
+            if not changed:
+                break
+        return rank
+
+    @cached_property
+    def superseded_by(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for r in self.rules:
+            for other in r.spec.supersedes:
+                out.setdefault(other, []).append(r.id)
+        return out
 
 
 def _normalise(text: str) -> str:
@@ -240,8 +266,19 @@ def _compile_rule(raw: Any, idx: int, file_spec: RuleFileSpec, where: str, facts
             if m not in facts:
                 issues.append(Issue(f"{where}: {base}.examples[{i}].expect.missing",
                                     f"unknown fact {m!r}{facts.suggest(m)}"))
+    end = resolve_end(spec.period, f"{where}: {base}.period", issues)
+    basis = spec.period.end_basis
+    if basis is not None and seed_norm is not None and _normalise(basis) not in seed_norm:
+        issues.append(Issue(f"{where}: {base}.period.end_basis", f"not found verbatim in the seed: {basis[:40]!r}"))
+    if spec.period.end_kind in ("derived", "event") and not basis:
+        issues.append(Issue(f"{where}: {base}.period.end_basis",
+                            f"end_kind {spec.period.end_kind} needs end_basis: the document's words the end rests on"))
+    if end is not None and end < spec.period.start:
+        issues.append(Issue(f"{where}: {base}.period", f"end {end} is before start {spec.period.start}"))
     if len(issues) > before or when is None or doc is None:
         return None
+    if end != spec.period.end:  # an event's end, computed once here so that every reader sees one date
+        spec = spec.model_copy(update={"period": spec.period.model_copy(update={"end": end})})
     place = node_from_jurisdiction(jur.model_dump(), regions, f"{base}.jurisdiction")
     condition: Node = Group("all", (*place, when), None, f"{base}") if place else when
     return CompiledRule(spec, where, file_spec.seed, doc, condition, amount, _jurisdiction_text(jur, regions))
@@ -290,7 +327,8 @@ def _load_rules(rules_dir: str | Path | None = None, seeds_dir: str | Path | Non
     compiled: list[CompiledRule] = []
     seeds: dict[str, str] = {}
     digest = hashlib.sha256()
-    for extra in (PACKAGE / "facts.yaml", PACKAGE / "regions.yaml", PACKAGE / "size_standard.yaml"):
+    for extra in (PACKAGE / "facts.yaml", PACKAGE / "regions.yaml", PACKAGE / "size_standard.yaml",
+                  PACKAGE / "events.yaml"):
         digest.update(extra.read_bytes())
     for path in files:
         where = _display(path)
@@ -328,6 +366,11 @@ def _load_rules(rules_dir: str | Path | None = None, seeds_dir: str | Path | Non
         for j, other in enumerate(r.spec.excludes):
             if other not in ids:
                 issues.append(Issue(f"{r.file}: rule {r.id}.excludes[{j}]", f"unknown rule id {other!r}"))
+        for j, other in enumerate(r.spec.supersedes):
+            if other not in ids:
+                issues.append(Issue(f"{r.file}: rule {r.id}.supersedes[{j}]", f"unknown rule id {other!r}"))
+            elif other == r.id:
+                issues.append(Issue(f"{r.file}: rule {r.id}.supersedes[{j}]", "a rule cannot supersede itself"))
         if r.spec.tops_up and r.spec.tops_up not in ids:
             issues.append(Issue(f"{r.file}: rule {r.id}.tops_up", f"unknown rule id {r.spec.tops_up!r}"))
     if issues:

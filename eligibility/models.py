@@ -13,7 +13,9 @@ from .facts import FactDictionary, FactValueError, default_facts
 Status = Literal["eligible", "ineligible", "undetermined"]
 Kind = Literal["money", "relief", "service"]
 Strength = Literal["entitled", "discretionary", "encouraged"]
-Window = Literal["open", "closed", "upcoming"]
+Window = Literal["open", "closed", "upcoming", "end_unknown"]
+EndKind = Literal["stated", "derived", "event", "not_stated"]
+AmountKind = Literal["exact", "up_to", "estimate"]
 
 _PY_TYPES = {"bool": bool, "int": int, "money": Decimal, "percent": Decimal, "number": Decimal,
              "date": dt.date, "enum": str, "text": str}
@@ -89,8 +91,15 @@ class DocumentInfo(_Strict):
 
 
 class Period(_Strict):
+    """When a measure applies and how it ends (validity.py): `end_kind` is required, one of
+    stated | derived | event | not_stated; an event's end is computed from events.yaml."""
+
     start: dt.date
     end: dt.date | None = None
+    end_kind: EndKind
+    end_event: str | None = None
+    end_after_days: int | None = None
+    end_basis: str | None = None  # the document's words the end rests on (verbatim), for derived/event
     deadline: dt.date | None = None
     text: str | None = None
 
@@ -120,6 +129,7 @@ class AmountSpec(_Strict):
     cap: str | int | float | None = None
     floor: str | int | float | None = None
     per: Literal["once", "month", "year"] = "once"
+    kind: AmountKind  # exact: owed as computed; up_to: a cap (最高/不超过/上限); estimate: a reading of vague text
     text: Text | None = None
 
     @model_validator(mode="after")
@@ -156,6 +166,7 @@ class RuleSpec(_Strict):
     when: dict[str, Any]
     amount: AmountSpec | None = None
     excludes: list[str] = Field(default_factory=list)
+    supersedes: list[str] = Field(default_factory=list)  # earlier measures this one narrows: it wins their group
     tops_up: str | None = None
     note: str | None = None
     examples: list[Example] = Field(min_length=1)
@@ -186,6 +197,10 @@ class SourceRef(BaseModel):
 class PeriodOut(BaseModel):
     start: dt.date
     end: dt.date | None = None
+    end_kind: EndKind = "not_stated"
+    end_event: str | None = None
+    end_estimate: bool = False
+    end_basis: str | None = None
     deadline: dt.date | None = None
     text: str | None = None
 
@@ -204,6 +219,7 @@ class RuleResult(BaseModel):
     agency: Text
     jurisdiction: str
     amount: Decimal | None = None
+    amount_kind: AmountKind | None = None
     amount_formula: str | None = None
     amount_filled: str | None = None
     amount_missing: list[str] = Field(default_factory=list)
@@ -213,6 +229,8 @@ class RuleResult(BaseModel):
     source: SourceRef
     missing: list[str] = Field(default_factory=list)
     excludes: list[str] = Field(default_factory=list)
+    supersedes: list[str] = Field(default_factory=list)
+    superseded_by: list[str] = Field(default_factory=list)
     tops_up: str | None = None
     note: str | None = None
     _trace: Any = PrivateAttr(default=None)
@@ -234,8 +252,9 @@ class Report(BaseModel):
     as_of: dt.date
     derived: dict[str, Any]
     results: list[RuleResult]
-    total_amount: Decimal
-    total_in_effect: Decimal
+    total_amount: Decimal  # definite money (exact amounts, one-off 元), each benefit counted once
+    total_in_effect: Decimal  # the same, over measures open on the date
+    total_up_to: Decimal = Decimal(0)  # "up to" money (caps, estimates), one-off 元, counted once; never added to the above
     rules_version: str
     tool_version: str
     input: dict[str, Any]

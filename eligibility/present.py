@@ -20,15 +20,17 @@ from .facts import FactDictionary, default_facts, format_decimal
 from .loading import CompiledRule, RuleSet
 from .models import Report, RuleResult
 
-WINDOWS = ("open", "closed", "upcoming")
+from .validity import WINDOWS
 STATUS_ORDER = {"eligible": 0, "undetermined": 1, "ineligible": 2}
 
 UI = {
     "zh": {
         "window_head": {"open": "执行中（现在可申请）", "closed": "已截止（可用于补申请、审计核对）",
-                        "upcoming": "尚未开始"},
+                        "upcoming": "尚未开始", "end_unknown": "文件未写明截止日期（请先向受理部门确认是否仍在执行）"},
         "period": "执行期", "deadline": "申请截止", "open_ended": "未规定截止日期",
         "open_ended_note": "文件未写明截止日期（{text}），是否仍在执行请向受理部门确认。",
+        "end_unknown_note": "文件发布于{date}（距评估日已{age}），未写明截止日期，不能据此认定现在仍可申请；请向{agency}确认是否仍在执行。",
+        "estimate_end": "（截止日期按“{event}”估计）",
         "closed_note": "此政策已于{end}截止。按您填写的情况，在{start}至{end}期间本可享受。",
         "upcoming_note": "此政策将于{start}开始执行。",
         "amount": "金额", "formula": "计算公式", "filled": "代入数字", "agency": "受理部门",
@@ -47,9 +49,12 @@ UI = {
     },
     "en": {
         "window_head": {"open": "Open now", "closed": "Closed (for back-claims and audits)",
-                        "upcoming": "Upcoming"},
+                        "upcoming": "Upcoming", "end_unknown": "No end date stated (confirm with the agency first)"},
         "period": "Period", "deadline": "Apply by", "open_ended": "no end date given",
         "open_ended_note": "The document gives no end date ({text}); ask the agency whether it still applies.",
+        "end_unknown_note": "Issued on {date} ({age} before the evaluation date) with no end date stated: this does not show "
+                            "it can still be claimed. Ask {agency} whether it still applies.",
+        "estimate_end": " (end estimated from: {event})",
         "closed_note": "Closed on {end}. On your answers you would have qualified from {start} to {end}.",
         "upcoming_note": "Starts on {start}.",
         "amount": "Amount", "formula": "Formula", "filled": "With your numbers", "agency": "Apply to",
@@ -103,10 +108,10 @@ def by_window(report: Report, include_not_here: bool = False) -> dict[str, list[
 def default_window(groups: dict[str, list[RuleResult]]) -> str:
     """The group to show first: open if anything there may apply, else closed, else upcoming."""
     for w in WINDOWS:
-        if any(r.status != "ineligible" for r in groups[w]):
+        if any(r.status != "ineligible" for r in groups.get(w, ())):
             return w
     for w in WINDOWS:
-        if groups[w]:
+        if groups.get(w):
             return w
     return "open"
 
@@ -140,9 +145,9 @@ def status_words(r: RuleResult, lang: str = "zh", facts: FactDictionary | None =
 
 
 def amount_words(r: RuleResult, lang: str = "zh") -> str:
-    if r.amount is None:
-        return ""
-    return money(r.amount, lang) + PER_WORDS["en" if lang == "en" else "zh"][r.per]
+    from .explain import amount_text
+
+    return amount_text(r, lang)
 
 
 def strength_words(r: RuleResult, lang: str = "zh") -> str:
@@ -167,17 +172,40 @@ def period_words(r: RuleResult, lang: str = "zh") -> str:
     return text
 
 
-def window_note(r: RuleResult, lang: str = "zh") -> str:
+def _age(start: dt.date, on: dt.date, lang: str) -> str:
+    months = max(0, (on.year - start.year) * 12 + on.month - start.month)
+    years, rest = divmod(months, 12)
+    if lang == "en":
+        return f"{years} years {rest} months" if years else f"{rest} months"
+    return f"{years}年{rest}个月" if years else f"{rest}个月"
+
+
+def window_note(r: RuleResult, lang: str = "zh", on: dt.date | None = None) -> str:
     p = r.period
     if r.window == "closed":
-        ends = [d for d in (p.end, p.deadline) if d is not None]
-        end = min(ends).isoformat() if ends else "?"
-        return t(lang, "closed_note").format(start=p.start.isoformat(), end=end)
+        from .validity import last_day
+
+        end = (last_day(p) or p.start).isoformat()
+        note = t(lang, "closed_note").format(start=p.start.isoformat(), end=end)
+        if p.end_estimate:
+            note += t(lang, "estimate_end").format(event=_event_words(p.end_event, lang))
+        return note
+    if r.window == "end_unknown":
+        date = r.source.date or p.start
+        return t(lang, "end_unknown_note").format(date=date.isoformat(), age=_age(date, on or dt.date.today(), lang),
+                                                  agency=r.agency.get(lang))
     if r.window == "upcoming":
         return t(lang, "upcoming_note").format(start=p.start.isoformat())
     if p.end is None and p.deadline is None:
         return t(lang, "open_ended_note").format(text=p.text or t(lang, "open_ended"))
     return ""
+
+
+def _event_words(key: str | None, lang: str) -> str:
+    from .validity import events
+
+    ev = events().get(key or "")
+    return "" if ev is None else (ev.en if lang == "en" else ev.zh)
 
 
 def source_words(r: RuleResult) -> str:
@@ -544,7 +572,7 @@ def report_html(report: Report, rules: RuleSet | None = None, lang: str = "zh",
                 sub = [r for r in items if r.window == w]
                 if sub:
                     parts.append(f"<h3 class=\"muted\">{e(wwords[w])}</h3>")
-                    parts.extend(card_html(r, by_id.get(r.rule_id), lang, facts) for r in sub)
+                    parts.extend(card_html(r, by_id.get(r.rule_id), lang, facts, report.as_of) for r in sub)
             continue
         parts.append("<ul>")
         for r in items:
@@ -573,7 +601,8 @@ def _typed(spec, v):
     return v
 
 
-def card_html(r: RuleResult, rule: CompiledRule | None, lang: str, facts: FactDictionary) -> str:
+def card_html(r: RuleResult, rule: CompiledRule | None, lang: str, facts: FactDictionary,
+              on: dt.date | None = None) -> str:
     e = html.escape
     colon = "：" if lang == "zh" else ": "
     out = [f"<div class=\"card\"><h3>{e(r.title.get(lang))}</h3>",
@@ -590,7 +619,7 @@ def card_html(r: RuleResult, rule: CompiledRule | None, lang: str, facts: FactDi
             out.append(f"<br>{e(t(lang, 'filled'))}{colon}{e(r.amount_filled)} = {e(money(r.amount, lang))}")
         out.append("</p>")
     out.append(f"<p>{e(period_words(r, lang))}")
-    note = window_note(r, lang)
+    note = window_note(r, lang, on)
     if note:
         out.append(f"<br><span class=\"muted\">{e(note)}</span>")
     out.append("</p>")

@@ -163,7 +163,7 @@ def next_questions(report: Report | Mapping[str, Any], rules: RuleSet | None = N
     order = {name: i for i, name in enumerate(facts)}
     ranked = sorted(tallies.items(), key=lambda kv: (-round(kv[1].score, 9), -kv[1].money,
                                                      order.get(kv[0], len(order))))
-    out = [Question(name, facts[name], t.score, tuple(t.rules), tuple(t.amount_rules), t.money)
+    out = [Question(name, facts[name], round(t.score, 9), tuple(t.rules), tuple(t.amount_rules), t.money)
            for name, t in ranked]
     return out[:limit] if limit is not None else out
 

@@ -32,12 +32,12 @@ TOY = textwrap.dedent("""
         kind: money
         strength: entitled
         benefit: {zh: 补贴, en: subsidy}
-        period: {start: 2020-01-01}
+        period: {start: 2020-01-01, end: 2030-12-31, end_kind: stated}
         when:
           all:
             - {fact: affected_by_epidemic, eq: true, cite: 受疫情影响较大}
             - {fact: has_bank_loan, eq: true}
-        amount: {formula: monthly_rent * 2}
+        amount: {kind: exact, formula: monthly_rent * 2}
         examples:
           - {name: ok, facts: {province: 河北省, affected_by_epidemic: true, has_bank_loan: true}, expect: {status: eligible}}
       - id: toy.relief_b
@@ -49,7 +49,7 @@ TOY = textwrap.dedent("""
         kind: relief
         strength: entitled
         benefit: {zh: 缓缴, en: deferral}
-        period: {start: 2020-01-01}
+        period: {start: 2020-01-01, end: 2030-12-31, end_kind: stated}
         when: {fact: affected_by_epidemic, eq: true}
         examples:
           - {name: ok, facts: {province: 河北省, affected_by_epidemic: true}, expect: {status: eligible}}
@@ -62,7 +62,7 @@ TOY = textwrap.dedent("""
         kind: service
         strength: encouraged
         benefit: {zh: 服务, en: service}
-        period: {start: 2020-01-01}
+        period: {start: 2020-01-01, end: 2030-12-31, end_kind: stated}
         when: {fact: foreign_trade, eq: true}
         examples:
           - {name: ok, facts: {province: 河北省, foreign_trade: true}, expect: {status: eligible}}
@@ -75,12 +75,12 @@ TOY = textwrap.dedent("""
         kind: money
         strength: entitled
         benefit: {zh: 返还, en: refund}
-        period: {start: 2020-01-01, end: 2020-12-31}
+        period: {end_kind: stated, start: 2020-01-01, end: 2020-12-31}
         when:
           all:
             - {fact: size, in: [medium, small, micro], cite: 中小微企业}
             - {fact: layoff_rate, le: 5.5, cite: 裁员率不高于5.5%}
-        amount: {formula: unemployment_insurance_paid * rate, params: {rate: 100%}}
+        amount: {kind: exact, formula: unemployment_insurance_paid * rate, params: {rate: 100%}}
         examples:
           - {name: ok, facts: {province: 河北省, size: small, layoff_rate: 1}, expect: {status: eligible}}
       - id: toy.other_province
@@ -92,7 +92,7 @@ TOY = textwrap.dedent("""
         kind: money
         strength: entitled
         benefit: {zh: 补贴, en: subsidy}
-        period: {start: 2020-01-01}
+        period: {start: 2020-01-01, end: 2030-12-31, end_kind: stated}
         when: {fact: foreign_trade, eq: true}
         examples:
           - {name: ok, facts: {province: 河南省, foreign_trade: true}, expect: {status: eligible}}

@@ -47,7 +47,7 @@ TX = {
         "lang": "语言 / Language", "page": "页面",
         "pages": {"form": "问卷与结果", "browse": "规则浏览", "batch": "批量检查"},
         "on": "评估日期", "on_help": "按这一天判断政策是否仍在执行期内，默认今天。查过去的政策可改为当时的日期。",
-        "windows_now": "在 {d}：{open} 项政策执行中，{closed} 项已截止，{upcoming} 项尚未开始。已截止的政策也会列出，便于补申请和审计核对。",
+        "windows_now": "在 {d}：{open} 项政策执行中，{end_unknown} 项文件未写明截止日期（需向受理部门确认），{closed} 项已截止，{upcoming} 项尚未开始。已截止的政策也会列出，便于补申请和审计核对。",
         "basics": "基本情况", "more": "补充问题",
         "more_help": "下面的问题按能判断的政策数量和金额排序，答一题，结果就更新一次。不知道可以选“不清楚”。",
         "no_more": "暂时没有需要补充的问题了。",
@@ -71,7 +71,7 @@ TX = {
         # rule browser
         "rb_search": "搜索（标题、原文、文号、编号）", "rb_province": "地区", "rb_all": "全部",
         "rb_industry": "行业", "rb_kind": "类型", "rb_date": "日期", "rb_window": "执行情况",
-        "rb_windows": {"any": "全部", "open": "该日期执行中", "closed": "该日期已截止", "upcoming": "该日期尚未开始"},
+        "rb_windows": {"any": "全部", "open": "该日期执行中", "end_unknown": "未写明截止日期", "closed": "该日期已截止", "upcoming": "该日期尚未开始"},
         "rb_count": "共 {n} 项规则（目录共 {total} 项）", "rb_rule": "查看规则",
         "rb_cols": {"id": "编号", "title": "标题", "region": "地区", "kind": "类型", "strength": "力度",
                     "period": "执行期", "amount": "金额公式"},
@@ -101,7 +101,7 @@ TX = {
         "lang": "语言 / Language", "page": "Page",
         "pages": {"form": "Questionnaire & results", "browse": "Rule browser", "batch": "Batch check"},
         "on": "Evaluation date", "on_help": "Whether a measure is still open is judged on this day (default today). Use an earlier date for past measures.",
-        "windows_now": "On {d}: {open} measures open, {closed} closed, {upcoming} upcoming. Closed ones are listed too, for back-claims and audits.",
+        "windows_now": "On {d}: {open} measures open, {end_unknown} with no end date stated (confirm with the agency), {closed} closed, {upcoming} upcoming. Closed ones are listed too, for back-claims and audits.",
         "basics": "The basics", "more": "More questions",
         "more_help": "Ordered by how many measures and how much money each answer settles; results update after each answer. Pick “don't know” to skip.",
         "no_more": "No more questions for now.",
@@ -125,7 +125,7 @@ TX = {
         "summary": "What you qualify for", "star": "* The same money as another measure: counted once in the total.", "sum_cols": {"title": "measure", "window": "window", "amount": "amount", "until": "until"},
         "rb_search": "Search (title, quote, document number, id)", "rb_province": "Region", "rb_all": "All",
         "rb_industry": "Industry", "rb_kind": "Kind", "rb_date": "Date", "rb_window": "Window",
-        "rb_windows": {"any": "any", "open": "open on that date", "closed": "closed by that date", "upcoming": "not yet started"},
+        "rb_windows": {"any": "any", "open": "open on that date", "end_unknown": "no end date stated", "closed": "closed by that date", "upcoming": "not yet started"},
         "rb_count": "{n} rules (of {total} in the catalogue)", "rb_rule": "Show rule",
         "rb_cols": {"id": "id", "title": "title", "region": "region", "kind": "kind", "strength": "strength",
                     "period": "period", "amount": "amount formula"},
@@ -529,7 +529,7 @@ def results_view(report, rules, L: str) -> dict:
         eligible_here = [r for r in relevant if r.status == "eligible"]
         maybe = [r for r in relevant if r.status == "undetermined"]
         shown = eligible_here + (maybe if st.session_state.get(f"all_{w}", False) else maybe[:MAX_MAYBE])
-        items = "".join(_result_html(r, rules, L) for r in shown)
+        items = "".join(_result_html(r, rules, L, report.as_of) for r in shown)
         inel_html = (_ineligible_html(inel, rules, L) if inel and st.session_state.get(f"inel_{w}", False)
                      else None)
         v["windows"].append({"w": w, "head": f"### {heads[w]} · {len(relevant)}", "empty": not group,
@@ -578,13 +578,13 @@ def draw_results(v: dict, report, rules, raw: dict, L: str) -> None:
         st.info(tx("nothing_here"))
 
 
-def _result_html(r, rules, L: str) -> str:
+def _result_html(r, rules, L: str, on: dt.date | None = None) -> str:
     facts = rules.facts
     amount = f" · {P.amount_words(r, L)}" if r.amount is not None else ""
     status = P.status_words(r, L, facts)
     return (f'<details class="res {r.status}"><summary><span class="dot"></span>{html.escape(r.title.get(L))}'
             f'{html.escape(amount)} — {html.escape(status)}</summary>'
-            f'{P.card_html(r, rules.by_id.get(r.rule_id), L, facts)}</details>')
+            f'{P.card_html(r, rules.by_id.get(r.rule_id), L, facts, on)}</details>')
 
 
 def _ineligible_html(results, rules, L: str) -> str:
@@ -615,7 +615,7 @@ def page_browse(rules) -> None:
     kinds = c4.multiselect(tx("rb_kind"), options=["money", "relief", "service"], key="rb_kind",
                            format_func=KIND_WORDS[L].__getitem__, placeholder=allw)
     on = c5.date_input(tx("rb_date"), value=dt.date.today(), key="rb_on")
-    wsel = c6.selectbox(tx("rb_window"), options=["any", "open", "closed", "upcoming"], key="rb_window",
+    wsel = c6.selectbox(tx("rb_window"), options=["any", "open", "end_unknown", "closed", "upcoming"], key="rb_window",
                         format_func=tx("rb_windows").__getitem__)
     from eligibility.evaluate import window
 
