@@ -1315,6 +1315,7 @@ def collect_facts(report, facts: FactDictionary, k: int = TOP_FACTS) -> list[str
     from fractions import Fraction
 
     from .questions import DERIVED_INPUTS
+    from .scoring import AMOUNT_SHARE, rule_weight
 
     known = set(report.input) | {n for n, v in report.derived.items() if not isinstance(v, list)}
     scores: dict[str, Fraction] = {}
@@ -1331,9 +1332,9 @@ def collect_facts(report, facts: FactDictionary, k: int = TOP_FACTS) -> list[str
         return out
 
     for r in report.results:
-        w = (2 if r.kind == "money" else 1) * (2 if r.window == "open" else 1)
-        for names, gate, weight in ((r.missing, r.status == "undetermined", Fraction(w)),
-                                    (r.amount_missing, r.status != "ineligible", Fraction(w, 2))):
+        w = rule_weight(r.kind, r.window)
+        for names, gate, weight in ((r.missing, r.status == "undetermined", w),
+                                    (r.amount_missing, r.status != "ineligible", w * AMOUNT_SHARE)):
             if not gate or not names:
                 continue
             ex = expand(list(names))

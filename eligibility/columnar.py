@@ -36,7 +36,8 @@ import polars as pl
 
 from . import amounts as A
 from .conditions import OPERATORS, Compare, Node
-from .derived import size_standard
+from .derived import derivations, size_standard
+from .scoring import MAX_SCALED, rule_weight, scaled
 from .validity import window
 from .evaluate import tie_key
 from .facts import NUMERIC_TYPES, FactDictionary
@@ -213,6 +214,9 @@ class Program:
         out |= set(SIZE_INPUTS) | {"industry", "size"}
         for ratio in RATIOS.values():
             out |= set(ratio.inputs) | {ratio.name}
+        for d in derivations(self.facts):
+            if d.fact in out:
+                out |= d.when.facts()
         return {f for f in out if f in self.facts}
 
     def _num_compare(self, op: str, col: pl.Expr, value: Any, scale: int) -> pl.Expr:
@@ -594,7 +598,7 @@ class Program:
         cands = self._candidates(rule.condition, pl.lit(True))
         amount = self._amount(rule, outcome) if rule.amount else None
         win, in_effect = window(rule, self.on)
-        weight = (2.0 if rule.spec.kind == "money" else 1.0) * (2.0 if win == "open" else 1.0)
+        weight = float(rule_weight(rule.spec.kind, win))
         return RulePlan(rule, index, outcome, cands, amount, weight, in_effect, win)
 
     def _score_facts(self) -> list[str]:
@@ -619,7 +623,25 @@ class Program:
         depend on the rules, so batch.py computes them once per chunk for all its programs."""
         return self._derived(self.prepare(enc).lazy()).collect(**PLAIN_COLLECT)
 
+    def _derivation_exprs(self) -> list[pl.Expr]:
+        """derivations.yaml as columns: an answered fact wins; else the condition's outcome where it
+        decides (only false for `decides: no`), as derived.derive() does for one company."""
+        have = set(self.input_facts)
+        out = []
+        for d in derivations(self.facts):
+            if d.fact not in have:
+                continue
+            cond = self._inline(d.when)
+            adopted = pl.when(cond == False).then(False) if d.decides == "no" else cond  # noqa: E712
+            if d.decides == "no":
+                adopted = adopted.otherwise(None)
+            out.append(pl.when(pl.col(d.fact).is_null()).then(adopted).otherwise(pl.col(d.fact)).alias(d.fact))
+        return out
+
     def _derived(self, lf: pl.LazyFrame) -> pl.LazyFrame:
+        derived_facts = self._derivation_exprs()
+        if derived_facts:
+            lf = lf.with_columns(derived_facts)
         lf = lf.with_columns(self._size_pre).with_columns(self._size_pick)
         return lf.with_columns(self.size_masks, *self._need_exprs()).drop(
             _names({0: self._size_pre, 1: self._size_pick}))
@@ -770,8 +792,9 @@ class Program:
         fallback = {r.fallback for r in RATIOS.values()}
         parts = []
         for p in self.plans:
-            for cands, prefix, gate, w2 in ((p.candidates, "m", 2, int(p.weight * 2)),
-                                            (p.amount.candidates if p.amount else [], "q", 0, int(p.weight))):
+            kind, win = p.rule.spec.kind, p.window
+            for cands, prefix, gate, w2 in ((p.candidates, "m", 2, scaled(kind, win, False)),
+                                            (p.amount.candidates if p.amount else [], "q", 0, scaled(kind, win, True))):
                 if not cands:
                     continue
                 bits: dict[str, list[int]] = {}
@@ -787,7 +810,7 @@ class Program:
                     share = np.zeros(len(masks), dtype=np.int64)
                     np.floor_divide(w2 * unit, count, out=share, where=count > 0)
                     tables = {f: np.where(hit, share, 0) for f, hit in present.items()}
-                    if unit * 8 * 2 * max(len(self.plans), 1) < 2**31:
+                    if unit * 2 * MAX_SCALED * max(len(self.plans), 1) < 2**31:
                         tables = {f: t.astype(np.int32) for f, t in tables.items()}
                 parts.append((p.index, prefix, gate, w2, cands, bits, tables, fallback & set(bits)))
         self._parts = parts
@@ -820,7 +843,7 @@ class Program:
         Exact integers (score_unit), so ties are ties."""
         n = res.height
         unit = self.score_unit
-        small = unit * 8 * 2 * max(len(self.plans), 1) < 2**31  # int32 when no sum can overflow it
+        small = unit * 2 * MAX_SCALED * max(len(self.plans), 1) < 2**31  # int32 when no sum can overflow it
         acc: dict[str, np.ndarray] = {}
         status = {}
         for index, prefix, gate, w2, cands, bits, tables, maybe_known in self._score_parts():

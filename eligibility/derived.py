@@ -2,7 +2,8 @@
 
 - size: 工信部联企业〔2011〕300号 (size_standard.yaml), a declared size wins;
 - layoff_rate: 领取失业保险金人数 ÷ 上年度月均参保职工人数 (石人社字〔2020〕39号);
-- insured_decline_pct: 申请时参保人数比上年度平均参保人数减少的比例 (石人社字〔2020〕35号).
+- insured_decline_pct: 申请时参保人数比上年度平均参保人数减少的比例 (石人社字〔2020〕35号);
+- the facts of derivations.yaml (renting premises, 小型微利企业, 小规模纳税人), decided by plain facts.
 With partial inputs a derived fact may be known only up to a set (Possible); its `needs` name the
 input facts that would settle it.
 """
@@ -71,6 +72,64 @@ def size_standard(facts: FactDictionary | None = None) -> SizeStandard:
     return SizeStandard(raw["citation"], sectors, by_industry)
 
 
+@dataclass(frozen=True)
+class Derivation:
+    """A fact that plain input facts decide (wholly, or only a "no"), when it was not answered."""
+
+    fact: str
+    decides: str  # both | no
+    citation: str
+    when: Node
+
+    def adopt(self, outcome: bool | None) -> bool | None:
+        """The fact's value from the condition's outcome (None: still unknown, asked as itself)."""
+        if outcome is None or (self.decides == "no" and outcome is True):
+            return None
+        return outcome
+
+
+_DERIVATIONS: dict[int, tuple[Any, tuple["Derivation", ...]]] = {}
+
+
+def derivations(facts: FactDictionary | None = None) -> tuple[Derivation, ...]:
+    """derivations.yaml, validated once per fact dictionary: the fact exists, is a bool nobody marked
+    derived, and the condition reads only plain (non-derived) facts, so that both engines can
+    evaluate it first."""
+    facts = facts or default_facts()
+    hit = _DERIVATIONS.get(id(facts))
+    if hit is None or hit[0] is not facts:
+        hit = _DERIVATIONS[id(facts)] = (facts, _load_derivations(facts))
+    return hit[1]
+
+
+def _load_derivations(facts: FactDictionary) -> tuple[Derivation, ...]:
+    from .safe_yaml import read_yaml
+
+    path = HERE / "derivations.yaml"
+    raw = read_yaml(path)
+    issues: list[Issue] = []
+    out: list[Derivation] = []
+    for name, d in (raw.get("derivations") or {}).items():
+        loc = f"{path.name}: $.derivations.{name}"
+        if name not in facts or facts[name].type != "bool" or facts[name].derived:
+            issues.append(Issue(loc, f"{name!r} must be a bool fact of facts.yaml that is not derived{facts.suggest(name)}"))
+            continue
+        if not isinstance(d, dict) or set(d) != {"decides", "citation", "when"} or d["decides"] not in ("both", "no"):
+            issues.append(Issue(loc, "an entry has exactly: decides (both | no), citation, when"))
+            continue
+        node = parse_condition(d["when"], facts, f"{loc}.when", issues)
+        if node is None:
+            continue
+        bad = [f for f in node.facts() if facts[f].derived or f in {x.fact for x in out} or f == name]
+        if bad:
+            issues.append(Issue(f"{loc}.when", f"reads derived facts {bad}: only plain input facts"))
+            continue
+        out.append(Derivation(name, d["decides"], str(d["citation"]), node))
+    if issues:
+        raise RuleLoadError(issues)
+    return tuple(out)
+
+
 def _size(values: dict[str, Any]) -> tuple[Any, tuple[str, ...]]:
     """The size class or the set it may be in, and the inputs that would settle it."""
     std = size_standard()
@@ -112,6 +171,13 @@ def derive(given: dict[str, Any]) -> tuple[dict[str, Any], dict[str, tuple[str, 
     values = dict(given)
     needs: dict[str, tuple[str, ...]] = {}
     how: dict[str, str] = {}
+
+    for d in derivations():
+        if values.get(d.fact) is None:
+            v = d.adopt(evaluate_node(d.when, values, {}).outcome)
+            if v is not None:
+                values[d.fact] = v
+                how[d.fact] = d.citation
 
     if values.get("size") is None:
         size, size_needs = _size(values)

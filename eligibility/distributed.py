@@ -90,10 +90,11 @@ def evaluate_dask_frame(ddf, on: Any = None, rules=None, long: bool = False):
     import dask
     import dask.dataframe as dd
 
-    from .batch import _rules, evaluate_chunk
+    from .batch import evaluate_chunk
+    from .evaluate import resolve_rules
     from .validity import as_date
 
-    rules = _rules(rules)
+    rules = resolve_rules(rules)
     on = as_date(on)
     lengths = ddf.map_partitions(len).compute()
     offsets = [0]

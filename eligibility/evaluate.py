@@ -35,6 +35,11 @@ def default_rules() -> RuleSet:
         return _default_rules()
 
 
+def resolve_rules(rules: RuleSet | None) -> RuleSet:
+    """The rule set a caller passed, or the bundled one."""
+    return default_rules() if rules is None else rules
+
+
 @lru_cache(maxsize=1)
 def _default_rules() -> RuleSet:
     return load_rules()

@@ -6,15 +6,13 @@ rules still undetermined (and for the amounts of rules that are or may be eligib
 many rules and how much money an answer can settle:
 
     score(fact) = sum over undetermined rules waiting on the fact of  w(rule) / len(rule.missing)
-                + sum over eligible rules whose amount waits on it of  2 * w(rule) / len(rule.amount_missing)
-                + sum over undetermined rules whose amount waits on it of  w(rule) / len(rule.amount_missing) / 2
+                + sum over rules not ineligible whose amount waits on it of  w(rule) / 2 / len(rule.amount_missing)
     w(rule)     = 3 for money, 1 for relief, 0.5 for a service (a faster procedure);
                   ×2 when the rule's window is open on the evaluation date
 
-A rule that waits on one fact alone is settled by that answer (weight 1); one that waits on three
-facts is a third settled by each. The amount of a rule that already applies is money the answer
-settles for certain, hence the double weight. Ties go to the fact with more known money at stake, then to the
-fact dictionary's order. Facts already given, derived facts (asked via their inputs: the engine's
+This is scoring.py's one score, which the batch's `facts_to_collect` uses too. A rule that waits on
+one fact alone is settled by that answer (weight 1); one that waits on three facts is a third settled
+by each. Ties go to the fact dictionary's order. Facts already given, derived facts (asked via their inputs: the engine's
 `missing` already names inputs such as `insured_employees` for `layoff_rate`), facts the user chose
 to skip, and the fixed first questions are never among the next questions.
 """
@@ -24,11 +22,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any, Iterable, Mapping
 
 from .facts import FactDictionary, FactSpec, default_facts
 from .loading import RuleSet
 from .models import Report, RuleResult
+from .scoring import AMOUNT_SHARE, rule_weight
 
 FIRST_QUESTIONS: tuple[str, ...] = ("province", "city", "county", "entity_type", "industry",
                                     "employees", "revenue", "total_assets")
@@ -68,19 +68,15 @@ class Question:
 
 @dataclass
 class _Tally:
-    score: float = 0.0
+    score: Fraction = Fraction(0)
     rules: list[str] = field(default_factory=list)
     amount_rules: list[str] = field(default_factory=list)
     money: Decimal = ZERO
     counted: set[str] = field(default_factory=set)
 
 
-KIND_WEIGHT = {"money": 3.0, "relief": 1.0, "service": 0.5}
-
-
-def _weight(r: RuleResult) -> float:
-    w = KIND_WEIGHT.get(r.kind, 1.0)
-    return w * 2 if r.window == "open" else w
+def _weight(r: RuleResult) -> Fraction:
+    return rule_weight(r.kind, r.window)
 
 
 def _inputs(name: str, facts: FactDictionary, known: set[str]) -> list[str]:
@@ -136,7 +132,7 @@ def next_questions(report: Report | Mapping[str, Any], rules: RuleSet | None = N
         skip |= set(FIRST_QUESTIONS)
     tallies: dict[str, _Tally] = {}
 
-    def add(names: list[str], r: RuleResult, share: float, as_amount: bool) -> None:
+    def add(names: list[str], r: RuleResult, share: Fraction, as_amount: bool) -> None:
         for name in names:
             if name in skip:
                 continue
@@ -157,13 +153,11 @@ def next_questions(report: Report | Mapping[str, Any], rules: RuleSet | None = N
         if r.status != "ineligible" and r.amount_missing:
             names = _expand(r.amount_missing, facts, known)
             if names:
-                share = _weight(r) / len(names)
-                add(names, r, share * 2 if r.status == "eligible" else share / 2, True)
+                add(names, r, _weight(r) * AMOUNT_SHARE / len(names), True)
 
     order = {name: i for i, name in enumerate(facts)}
-    ranked = sorted(tallies.items(), key=lambda kv: (-round(kv[1].score, 9), -kv[1].money,
-                                                     order.get(kv[0], len(order))))
-    out = [Question(name, facts[name], round(t.score, 9), tuple(t.rules), tuple(t.amount_rules), t.money)
+    ranked = sorted(tallies.items(), key=lambda kv: (-kv[1].score, order.get(kv[0], len(order))))
+    out = [Question(name, facts[name], float(t.score), tuple(t.rules), tuple(t.amount_rules), t.money)
            for name, t in ranked]
     return out[:limit] if limit is not None else out
 

@@ -148,14 +148,26 @@ def test_derived_facts_are_asked_through_their_inputs(toy):
     assert {"insured_employees", "unemployment_claimants"} <= set(facts)
 
 
-def test_amount_of_an_eligible_rule_is_asked_before_a_mere_possibility(toy):
+def test_amount_of_an_eligible_rule_is_scored_as_half_a_verdict(toy):
     values = {"province": "河北省", "affected_by_epidemic": True, "has_bank_loan": True}
     report = evaluate(values, on="2020-06-01", rules=toy)
     assert report.get("toy.money_a").status == "eligible"
     qs = next_questions(report, toy)
     rent = next(q for q in qs if q.fact == "monthly_rent")
     assert rent.amount_rules == ("toy.money_a",)
-    assert [q.fact for q in qs][0] == "monthly_rent"  # 2 * 3 * 2 = 12, more than anything else
+    # money 3 × open 2 × amount share ½, alone in its formula: 3 (scoring.py, the batch's score too)
+    assert rent.score == pytest.approx(3.0)
+
+
+def test_questionnaire_and_batch_rank_facts_alike(rules):
+    """One score (scoring.py): the app's next questions are the batch's facts_to_collect, in order."""
+    from eligibility.batch import collect_facts
+
+    for company in ({**BASICS}, {"province": "河南省", "city": "郑州市", "entity_type": "enterprise", "industry": "retail"},
+                    {"province": "四川省", "city": "广元市", "entity_type": "individual_business"}):
+        report = evaluate(company, on="2020-06-01", rules=rules)
+        qs = next_questions(report, rules, include_first=True)
+        assert [q.fact for q in qs][:5] == collect_facts(report, rules.facts, 5)
 
 
 def test_known_skipped_and_first_facts_are_never_next(toy):
