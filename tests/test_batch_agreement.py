@@ -148,6 +148,7 @@ def assert_agree(rows: list[dict], on: dt.date, rules) -> None:
             "n_undetermined": len(report.by_status("undetermined")),
             "total_amount": report.total_amount,
             "total_in_effect": report.total_in_effect,
+            "total_up_to": report.total_up_to,
             "eligible": ";".join(r.rule_id for r in report.results if r.status == "eligible"),
             "facts_to_collect": ";".join(collect_facts(report, rules.facts)),
         }
