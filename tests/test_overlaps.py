@@ -106,9 +106,10 @@ def test_restated_money_counted_once(rules, company, expected, paying):
 
 
 def test_provincial_measure_still_counts_outside_shijiazhuang():
-    # 保定市: only the provincial 50% refund applies: 24,000元 × 50% = 12,000元.
-    company = {"province": "河北省", "city": "保定市", "entity_type": "enterprise",
-               "meets_job_retention_refund_conditions": True, "unemployment_insurance_paid": 24_000}
+    # 保定市: only the provincial 50% refund applies: 24,000元 × 50% = 12,000元 (80 insured, none drew
+    # benefit: 不裁员, decided from the data).
+    company = {"province": "河北省", "city": "保定市", "entity_type": "enterprise", "insured_employees": 80,
+               "unemployment_claimants": 0, "unemployment_insurance_paid": 24_000}
     report = eligibility.evaluate(company, on="2020-04-01")
     assert _counted(report) == {"hebei2020.ui_refund.no_layoffs_50pct": Decimal(12_000)}
     assert report.total_amount == Decimal(12_000)
