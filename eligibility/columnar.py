@@ -697,36 +697,32 @@ class Program:
 
     def counted(self, open_only: bool = False) -> dict[int, pl.Expr]:
         """Rule index -> counted, as evaluate._count_once: money rules with a one-off amount that are
-        eligible with an amount; within a counted-once group the highest precedence (RuleSet.rank),
-        then the largest amount, then the smaller id. open_only: the same among the rules in effect on
-        the date (for total_in_effect)."""
+        eligible with an amount; within a counted-once group, those a paying member supersedes are out,
+        then the largest amount, then exact before up_to, then the smaller id. open_only: the same
+        among the rules in effect on the date (for total_in_effect)."""
         paying = {p.index: (pl.col(f"s{p.index}") == 1) & pl.col(f"a{p.index}").is_not_null()
                   for p in self.plans if p.amount is not None and p.rule.spec.kind == "money"
                   and p.rule.spec.amount.per == "once" and (p.in_effect or not open_only)}
         out = dict(paying)
         by_id = {p.rule.id: p.index for p in self.plans}
-        rank = self.rules.rank
+        superseders = self.rules.superseded_by
         for group in self.groups:
             members = [by_id[i] for i in group if by_id.get(i) in paying]
+            cand = {}
+            for i in members:
+                over = [paying[by_id[s]] for s in superseders.get(self.rules.rules[i].id, ()) if by_id.get(s) in members]
+                cand[i] = paying[i] & ~pl.any_horizontal(over) if over else paying[i]
             for i in members:
                 beaten = []
-                ri = rank.get(self.rules.rules[i].id, 0)
                 for j in members:
                     if j == i:
-                        continue
-                    rj = rank.get(self.rules.rules[j].id, 0)
-                    if rj < ri:
-                        continue
-                    if rj > ri:
-                        beaten.append(paying[j])
                         continue
                     aj, ai = pl.col(f"a{j}"), pl.col(f"a{i}")
                     sj, si = self.rules.rules[j].spec, self.rules.rules[i].spec
                     before = tie_key(sj.amount.kind, sj.id) < tie_key(si.amount.kind, si.id)
                     first = (aj > ai) | ((aj == ai) & pl.lit(before))
-                    beaten.append(paying[j] & first)
-                if beaten:
-                    out[i] = paying[i] & ~pl.any_horizontal(beaten)
+                    beaten.append(cand[j] & first)
+                out[i] = cand[i] & ~pl.any_horizontal(beaten) if beaten else cand[i]
         return out
 
     def summary_exprs(self) -> list[pl.Expr]:

@@ -183,9 +183,9 @@ def tie_key(amount_kind: str | None, rule_id: str) -> tuple[int, str]:
 
 
 def _count_once(results: list[RuleResult], rules: RuleSet) -> tuple[Decimal, Decimal, Decimal]:
-    """Totals counting each benefit once: within a counted-once group (`excludes`, `supersedes`) the
-    rule of highest precedence (a superseding document wins), then the largest amount, then exact
-    before up_to, then the id.
+    """Totals counting each benefit once. Within a counted-once group (`excludes`, `supersedes`): a
+    measure that a paying later measure supersedes is out (the later document narrowed it); of the
+    rest, the largest amount, then exact before up_to, then the smaller id.
 
     Marks `counted_in_total`; returns (definite total, definite total over rules in effect on the
     date, "up to" total). Exact amounts are definite; caps (up_to) and estimates are only "up to".
@@ -195,11 +195,12 @@ def _count_once(results: list[RuleResult], rules: RuleSet) -> tuple[Decimal, Dec
     grouped = {i for g in rules.exclusion_groups for i in g}
     groups = [[paying[i] for i in g if i in paying] for g in rules.exclusion_groups]
     groups += [[r] for i, r in paying.items() if i not in grouped]
-    rank = rules.rank
+    superseders = rules.superseded_by
 
     def best(members: list[RuleResult]) -> RuleResult | None:
-        return min(members, key=lambda r: (-rank.get(r.rule_id, 0), -r.amount, tie_key(r.amount_kind, r.rule_id))) \
-            if members else None
+        ids = {r.rule_id for r in members}
+        left = [r for r in members if not any(s in ids for s in superseders.get(r.rule_id, ()))]
+        return min(left, key=lambda r: (-r.amount, tie_key(r.amount_kind, r.rule_id))) if left else None
 
     total = total_open = up_to = ZERO
     for members in groups:

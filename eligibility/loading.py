@@ -119,23 +119,8 @@ class RuleSet:
         return [g for g in groups.values() if len(g) > 1]
 
     @cached_property
-    def rank(self) -> dict[str, int]:
-        """Precedence inside a counted-once group: a rule that supersedes another (a later document
-        narrowing an earlier one) outranks it, whatever the amounts; equal ranks go by amount."""
-        rank = {r.id: 0 for r in self.rules}
-        for _ in range(len(self.rules)):
-            changed = False
-            for r in self.rules:
-                for other in r.spec.supersedes:
-                    if other in rank and rank[r.id] <= rank[other]:
-                        rank[r.id] = rank[other] + 1
-                        changed = True
-            if not changed:
-                break
-        return rank
-
-    @cached_property
     def superseded_by(self) -> dict[str, list[str]]:
+        """Rule id -> the later rules that narrow it: while one of them pays, it is not counted."""
         out: dict[str, list[str]] = {}
         for r in self.rules:
             for other in r.spec.supersedes:
