@@ -343,13 +343,13 @@ class Program:
         return out
 
     def _size_need(self, fact: str) -> pl.Expr:
-        std = size_standard()
+        std = size_standard(self.facts)
         uses = [n for n, sector in enumerate(std.sectors.values()) if fact in std.inputs(sector)]
         return pl.col(fact).is_null() & (pl.col("industry").is_null() | pl.col("__sector").is_in(uses))
 
     def _size_expr(self) -> pl.Expr:
         """The size mask per 工信部联企业〔2011〕300号, as derived._size decides it; a declared size wins."""
-        std = size_standard()
+        std = size_standard(self.facts)
         industry = pl.col("industry")
         # computed once as columns before the mask: each sector's three tests and the industry's sector
         codes = {k: n for n, k in enumerate(std.sectors)}

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +47,21 @@ class SizeStandard:
                             key=["employees", "revenue", "total_assets"].index))
 
 
-@cache
+_SIZE: dict[int, tuple[Any, "SizeStandard"]] = {}
+
+
 def size_standard(facts: FactDictionary | None = None) -> SizeStandard:
+    """size_standard.yaml compiled against a fact dictionary (once per dictionary)."""
+    facts = facts or default_facts()
+    hit = _SIZE.get(id(facts))
+    if hit is None or hit[0] is not facts:
+        hit = _SIZE[id(facts)] = (facts, _load_size_standard(facts))
+    return hit[1]
+
+
+def _load_size_standard(facts: FactDictionary) -> SizeStandard:
     from .safe_yaml import read_yaml
 
-    facts = facts or default_facts()
     path = HERE / "size_standard.yaml"
     raw = read_yaml(path)
     issues: list[Issue] = []
@@ -130,9 +139,8 @@ def _load_derivations(facts: FactDictionary) -> tuple[Derivation, ...]:
     return tuple(out)
 
 
-def _size(values: dict[str, Any]) -> tuple[Any, tuple[str, ...]]:
+def _size(values: dict[str, Any], std: SizeStandard) -> tuple[Any, tuple[str, ...]]:
     """The size class or the set it may be in, and the inputs that would settle it."""
-    std = size_standard()
     industry = values.get("industry")
     if industry is None:
         unknown = tuple(f for f in ("employees", "revenue", "total_assets") if values.get(f) is None)
@@ -166,13 +174,16 @@ def _ratio_pct(num: Any, den: Any) -> Decimal | None:
     return Decimal(num) * HUNDRED / Decimal(den)
 
 
-def derive(given: dict[str, Any]) -> tuple[dict[str, Any], dict[str, tuple[str, ...]], dict[str, str]]:
-    """Return (values incl. derived facts, needs for unknown derived facts, how each was derived)."""
+def derive(given: dict[str, Any], facts: FactDictionary | None = None
+           ) -> tuple[dict[str, Any], dict[str, tuple[str, ...]], dict[str, str]]:
+    """Return (values incl. derived facts, needs for unknown derived facts, how each was derived).
+    `facts`: the rule set's fact dictionary (the bundled one when not given)."""
+    std = size_standard(facts)
     values = dict(given)
     needs: dict[str, tuple[str, ...]] = {}
     how: dict[str, str] = {}
 
-    for d in derivations():
+    for d in derivations(facts):
         if values.get(d.fact) is None:
             v = d.adopt(evaluate_node(d.when, values, {}).outcome)
             if v is not None:
@@ -180,10 +191,9 @@ def derive(given: dict[str, Any]) -> tuple[dict[str, Any], dict[str, tuple[str, 
                 how[d.fact] = d.citation
 
     if values.get("size") is None:
-        size, size_needs = _size(values)
+        size, size_needs = _size(values, std)
         if size is not None:
             values["size"] = size
-            std = size_standard()
             sector = std.sector_for(values["industry"])
             how["size"] = f"按{std.citation}（{sector.zh}）：{sector.text}"
         if size_needs:

@@ -224,7 +224,7 @@ def evaluate(company: Any, on: dt.date | str | None = None, rules: RuleSet | Non
     comp = to_company(company)
     given = comp.known()
     _, warnings = consistency(given)
-    values, needs, how = derive(given)
+    values, needs, how = derive(given, rules.facts)
     from .explain import Labeller
 
     labeller = Labeller(rules.facts)
