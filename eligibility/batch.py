@@ -47,9 +47,12 @@ MIN_CHUNK_ROWS = 5_000  # each chunk costs ~0.2 s whatever its size: evaluate_fr
 ERROR_SEP = " | "
 OVERFLOW_MESSAGE = "金额: 数值过大，无法计算 / amount: the figures are too large to compute"
 RESULT_COLUMNS = ("row", "errors", "n_eligible", "n_undetermined", "total_amount", "total_in_effect", "eligible",
-                  "facts_to_collect", "rules_version", "evaluated_on", "tool_version")
+                  "facts_to_collect")
 LONG_COLUMNS = ("row", "errors", "rule_id", "title", "status", "amount", "per", "counted_in_total", "in_effect",
-                "missing", "amount_missing", "rules_version", "evaluated_on", "tool_version")
+                "missing", "amount_missing")
+# what produced a file (rules_version, evaluated_on, tool_version) is constant: it is written once, in the
+# Parquet metadata, the Excel `about` sheet and the `<output>.manifest.json` sidecar, not in every row
+MANIFEST_SUFFIX = ".manifest.json"
 AMOUNT = pl.Decimal(38, 2)
 BLOCK_BYTES = 16 << 20
 MAX_RECORD_BYTES = 64 << 20
@@ -1138,7 +1141,6 @@ def _finish_summary(summary: pl.DataFrame, ok: pl.Series, meta: dict[str, str]) 
         pl.when(okc).then(cents("total_in_effect")).alias("total_in_effect"),
         pl.when(okc).then(pl.col("eligible")).cast(pl.String).alias("eligible"),
         pl.when(okc).then(pl.col("facts_to_collect")).cast(pl.String).alias("facts_to_collect"),
-        *(pl.lit(v, dtype=pl.String).alias(k) for k, v in meta.items()),
     )
 
 
@@ -1301,7 +1303,6 @@ def _assemble_long(hits: pl.DataFrame, rules, summary: pl.DataFrame, plan: Colum
         "amount_missing": got["amount_missing"],
     })], how="horizontal").with_columns(
         (pl.col("amount").cast(AMOUNT) / pl.lit(100).cast(pl.Decimal(38, 0))).cast(AMOUNT).alias("amount"),
-        *(pl.lit(v, dtype=pl.String).cast(pl.Categorical).alias(k) for k, v in meta.items()),
     )
 
 
@@ -1424,7 +1425,6 @@ def _reference_chunk(raw: pl.DataFrame, plan: ColumnPlan, on: dt.date, rules, ro
         "total_in_effect": pl.Series(recs["total_in_effect"], dtype=AMOUNT),
         "eligible": pl.Series(recs["eligible"], dtype=pl.String),
         "facts_to_collect": pl.Series(recs["facts_to_collect"], dtype=pl.String),
-        **{k: pl.Series([v] * len(pos_arr), dtype=pl.String) for k, v in meta.items()},
     })
     long_df = None
     if long:
@@ -1492,12 +1492,15 @@ class BatchSummary:
     warnings: list[str] = field(default_factory=list)
     exact_rows: int = 0
     exact_amounts: int = 0
+    manifest: str = ""  # the sidecar naming the rules version, date and tool version
 
     def lines(self, lang: str = "zh") -> list[str]:
         out = [f"读取 {self.rows_read} 行，评估 {self.rows_evaluated} 行，{self.rows_with_errors} 行有错误 / "
                f"{self.rows_read} rows read, {self.rows_evaluated} evaluated, {self.rows_with_errors} with errors",
                f"输出 / output: {self.output}  (规则版本 / rules {self.rules_version}, 评估日期 / on "
                f"{self.evaluated_on}, {self.seconds:.1f} s, engine {self.engine})"]
+        if self.manifest:
+            out.append(f"清单 / manifest: {self.manifest}")
         for col, n in sorted(self.bad_by_column.items(), key=lambda kv: -kv[1])[:10]:
             out.append(f"  列 / column {col!r}: {n} 个无效值 / invalid values")
         out += [f"  注意 / note: {w}" for w in self.warnings]
@@ -1520,6 +1523,11 @@ def _warnings(plan: ColumnPlan, facts: FactDictionary) -> list[str]:
 
 
 class _Writer:
+    """Writes the result frames with polars' own writers: CSV appended a slice at a time, Parquet streamed
+    by one sink (its row groups encoded on polars' threads, the versions in the file metadata), Excel at
+    the end. Every format gets the `<output>.manifest.json` sidecar (what produced the file), and files
+    appear under their names only when complete."""
+
     def __init__(self, path: Path, meta: dict[str, str], sheet: str = "results"):
         self.path = path
         self.kind = path.suffix.lower()
@@ -1531,31 +1539,64 @@ class _Writer:
         self.first = True
         self.frames: list[pl.DataFrame] = []
         self.rows = 0
-        self.pq = None
-        self.schema = None
         self.tmp = path.with_name(path.name + ".part")
+        self.manifest = path.with_name(path.name + MANIFEST_SUFFIX)
+
+    def write_all(self, frames: Iterable[pl.DataFrame]) -> None:
+        """Every frame (at least one, maybe empty: it gives the columns), in order."""
+        if self.kind == ".parquet":
+            self._sink_parquet(iter(frames))
+            return
+        for df in frames:
+            self.write(df)
 
     def write(self, df: pl.DataFrame) -> None:
         """Append rows, a slice at a time: the long form holds its texts as categoricals, and a whole
         chunk of them spelt out at once would take several times its memory."""
+        for part in self._slices(df):
+            self._write(part)
+
+    @staticmethod
+    def _slices(df: pl.DataFrame) -> Iterator[pl.DataFrame]:
         for start in range(0, max(df.height, 1), WRITE_ROWS):
-            self._write(_plain(df.slice(start, WRITE_ROWS)))
+            yield _plain(df.slice(start, WRITE_ROWS))
+
+    def _sink_parquet(self, frames: Iterator[pl.DataFrame]) -> None:
+        """One streaming sink fed by the frames as they come (an IO source of polars': a generator it pulls
+        from): no pyarrow, no per-row copies, and a bounded number of frames in memory."""
+        from polars.io.plugins import register_io_source
+
+        first = next(frames)
+        schema = _plain(first.head(0)).schema
+        failed: list[BaseException] = []
+
+        def source(with_columns, predicate, n_rows, batch_size) -> Iterator[pl.DataFrame]:
+            try:
+                for df in _chain(first, frames):
+                    for part in self._slices(df):
+                        self.rows += part.height
+                        if part.schema != schema:
+                            part = part.cast(dict(schema))
+                        yield part if with_columns is None else part.select(with_columns)
+            except BaseException as e:  # raised again in the caller as it was, not as polars wraps it
+                failed.append(e)
+                raise
+
+        md = {f"eligibility.{k}": v for k, v in self.meta.items()}
+        try:
+            register_io_source(source, schema=schema).sink_parquet(self.tmp, compression="zstd", metadata=md,
+                                                                    row_group_size=WRITE_ROWS)
+        except BaseException:
+            if failed:
+                raise failed[0] from None
+            raise
+        self.first = False
 
     def _write(self, df: pl.DataFrame) -> None:
         self.rows += df.height
         if self.kind == ".csv":
             with open(self.tmp, "wb" if self.first else "ab") as f:
                 df.write_csv(f, include_header=self.first, include_bom=self.first)
-        elif self.kind == ".parquet":
-            import pyarrow.parquet as pq
-
-            table = df.to_arrow()
-            if self.pq is None:
-                md = {**(table.schema.metadata or {}), **{f"eligibility.{k}".encode(): v.encode()
-                                                           for k, v in self.meta.items()}}
-                self.schema = table.schema.with_metadata(md)
-                self.pq = pq.ParquetWriter(str(self.tmp), self.schema, compression="zstd")
-            self.pq.write_table(table.cast(self.schema) if table.schema != self.schema else table)
         else:
             if self.rows > EXCEL_MAX_ROWS:
                 raise BatchInputError(f"{self.path}: Excel最多{EXCEL_MAX_ROWS}行，请改用.csv或.parquet / too many rows "
@@ -1563,11 +1604,8 @@ class _Writer:
             self.frames.append(df)
         self.first = False
 
-    def close(self) -> None:
-        if self.kind == ".parquet":
-            if self.pq is not None:
-                self.pq.close()
-        elif self.kind == ".xlsx":
+    def close(self, facts: dict[str, Any] | None = None) -> None:
+        if self.kind == ".xlsx":
             import xlsxwriter
 
             df = pl.concat(self.frames) if self.frames else pl.DataFrame()
@@ -1580,25 +1618,32 @@ class _Writer:
                 about.write(r, 0, k)
                 about.write(r, 1, v)
             wb.close()
+        manifest = {**self.meta, "output": self.path.name, "form": self.sheet, "rows": self.rows, **(facts or {})}
+        part = self.manifest.with_name(self.manifest.name + ".part")
+        part.write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n", "utf-8")
         if self.tmp.exists():
             os.replace(self.tmp, self.path)
         elif self.kind == ".csv":
             self.path.write_bytes(b"")
+        os.replace(part, self.manifest)
 
     def abort(self) -> None:
-        try:
-            if self.pq is not None:
-                self.pq.close()
-        except Exception:  # noqa: BLE001
-            pass
-        if self.tmp.exists():
-            self.tmp.unlink()
+        for p in (self.tmp, self.manifest.with_name(self.manifest.name + ".part")):
+            if p.exists():
+                p.unlink()
+
+
+def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
+    yield first
+    yield from rest
 
 
 def run_batch(input: Source, output: str | os.PathLike, on: Any = None, long: bool = False, engine: str = "polars",
               scheduler: str | None = None, chunk_rows: int | None = None, rules=None,
               progress: Callable[[int, int | None], Any] | None = None, workers: int | None = None) -> BatchSummary:
-    """Evaluate a company list file into OUTPUT (.csv, .xlsx, .parquet), streaming in chunks.
+    """Evaluate a company list file into OUTPUT (.csv, .xlsx, .parquet), streaming in chunks; what produced
+    it (rules version, date, tool version) goes to OUTPUT.manifest.json (and the Parquet metadata, the
+    Excel `about` sheet).
 
     engine: "polars" (columnar, this machine), "dask" (the same chunks on a dask.distributed
     cluster: `scheduler` is its address, or None for a local cluster), "single" (every row through
@@ -1620,7 +1665,7 @@ def run_batch(input: Source, output: str | os.PathLike, on: Any = None, long: bo
     out_path = Path(output)
     writer = _Writer(out_path, meta, "details" if long else "results")
     stats = BatchSummary(str(src.name), str(out_path), src.fmt, src.encoding if src.fmt == "csv" else None, 0, 0, 0,
-                         rules.version, on.isoformat(), __version__, engine, 0.0)
+                         rules.version, on.isoformat(), __version__, engine, 0.0, manifest=str(writer.manifest))
     first_columns: list[list[str]] = []
 
     def watched(chunks: Iterable[pl.DataFrame]) -> Iterator[pl.DataFrame]:
@@ -1628,6 +1673,20 @@ def run_batch(input: Source, output: str | os.PathLike, on: Any = None, long: bo
             if not first_columns:
                 first_columns.append(list(c.columns))
             yield c
+
+    def frames(results: Iterable[ChunkResult]) -> Iterator[pl.DataFrame]:
+        for res in results:
+            stats.rows_read += res.rows
+            stats.rows_with_errors += res.errors
+            stats.exact_rows += res.exact_rows
+            stats.exact_amounts += res.exact_amounts
+            for k, v in res.bad_by_column.items():
+                stats.bad_by_column[k] = stats.bad_by_column.get(k, 0) + v
+            yield res.long if long else res.summary
+            if progress is not None:
+                progress(stats.rows_read, None)
+        if stats.rows_read == 0:
+            yield _empty_output(src, rules, long, meta)
 
     try:
         chunks = watched(src.chunks(chunk_rows))
@@ -1637,19 +1696,8 @@ def run_batch(input: Source, output: str | os.PathLike, on: Any = None, long: bo
             results = evaluate_chunks(chunks, on, rules, long=long, scheduler=scheduler, workers=workers)
         else:
             results = _local_results(chunks, on, rules, long, engine)
-        for res in results:
-            writer.write(res.long if long else res.summary)
-            stats.rows_read += res.rows
-            stats.rows_with_errors += res.errors
-            stats.exact_rows += res.exact_rows
-            stats.exact_amounts += res.exact_amounts
-            for k, v in res.bad_by_column.items():
-                stats.bad_by_column[k] = stats.bad_by_column.get(k, 0) + v
-            if progress is not None:
-                progress(stats.rows_read, None)
-        if stats.rows_read == 0:
-            writer.write(_empty_output(src, rules, long, meta))
-        writer.close()
+        writer.write_all(frames(results))
+        writer.close({"companies": stats.rows_read, "companies_with_errors": stats.rows_with_errors})
     except BaseException:
         writer.abort()
         raise

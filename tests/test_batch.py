@@ -54,9 +54,7 @@ def test_summary_rows_in_order_with_passthrough_and_versions(rules):
     assert out["企业名称"].to_list() == [r["企业名称"] for r in ROWS]
     assert out["统一社会信用代码"][0] == "91130100MA0001"
     assert set(RESULT_COLUMNS) <= set(out.columns)
-    assert out["rules_version"].unique().to_list() == [rules.version]
-    assert out["evaluated_on"].unique().to_list() == [ON.isoformat()]
-    assert out["tool_version"].unique().to_list() == [__version__]
+    assert not {"rules_version", "evaluated_on", "tool_version"} & set(out.columns)  # once, in the manifest
     bad = out.row(2, named=True)
     assert bad["errors"].startswith("从业人员: ") and bad["n_eligible"] is None and bad["eligible"] is None
     first = out.row(0, named=True)
@@ -107,11 +105,20 @@ def test_output_is_byte_identical_across_runs_engines_and_chunks(tmp_path, csv_f
 
 
 def test_versions_recorded_in_every_format(tmp_path, csv_file, rules):
-    run_batch(csv_file, tmp_path / "o.parquet", on=ON, rules=rules)
-    md = pq.read_schema(tmp_path / "o.parquet").metadata
+    stats = run_batch(csv_file, tmp_path / "o.parquet", on=ON, rules=rules)
+    md = pq.read_metadata(tmp_path / "o.parquet").metadata  # the file's key-value metadata
     assert md[b"eligibility.rules_version"] == rules.version.encode()
     assert md[b"eligibility.evaluated_on"] == b"2020-06-01"
     assert md[b"eligibility.tool_version"] == __version__.encode()
+    assert pl.read_parquet_metadata(tmp_path / "o.parquet")["eligibility.rules_version"] == rules.version
+    for out in ("o.parquet", "o.csv", "o.xlsx"):
+        if out != "o.parquet":
+            stats = run_batch(csv_file, tmp_path / out, on=ON, rules=rules)
+        manifest = json.loads((tmp_path / f"{out}.manifest.json").read_text("utf-8"))
+        assert stats.manifest == str(tmp_path / f"{out}.manifest.json")
+        assert manifest["rules_version"] == rules.version and manifest["evaluated_on"] == "2020-06-01"
+        assert manifest["tool_version"] == __version__ and manifest["rows"] == len(ROWS)
+        assert manifest["companies"] == len(ROWS) and manifest["output"] == out
     run_batch(csv_file, tmp_path / "o.xlsx", on=ON, rules=rules)
     about = pl.read_excel(tmp_path / "o.xlsx", sheet_name="about", has_header=False)
     assert rules.version in about.to_series(1).to_list()
