@@ -713,25 +713,61 @@ def _fast_number_ok(match: pl.Expr, val: pl.Expr, spec: FactSpec) -> pl.Expr:
     return ok.fill_null(False)
 
 
+_PLAIN_LEN = 15  # a cell of at most 15 characters has at most 15 significant digits (see _plain_number)
+
+
+def _plain_number(j: int, spec: FactSpec) -> list[pl.Expr]:
+    """The first, cheapest reading of numeric text column c{j}, as stages (the last gives t{j}): polars'
+    own number parser (one pass, no regex), encoded, or null where it does not settle the cell exactly.
+
+    int: the Int64 cast accepts only what Decimal reads as the same integer ('+15', ' 15', '015').
+    Decimals: the Float64 cast is correctly rounded; a cell of at most 15 characters has at most 15
+    significant digits, and so has k/1000 below 10^12, and two such decimals with the same nearest
+    double are equal (DBL_DIG = 15): when k = round(f·1000) gives k/1000 == f, the cell is exactly k
+    thousandths. Everything else (commas, '%', '元', more decimals, longer cells) is left to the
+    pattern path."""
+    col = pl.col(f"c{j}")
+    if spec.type == "int":
+        return [col.cast(pl.Int64, strict=False).alias(f"t{j}")]
+    f = pl.col(f"f{j}")
+    k = (f * SCALE).round(0)
+    # k / SCALE correctly rounded: polars divides by a scalar through its reciprocal (an ulp off for ~1 in
+    # 7 values), by a column exactly
+    exact = (k / (k * 0 + SCALE) == f) & (f.abs() < 1e12) & (col.str.len_bytes() <= _PLAIN_LEN)
+    return [col.cast(pl.Float64, strict=False).alias(f"f{j}"), pl.when(exact).then(k.cast(pl.Int64)).alias(f"t{j}")]
+
+
 def _parse_text_columns(raw: pl.DataFrame, jobs: list[tuple[str, FactSpec]]) -> list[Parsed]:
     """parse_column for many text columns in a few polars queries (polars spreads the columns over the
-    cores and releases the GIL): plain numbers by expressions; every other cell by FactSpec.parse,
-    once per distinct value, mapped back through an Enum code. Every value read more than once is a
-    column of an earlier stage: collected without optimisation, polars does not share repeated
-    sub-expressions."""
+    cores and releases the GIL): plain numbers by polars' number parser (_plain_number), then by
+    patterns in the columns where that left cells; every other cell by FactSpec.parse, once per
+    distinct value, mapped back through an Enum code. Every value read more than once is a column of
+    an earlier stage: collected without optimisation, polars does not share repeated sub-expressions."""
     numeric = [j for j, (_, spec) in enumerate(jobs) if spec.type in NUMERIC_TYPES]
+    a = raw.lazy().select(pl.col(h).alias(f"c{j}") for j, (h, _) in enumerate(jobs))  # no name clashes
+    plain = [_plain_number(j, jobs[j][1]) for j in numeric]
+    for stage in range(2):
+        a = a.with_columns(p[stage] for p in plain if stage < len(p))
+    a = a.collect(**PLAIN_COLLECT)
+    rest = set()
+    if numeric:
+        left = a.select((pl.col(f"c{j}").is_not_null() & pl.col(f"t{j}").is_null()).any() for j in numeric).row(0)
+        rest = {j for j, x in zip(numeric, left) if x}
     stage1, stage2, slow = [], [], []
     for j, (_, spec) in enumerate(jobs):
         c = pl.col(f"c{j}")
-        if j in numeric:
+        if j in rest:
             match, val = _fast_text_number(c, spec)
             stage1 += [match.alias(f"match{j}"), val.alias(f"v{j}")]
             stage2.append(_fast_number_ok(pl.col(f"match{j}"), pl.col(f"v{j}"), spec).alias(f"ok{j}"))
+        elif j in numeric:
+            stage1.append(pl.col(f"t{j}").alias(f"v{j}"))
+            stage2.append(_fast_number_ok(pl.col(f"v{j}").is_not_null(), pl.col(f"v{j}"), spec).alias(f"ok{j}"))
+        if j in numeric:
             slow.append((c.is_not_null() & ~pl.col(f"ok{j}")).alias(f"slow{j}"))
         else:
             slow.append(c.is_not_null().alias(f"slow{j}"))
-    a = raw.lazy().select(pl.col(h).alias(f"c{j}") for j, (h, _) in enumerate(jobs))  # no name clashes
-    a = a.with_columns(stage1).with_columns(stage2).with_columns(slow).collect(**PLAIN_COLLECT)
+    a = a.lazy().with_columns(stage1).with_columns(stage2).with_columns(slow).collect(**PLAIN_COLLECT)
     uniq = a.select(pl.col(f"c{j}").filter(pl.col(f"slow{j}")).unique(maintain_order=True).implode()
                     .alias(f"u{j}") for j in range(len(jobs))).row(0)
     codes, exprs = [], []
