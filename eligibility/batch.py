@@ -951,11 +951,12 @@ _PROGRAMS_LOCK = threading.Lock()
 _PLACE_FACTS = ("province", "city")
 _FULL_SHARE = 0.6  # a place whose rules are more than this share of the catalogue uses the full program
 _TINY_ROWS = 1000  # a place group smaller than this (or 2 % of the chunk) shares a larger group's program
+_SMALL_CATALOGUE = 30  # rules: a catalogue this small runs whole (gathering the groups would cost more)
 
 
 def program_for(rules, on: dt.date, only: frozenset[int] | None = None) -> Program:
     """The compiled program, once per rule set, date and rule subset (chunks evaluated at once share it)."""
-    key = (id(rules), rules.version, on, only)
+    key = (id(rules), rules.version, getattr(rules, "only", ()), on, only)
     with _PROGRAMS_LOCK:
         prog = _PROGRAMS.get(key)
         if prog is None:
@@ -986,7 +987,7 @@ def _place_programs(frame: pl.DataFrame, rules, on: dt.date) -> list[tuple[Progr
     could match; places that keep most of the catalogue share the full program."""
     cols = [c for c in _PLACE_FACTS if c in frame.columns]
     full = program_for(rules, on)
-    if not cols or frame.height == 0:
+    if not cols or frame.height == 0 or len(full.plans) <= _SMALL_CATALOGUE:
         return [(full, None)]
     place = frame.select(cols)
     keys = place.unique(maintain_order=True)
@@ -1044,11 +1045,13 @@ def _as_date(on: Any) -> dt.date:
     return dt.date.fromisoformat(str(on))
 
 
-def _rules(rules):
+def _rules(rules, only: Iterable[str] | None = None):
     if rules is None:
         from .evaluate import default_rules
 
-        return default_rules()
+        rules = default_rules()
+    if only:
+        rules = rules.select(list(only))
     return rules
 
 
@@ -1064,7 +1067,10 @@ class ChunkResult:
 
 
 def _meta(rules, on: dt.date) -> dict[str, str]:
-    return {"rules_version": rules.version, "evaluated_on": on.isoformat(), "tool_version": __version__}
+    meta = {"rules_version": rules.version, "evaluated_on": on.isoformat(), "tool_version": __version__}
+    if getattr(rules, "only", ()):  # a selection of the rules (--only): what was evaluated
+        meta["only"] = " ".join(rules.only)
+    return meta
 
 
 def _row_values(raw_row: dict[str, Any], plan: ColumnPlan, facts: FactDictionary) -> tuple[list[str], dict[str, Any]]:
@@ -1486,11 +1492,13 @@ def _chunk_rows(chunk_rows: int | None, long: bool) -> int:
 
 
 def evaluate_frame(df: pl.DataFrame, on: Any = None, rules=None, progress: Callable[[int, int], Any] | None = None,
-                   *, long: bool = False, chunk_rows: int | None = None, engine: str = "polars"):
+                   *, long: bool = False, chunk_rows: int | None = None, engine: str = "polars",
+                   only: Iterable[str] | None = None):
     """Summary rows for a table of companies (as read_table returns it); with long=True the pair
     (summary, long form). `progress(done_rows, total_rows)` is called after each chunk of chunk_rows
-    rows (at least MIN_CHUNK_ROWS: a chunk has a fixed cost of a few tenths of a second)."""
-    rules = _rules(rules)
+    rows (at least MIN_CHUNK_ROWS: a chunk has a fixed cost of a few tenths of a second). `only`: glob
+    patterns of rule ids (RuleSet.select): just those rules are evaluated."""
+    rules = _rules(rules, only)
     on = _as_date(on)
     chunk_rows = max(_chunk_rows(chunk_rows, long), MIN_CHUNK_ROWS)
     total = df.height
@@ -1676,10 +1684,12 @@ def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
 
 def run_batch(input: Source, output: str | os.PathLike, on: Any = None, long: bool = False, engine: str = "polars",
               scheduler: str | None = None, chunk_rows: int | None = None, rules=None,
-              progress: Callable[[int, int | None], Any] | None = None, workers: int | None = None) -> BatchSummary:
+              progress: Callable[[int, int | None], Any] | None = None, workers: int | None = None,
+              only: Iterable[str] | None = None) -> BatchSummary:
     """Evaluate a company list file into OUTPUT (.csv, .xlsx, .parquet), streaming in chunks; what produced
-    it (rules version, date, tool version) goes to OUTPUT.manifest.json (and the Parquet metadata, the
-    Excel `about` sheet).
+    it (rules version, date, tool version, the `only` patterns) goes to OUTPUT.manifest.json (and the
+    Parquet metadata, the Excel `about` sheet). `only`: glob patterns of rule ids (`sjz.ui_refund.*`);
+    just the rules they match are evaluated (RuleSet.select).
 
     engine: "polars" (columnar, this machine), "dask" (the same chunks on a dask.distributed
     cluster: `scheduler` is its address, or None for a local cluster), "single" (every row through
@@ -1691,7 +1701,7 @@ def run_batch(input: Source, output: str | os.PathLike, on: Any = None, long: bo
     if chunk_rows < 1:
         raise BatchInputError("--chunk-rows must be at least 1")
     t0 = time.perf_counter()
-    rules = _rules(rules)
+    rules = _rules(rules, only)
     on = _as_date(on)
     if isinstance(input, (bytes, bytearray, memoryview)):
         src = open_table(input, "input")

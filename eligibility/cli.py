@@ -207,6 +207,8 @@ def batch(
     workers: Optional[int] = typer.Option(None, "--workers", help="local dask cluster: number of workers"),
     chunk_rows: Optional[int] = typer.Option(None, "--chunk-rows", help="rows per chunk (default 200,000, with "
                                                                        "--long 25,000; memory is bounded by this)"),
+    only: Optional[list[str]] = typer.Option(None, "--only", help="只评估这些规则 / only the rules whose id matches "
+                                                                 "this glob, e.g. 'sjz.ui_refund.*' (repeatable)"),
     rules_dir: Optional[Path] = RulesOpt,
 ) -> None:
     """批量评估企业名单 / Evaluate a company list: one output row per input row."""
@@ -214,6 +216,11 @@ def batch(
 
     when = _date(on)
     rules = _load(rules_dir)
+    if only:
+        try:
+            rules = rules.select(only)
+        except EligibilityError as e:
+            _fail([str(e)], 2)
     progress = None
     bar = None
     if sys.stderr.isatty():

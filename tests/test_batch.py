@@ -229,3 +229,34 @@ def test_rows_are_evaluated_only_against_the_rules_their_place_leaves_open(rules
     assert next(prog for prog, pos in groups if 9000 in pos) is sjz  # unknown place: every rule
     guangyuan = next(prog for prog, pos in groups if 9010 in pos)
     assert guangyuan is sjz  # five rows: no program of their own, the full one includes their rules
+
+
+def test_only_selects_rules_by_glob(tmp_path, csv_file, rules):
+    """--only / RuleSet.select: the matching rules in catalogue order, their excludes groups among
+    themselves, the same answers as the single path on that subset; the patterns go to the manifest."""
+    sub = rules.select(["sjz.ui_refund.*", "sjz.rent.*"])
+    assert sub.rules and all(r.id.startswith(("sjz.ui_refund.", "sjz.rent.")) for r in sub)
+    assert [r.id for r in sub] == [r.id for r in rules if r.id in {x.id for x in sub}]
+    ids = {r.id for r in sub}
+    assert all(g <= ids and len(g) > 1 for g in sub.exclusion_groups)
+    assert sub.only == ("sjz.ui_refund.*", "sjz.rent.*") and sub.version == rules.version
+    out = evaluate_frame(frame(), ON, rules, only=["sjz.ui_refund.*", "sjz.rent.*"])
+    for raw, got in zip(ROWS, out.iter_rows(named=True)):
+        if got["errors"]:
+            continue
+        report = evaluate({k: v for k, v in raw.items() if k not in ("企业名称", "统一社会信用代码")}, on=ON, rules=sub)
+        assert got["total_amount"] == report.total_amount
+        assert got["eligible"] == ";".join(r.rule_id for r in report.results if r.status == "eligible")
+        assert got["n_undetermined"] == len(report.by_status("undetermined"))
+    assert out["n_eligible"][0] < evaluate_frame(frame(), ON, rules)["n_eligible"][0]
+    with pytest.raises(Exception, match="no rule id matches 'sjz.ui_refnd.\\*'"):
+        rules.select("sjz.ui_refnd.*")
+    dst = tmp_path / "o.csv"
+    res = CliRunner().invoke(app, ["batch", str(csv_file), "--on", "2020-06-01", "-o", str(dst),
+                                   "--only", "sjz.ui_refund.*", "--only", "sjz.rent.*"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "o.csv.manifest.json").read_text("utf-8"))["only"] == "sjz.ui_refund.* sjz.rent.*"
+    got = pl.read_csv(dst, infer_schema=False)
+    assert got["eligible"].to_list() == out["eligible"].to_list()
+    res = CliRunner().invoke(app, ["batch", str(csv_file), "-o", str(dst), "--only", "nothing.*"])
+    assert res.exit_code == 2 and "no rule id matches" in res.output
