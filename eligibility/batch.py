@@ -1693,7 +1693,9 @@ def run_batch(input: Source, output: str | os.PathLike, on: Any = None, long: bo
 
     engine: "polars" (columnar, this machine), "dask" (the same chunks on a dask.distributed
     cluster: `scheduler` is its address, or None for a local cluster), "single" (every row through
-    evaluate(): the slow reference). Raises BatchInputError only when the input cannot be read.
+    evaluate(): the slow reference). rules: a RuleSet, None (the bundled catalogue) or a function that
+    loads one (called while the first chunk is being read). Raises BatchInputError only when the input
+    cannot be read.
     """
     if engine not in ("polars", "dask", "single"):
         raise BatchInputError(f"--engine: 应为 polars、dask 或 single / expected polars, dask or single, got {engine!r}")
@@ -1701,17 +1703,13 @@ def run_batch(input: Source, output: str | os.PathLike, on: Any = None, long: bo
     if chunk_rows < 1:
         raise BatchInputError("--chunk-rows must be at least 1")
     t0 = time.perf_counter()
-    rules = _rules(rules, only)
     on = _as_date(on)
     if isinstance(input, (bytes, bytearray, memoryview)):
         src = open_table(input, "input")
     else:
         src = open_table(input)
-    meta = _meta(rules, on)
     out_path = Path(output)
-    writer = _Writer(out_path, meta, "details" if long else "results")
-    stats = BatchSummary(str(src.name), str(out_path), src.fmt, src.encoding if src.fmt == "csv" else None, 0, 0, 0,
-                         rules.version, on.isoformat(), __version__, engine, 0.0, manifest=str(writer.manifest))
+    writer = _Writer(out_path, {}, "details" if long else "results")
     first_columns: list[list[str]] = []
 
     def watched(chunks: Iterable[pl.DataFrame]) -> Iterator[pl.DataFrame]:
@@ -1719,6 +1717,18 @@ def run_batch(input: Source, output: str | os.PathLike, on: Any = None, long: bo
             if not first_columns:
                 first_columns.append(list(c.columns))
             yield c
+
+    # the first chunk is read while the rules load (rules may be a loader: the CLI's, which builds the models)
+    reader = _Prefetch(watched(src.chunks(chunk_rows))) if engine != "dask" else None
+    try:
+        rules = _rules(rules() if callable(rules) else rules, only)
+    except BaseException:
+        if reader is not None:
+            reader.close()
+        raise
+    meta = writer.meta = _meta(rules, on)
+    stats = BatchSummary(str(src.name), str(out_path), src.fmt, src.encoding if src.fmt == "csv" else None, 0, 0, 0,
+                         rules.version, on.isoformat(), __version__, engine, 0.0, manifest=str(writer.manifest))
 
     def frames(results: Iterable[ChunkResult]) -> Iterator[pl.DataFrame]:
         for res in results:
@@ -1735,18 +1745,21 @@ def run_batch(input: Source, output: str | os.PathLike, on: Any = None, long: bo
             yield _empty_output(src, rules, long, meta)
 
     try:
-        chunks = watched(src.chunks(chunk_rows))
         if engine == "dask":
             from .distributed import evaluate_chunks
 
-            results = evaluate_chunks(chunks, on, rules, long=long, scheduler=scheduler, workers=workers)
+            results = evaluate_chunks(watched(src.chunks(chunk_rows)), on, rules, long=long, scheduler=scheduler,
+                                      workers=workers)
         else:
-            results = _local_results(chunks, on, rules, long, engine)
+            results = _local_results(reader, on, rules, long, engine)
         writer.write_all(frames(results))
         writer.close({"companies": stats.rows_read, "companies_with_errors": stats.rows_with_errors})
     except BaseException:
         writer.abort()
         raise
+    finally:
+        if reader is not None:
+            reader.close()
     stats.rows_evaluated = stats.rows_read - stats.rows_with_errors
     columns = first_columns[0] if first_columns else list(src.header)
     stats.warnings = _warnings(ColumnPlan.build(columns, rules.facts), rules.facts)
@@ -1771,7 +1784,7 @@ def _local_results(chunks: Iterable[pl.DataFrame], on: dt.date, rules, long: boo
     with ThreadPoolExecutor(max_workers=width, thread_name_prefix="batch-eval") as pool:
         pending: deque = deque()
         try:
-            for raw in _prefetch(chunks):
+            for raw in (chunks if isinstance(chunks, _Prefetch) else _Prefetch(chunks)):
                 pending.append(pool.submit(evaluate_chunk, raw, on, rules, offset, long, engine))
                 offset += raw.height
                 if len(pending) > width:  # one more queued: the workers stay busy while the caller writes
@@ -1783,42 +1796,53 @@ def _local_results(chunks: Iterable[pl.DataFrame], on: dt.date, rules, long: boo
                 f.cancel()
 
 
-def _prefetch(items: Iterable[Any], depth: int = 1) -> Iterator[Any]:
+class _Prefetch:
     """Read the next chunk in a thread while this one is evaluated (polars and numpy release the GIL).
-    Errors are raised in the caller, in order; memory holds at most depth + 1 chunks."""
-    import queue
+    The thread starts at once: run_batch reads the first chunk while the rules (and their models) load.
+    Errors are raised in the consumer, in order; memory holds at most depth + 1 chunks."""
 
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
+    def __init__(self, items: Iterable[Any], depth: int = 1):
+        import queue
 
-    def work() -> None:
+        self.q: queue.Queue = queue.Queue(maxsize=depth)
+        self.done = object()
+        self.stop = threading.Event()
+        self.items = items
+        threading.Thread(target=self._work, name="batch-reader", daemon=True).start()
+
+    def _work(self) -> None:
+        import queue
+
         try:
-            for item in items:
-                while not stop.is_set():
+            for item in self.items:
+                while not self.stop.is_set():
                     try:
-                        q.put((item, None), timeout=0.1)
+                        self.q.put((item, None), timeout=0.1)
                         break
                     except queue.Full:
                         continue
-                if stop.is_set():
+                if self.stop.is_set():
                     return
-            q.put((done, None))
+            self.q.put((self.done, None))
         except BaseException as e:  # noqa: BLE001 - handed to the consumer
-            q.put((None, e))
+            self.q.put((None, e))
 
-    t = threading.Thread(target=work, name="batch-reader", daemon=True)
-    t.start()
-    try:
-        while True:
-            item, err = q.get()
-            if err is not None:
-                raise err
-            if item is done:
-                return
-            yield item
-    finally:
-        stop.set()
+    def __iter__(self) -> Iterator[Any]:
+        try:
+            while True:
+                item, err = self.q.get()
+                if err is not None:
+                    raise err
+                if item is self.done:
+                    return
+                yield item
+        finally:
+            self.stop.set()
+
+    def close(self) -> None:
+        """Stop reading (also when never iterated)."""
+        self.stop.set()
+
 
 
 def _empty_output(src: TableSource, rules, long: bool, meta: dict[str, str]) -> pl.DataFrame:

@@ -215,12 +215,6 @@ def batch(
     from .batch import run_batch
 
     when = _date(on)
-    rules = _load(rules_dir)
-    if only:
-        try:
-            rules = rules.select(only)
-        except EligibilityError as e:
-            _fail([str(e)], 2)
     progress = None
     bar = None
     if sys.stderr.isatty():
@@ -233,7 +227,8 @@ def batch(
         bar.start()
     try:
         summary = run_batch(input_file, output, on=when, long=long, engine=engine, scheduler=scheduler,
-                            chunk_rows=chunk_rows, rules=rules, progress=progress, workers=workers)
+                            chunk_rows=chunk_rows, rules=lambda: _load(rules_dir), progress=progress,
+                            workers=workers, only=only)  # the rules load while the first chunk is read
     except EligibilityError as e:
         if bar is not None:
             bar.stop()

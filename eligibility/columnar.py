@@ -29,7 +29,7 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -37,9 +37,10 @@ import polars as pl
 from . import amounts as A
 from .conditions import OPERATORS, Compare, Node
 from .derived import size_standard
-from .evaluate import window
 from .facts import NUMERIC_TYPES, FactDictionary
-from .loading import CompiledRule, RuleSet
+
+if TYPE_CHECKING:  # the rule models are imported by whoever loaded the rules (batch.py reads meanwhile)
+    from .loading import CompiledRule, RuleSet
 
 SCALE_DIGITS = 3
 SCALE = 10**SCALE_DIGITS
@@ -592,6 +593,8 @@ class Program:
         outcome = self.node(rule.condition)
         cands = self._candidates(rule.condition, pl.lit(True))
         amount = self._amount(rule, outcome) if rule.amount else None
+        from .evaluate import window
+
         win, in_effect = window(rule, self.on)
         weight = (2.0 if rule.spec.kind == "money" else 1.0) * (2.0 if win == "open" else 1.0)
         return RulePlan(rule, index, outcome, cands, amount, weight, in_effect, win)
