@@ -3,7 +3,13 @@
 Public API:
     from eligibility import Company, evaluate, load_rules
     report = evaluate({"province": "河北省", ...}, on="2020-03-15")
+
+The names below are imported on first use (PEP 562): `eligibility batch` starts reading its input
+before the rule models (pydantic, ~0.3 s) are built, and `import eligibility.cli` stays cheap.
 """
+
+import importlib
+import types
 
 __version__ = "0.1.0"
 
@@ -13,10 +19,17 @@ from .errors import (  # noqa: E402
     EligibilityError,
     RuleLoadError,
 )
-from .evaluate import default_rules, evaluate  # noqa: E402
-from .facts import default_facts  # noqa: E402
-from .loading import RuleSet, load_rules  # noqa: E402
-from .models import Company, Report, RuleResult  # noqa: E402
+
+_LAZY = {
+    "evaluate": "evaluate",
+    "default_rules": "evaluate",
+    "default_facts": "facts",
+    "RuleSet": "loading",
+    "load_rules": "loading",
+    "Company": "models",
+    "Report": "models",
+    "RuleResult": "models",
+}
 
 __all__ = [
     "Company",
@@ -33,3 +46,31 @@ __all__ = [
     "BatchInputError",
     "__version__",
 ]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+class _Package(types.ModuleType):
+    """`eligibility.evaluate` is the function, as it always was, even once the submodule of that name is
+    imported (the import system would otherwise bind the module over it)."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if name == "evaluate" and isinstance(value, types.ModuleType):
+            value = value.evaluate
+        super().__setattr__(name, value)
+
+
+import sys  # noqa: E402
+
+sys.modules[__name__].__class__ = _Package

@@ -48,9 +48,12 @@ MIN_CHUNK_ROWS = 5_000  # each chunk costs ~0.2 s whatever its size: evaluate_fr
 ERROR_SEP = " | "
 OVERFLOW_MESSAGE = "金额: 数值过大，无法计算 / amount: the figures are too large to compute"
 RESULT_COLUMNS = ("row", "errors", "n_eligible", "n_undetermined", "total_amount", "total_in_effect", "total_up_to",
-                  "eligible", "facts_to_collect", "rules_version", "evaluated_on", "tool_version")
+                  "eligible", "facts_to_collect")
 LONG_COLUMNS = ("row", "errors", "rule_id", "title", "status", "amount", "per", "counted_in_total", "in_effect",
-                "missing", "amount_missing", "rules_version", "evaluated_on", "tool_version")
+                "missing", "amount_missing")
+# what produced a file (rules_version, evaluated_on, tool_version) is constant: it is written once, in the
+# Parquet metadata, the Excel `about` sheet and the `<output>.manifest.json` sidecar, not in every row
+MANIFEST_SUFFIX = ".manifest.json"
 AMOUNT = pl.Decimal(38, 2)
 BLOCK_BYTES = 16 << 20
 MAX_RECORD_BYTES = 64 << 20
@@ -711,25 +714,61 @@ def _fast_number_ok(match: pl.Expr, val: pl.Expr, spec: FactSpec) -> pl.Expr:
     return ok.fill_null(False)
 
 
+_PLAIN_LEN = 15  # a cell of at most 15 characters has at most 15 significant digits (see _plain_number)
+
+
+def _plain_number(j: int, spec: FactSpec) -> list[pl.Expr]:
+    """The first, cheapest reading of numeric text column c{j}, as stages (the last gives t{j}): polars'
+    own number parser (one pass, no regex), encoded, or null where it does not settle the cell exactly.
+
+    int: the Int64 cast accepts only what Decimal reads as the same integer ('+15', ' 15', '015').
+    Decimals: the Float64 cast is correctly rounded; a cell of at most 15 characters has at most 15
+    significant digits, and so has k/1000 below 10^12, and two such decimals with the same nearest
+    double are equal (DBL_DIG = 15): when k = round(f·1000) gives k/1000 == f, the cell is exactly k
+    thousandths. Everything else (commas, '%', '元', more decimals, longer cells) is left to the
+    pattern path."""
+    col = pl.col(f"c{j}")
+    if spec.type == "int":
+        return [col.cast(pl.Int64, strict=False).alias(f"t{j}")]
+    f = pl.col(f"f{j}")
+    k = (f * SCALE).round(0)
+    # k / SCALE correctly rounded: polars divides by a scalar through its reciprocal (an ulp off for ~1 in
+    # 7 values), by a column exactly
+    exact = (k / (k * 0 + SCALE) == f) & (f.abs() < 1e12) & (col.str.len_bytes() <= _PLAIN_LEN)
+    return [col.cast(pl.Float64, strict=False).alias(f"f{j}"), pl.when(exact).then(k.cast(pl.Int64)).alias(f"t{j}")]
+
+
 def _parse_text_columns(raw: pl.DataFrame, jobs: list[tuple[str, FactSpec]]) -> list[Parsed]:
     """parse_column for many text columns in a few polars queries (polars spreads the columns over the
-    cores and releases the GIL): plain numbers by expressions; every other cell by FactSpec.parse,
-    once per distinct value, mapped back through an Enum code. Every value read more than once is a
-    column of an earlier stage: collected without optimisation, polars does not share repeated
-    sub-expressions."""
+    cores and releases the GIL): plain numbers by polars' number parser (_plain_number), then by
+    patterns in the columns where that left cells; every other cell by FactSpec.parse, once per
+    distinct value, mapped back through an Enum code. Every value read more than once is a column of
+    an earlier stage: collected without optimisation, polars does not share repeated sub-expressions."""
     numeric = [j for j, (_, spec) in enumerate(jobs) if spec.type in NUMERIC_TYPES]
+    a = raw.lazy().select(pl.col(h).alias(f"c{j}") for j, (h, _) in enumerate(jobs))  # no name clashes
+    plain = [_plain_number(j, jobs[j][1]) for j in numeric]
+    for stage in range(2):
+        a = a.with_columns(p[stage] for p in plain if stage < len(p))
+    a = a.collect(**PLAIN_COLLECT)
+    rest = set()
+    if numeric:
+        left = a.select((pl.col(f"c{j}").is_not_null() & pl.col(f"t{j}").is_null()).any() for j in numeric).row(0)
+        rest = {j for j, x in zip(numeric, left) if x}
     stage1, stage2, slow = [], [], []
     for j, (_, spec) in enumerate(jobs):
         c = pl.col(f"c{j}")
-        if j in numeric:
+        if j in rest:
             match, val = _fast_text_number(c, spec)
             stage1 += [match.alias(f"match{j}"), val.alias(f"v{j}")]
             stage2.append(_fast_number_ok(pl.col(f"match{j}"), pl.col(f"v{j}"), spec).alias(f"ok{j}"))
+        elif j in numeric:
+            stage1.append(pl.col(f"t{j}").alias(f"v{j}"))
+            stage2.append(_fast_number_ok(pl.col(f"v{j}").is_not_null(), pl.col(f"v{j}"), spec).alias(f"ok{j}"))
+        if j in numeric:
             slow.append((c.is_not_null() & ~pl.col(f"ok{j}")).alias(f"slow{j}"))
         else:
             slow.append(c.is_not_null().alias(f"slow{j}"))
-    a = raw.lazy().select(pl.col(h).alias(f"c{j}") for j, (h, _) in enumerate(jobs))  # no name clashes
-    a = a.with_columns(stage1).with_columns(stage2).with_columns(slow).collect(**PLAIN_COLLECT)
+    a = a.lazy().with_columns(stage1).with_columns(stage2).with_columns(slow).collect(**PLAIN_COLLECT)
     uniq = a.select(pl.col(f"c{j}").filter(pl.col(f"slow{j}")).unique(maintain_order=True).implode()
                     .alias(f"u{j}") for j in range(len(jobs))).row(0)
     codes, exprs = [], []
@@ -913,11 +952,12 @@ _PROGRAMS_LOCK = threading.Lock()
 _PLACE_FACTS = ("province", "city")
 _FULL_SHARE = 0.6  # a place whose rules are more than this share of the catalogue uses the full program
 _TINY_ROWS = 1000  # a place group smaller than this (or 2 % of the chunk) shares a larger group's program
+_SMALL_CATALOGUE = 30  # rules: a catalogue this small runs whole (gathering the groups would cost more)
 
 
 def program_for(rules, on: dt.date, only: frozenset[int] | None = None) -> Program:
     """The compiled program, once per rule set, date and rule subset (chunks evaluated at once share it)."""
-    key = (id(rules), rules.version, on, only)
+    key = (id(rules), rules.version, getattr(rules, "only", ()), on, only)
     with _PROGRAMS_LOCK:
         prog = _PROGRAMS.get(key)
         if prog is None:
@@ -948,7 +988,7 @@ def _place_programs(frame: pl.DataFrame, rules, on: dt.date) -> list[tuple[Progr
     could match; places that keep most of the catalogue share the full program."""
     cols = [c for c in _PLACE_FACTS if c in frame.columns]
     full = program_for(rules, on)
-    if not cols or frame.height == 0:
+    if not cols or frame.height == 0 or len(full.plans) <= _SMALL_CATALOGUE:
         return [(full, None)]
     place = frame.select(cols)
     keys = place.unique(maintain_order=True)
@@ -996,11 +1036,13 @@ def _slices(pos: np.ndarray | None, n: int, n_rules: int) -> Iterator[np.ndarray
         yield every[start:start + step]
 
 
-def _rules(rules):
+def _rules(rules, only: Iterable[str] | None = None):
     if rules is None:
         from .evaluate import default_rules
 
-        return default_rules()
+        rules = default_rules()
+    if only:
+        rules = rules.select(list(only))
     return rules
 
 
@@ -1016,7 +1058,10 @@ class ChunkResult:
 
 
 def _meta(rules, on: dt.date) -> dict[str, str]:
-    return {"rules_version": rules.version, "evaluated_on": on.isoformat(), "tool_version": __version__}
+    meta = {"rules_version": rules.version, "evaluated_on": on.isoformat(), "tool_version": __version__}
+    if getattr(rules, "only", ()):  # a selection of the rules (--only): what was evaluated
+        meta["only"] = " ".join(rules.only)
+    return meta
 
 
 def _row_values(raw_row: dict[str, Any], plan: ColumnPlan, facts: FactDictionary) -> tuple[list[str], dict[str, Any]]:
@@ -1131,7 +1176,6 @@ def _finish_summary(summary: pl.DataFrame, ok: pl.Series, meta: dict[str, str]) 
         pl.when(okc).then(cents("total_up_to")).alias("total_up_to"),
         pl.when(okc).then(pl.col("eligible")).cast(pl.String).alias("eligible"),
         pl.when(okc).then(pl.col("facts_to_collect")).cast(pl.String).alias("facts_to_collect"),
-        *(pl.lit(v, dtype=pl.String).alias(k) for k, v in meta.items()),
     )
 
 
@@ -1294,7 +1338,6 @@ def _assemble_long(hits: pl.DataFrame, rules, summary: pl.DataFrame, plan: Colum
         "amount_missing": got["amount_missing"],
     })], how="horizontal").with_columns(
         (pl.col("amount").cast(AMOUNT) / pl.lit(100).cast(pl.Decimal(38, 0))).cast(AMOUNT).alias("amount"),
-        *(pl.lit(v, dtype=pl.String).cast(pl.Categorical).alias(k) for k, v in meta.items()),
     )
 
 
@@ -1421,7 +1464,6 @@ def _reference_chunk(raw: pl.DataFrame, plan: ColumnPlan, on: dt.date, rules, ro
         "total_up_to": pl.Series(recs["total_up_to"], dtype=AMOUNT),
         "eligible": pl.Series(recs["eligible"], dtype=pl.String),
         "facts_to_collect": pl.Series(recs["facts_to_collect"], dtype=pl.String),
-        **{k: pl.Series([v] * len(pos_arr), dtype=pl.String) for k, v in meta.items()},
     })
     long_df = None
     if long:
@@ -1447,11 +1489,13 @@ def _chunk_rows(chunk_rows: int | None, long: bool) -> int:
 
 
 def evaluate_frame(df: pl.DataFrame, on: Any = None, rules=None, progress: Callable[[int, int], Any] | None = None,
-                   *, long: bool = False, chunk_rows: int | None = None, engine: str = "polars"):
+                   *, long: bool = False, chunk_rows: int | None = None, engine: str = "polars",
+                   only: Iterable[str] | None = None):
     """Summary rows for a table of companies (as read_table returns it); with long=True the pair
     (summary, long form). `progress(done_rows, total_rows)` is called after each chunk of chunk_rows
-    rows (at least MIN_CHUNK_ROWS: a chunk has a fixed cost of a few tenths of a second)."""
-    rules = _rules(rules)
+    rows (at least MIN_CHUNK_ROWS: a chunk has a fixed cost of a few tenths of a second). `only`: glob
+    patterns of rule ids (RuleSet.select): just those rules are evaluated."""
+    rules = _rules(rules, only)
     on = as_date(on)
     chunk_rows = max(_chunk_rows(chunk_rows, long), MIN_CHUNK_ROWS)
     total = df.height
@@ -1489,12 +1533,15 @@ class BatchSummary:
     warnings: list[str] = field(default_factory=list)
     exact_rows: int = 0
     exact_amounts: int = 0
+    manifest: str = ""  # the sidecar naming the rules version, date and tool version
 
     def lines(self, lang: str = "zh") -> list[str]:
         out = [f"读取 {self.rows_read} 行，评估 {self.rows_evaluated} 行，{self.rows_with_errors} 行有错误 / "
                f"{self.rows_read} rows read, {self.rows_evaluated} evaluated, {self.rows_with_errors} with errors",
                f"输出 / output: {self.output}  (规则版本 / rules {self.rules_version}, 评估日期 / on "
                f"{self.evaluated_on}, {self.seconds:.1f} s, engine {self.engine})"]
+        if self.manifest:
+            out.append(f"清单 / manifest: {self.manifest}")
         for col, n in sorted(self.bad_by_column.items(), key=lambda kv: -kv[1])[:10]:
             out.append(f"  列 / column {col!r}: {n} 个无效值 / invalid values")
         out += [f"  注意 / note: {w}" for w in self.warnings]
@@ -1517,6 +1564,11 @@ def _warnings(plan: ColumnPlan, facts: FactDictionary) -> list[str]:
 
 
 class _Writer:
+    """Writes the result frames with polars' own writers: CSV appended a slice at a time, Parquet streamed
+    by one sink (its row groups encoded on polars' threads, the versions in the file metadata), Excel at
+    the end. Every format gets the `<output>.manifest.json` sidecar (what produced the file), and files
+    appear under their names only when complete."""
+
     def __init__(self, path: Path, meta: dict[str, str], sheet: str = "results"):
         self.path = path
         self.kind = path.suffix.lower()
@@ -1528,31 +1580,64 @@ class _Writer:
         self.first = True
         self.frames: list[pl.DataFrame] = []
         self.rows = 0
-        self.pq = None
-        self.schema = None
         self.tmp = path.with_name(path.name + ".part")
+        self.manifest = path.with_name(path.name + MANIFEST_SUFFIX)
+
+    def write_all(self, frames: Iterable[pl.DataFrame]) -> None:
+        """Every frame (at least one, maybe empty: it gives the columns), in order."""
+        if self.kind == ".parquet":
+            self._sink_parquet(iter(frames))
+            return
+        for df in frames:
+            self.write(df)
 
     def write(self, df: pl.DataFrame) -> None:
         """Append rows, a slice at a time: the long form holds its texts as categoricals, and a whole
         chunk of them spelt out at once would take several times its memory."""
+        for part in self._slices(df):
+            self._write(part)
+
+    @staticmethod
+    def _slices(df: pl.DataFrame) -> Iterator[pl.DataFrame]:
         for start in range(0, max(df.height, 1), WRITE_ROWS):
-            self._write(_plain(df.slice(start, WRITE_ROWS)))
+            yield _plain(df.slice(start, WRITE_ROWS))
+
+    def _sink_parquet(self, frames: Iterator[pl.DataFrame]) -> None:
+        """One streaming sink fed by the frames as they come (an IO source of polars': a generator it pulls
+        from): no pyarrow, no per-row copies, and a bounded number of frames in memory."""
+        from polars.io.plugins import register_io_source
+
+        first = next(frames)
+        schema = _plain(first.head(0)).schema
+        failed: list[BaseException] = []
+
+        def source(with_columns, predicate, n_rows, batch_size) -> Iterator[pl.DataFrame]:
+            try:
+                for df in _chain(first, frames):
+                    for part in self._slices(df):
+                        self.rows += part.height
+                        if part.schema != schema:
+                            part = part.cast(dict(schema))
+                        yield part if with_columns is None else part.select(with_columns)
+            except BaseException as e:  # raised again in the caller as it was, not as polars wraps it
+                failed.append(e)
+                raise
+
+        md = {f"eligibility.{k}": v for k, v in self.meta.items()}
+        try:
+            register_io_source(source, schema=schema).sink_parquet(self.tmp, compression="zstd", metadata=md,
+                                                                    row_group_size=WRITE_ROWS)
+        except BaseException:
+            if failed:
+                raise failed[0] from None
+            raise
+        self.first = False
 
     def _write(self, df: pl.DataFrame) -> None:
         self.rows += df.height
         if self.kind == ".csv":
             with open(self.tmp, "wb" if self.first else "ab") as f:
                 df.write_csv(f, include_header=self.first, include_bom=self.first)
-        elif self.kind == ".parquet":
-            import pyarrow.parquet as pq
-
-            table = df.to_arrow()
-            if self.pq is None:
-                md = {**(table.schema.metadata or {}), **{f"eligibility.{k}".encode(): v.encode()
-                                                           for k, v in self.meta.items()}}
-                self.schema = table.schema.with_metadata(md)
-                self.pq = pq.ParquetWriter(str(self.tmp), self.schema, compression="zstd")
-            self.pq.write_table(table.cast(self.schema) if table.schema != self.schema else table)
         else:
             if self.rows > EXCEL_MAX_ROWS:
                 raise BatchInputError(f"{self.path}: Excel最多{EXCEL_MAX_ROWS}行，请改用.csv或.parquet / too many rows "
@@ -1560,11 +1645,8 @@ class _Writer:
             self.frames.append(df)
         self.first = False
 
-    def close(self) -> None:
-        if self.kind == ".parquet":
-            if self.pq is not None:
-                self.pq.close()
-        elif self.kind == ".xlsx":
+    def close(self, facts: dict[str, Any] | None = None) -> None:
+        if self.kind == ".xlsx":
             import xlsxwriter
 
             df = pl.concat(self.frames) if self.frames else pl.DataFrame()
@@ -1577,29 +1659,40 @@ class _Writer:
                 about.write(r, 0, k)
                 about.write(r, 1, v)
             wb.close()
+        manifest = {**self.meta, "output": self.path.name, "form": self.sheet, "rows": self.rows, **(facts or {})}
+        part = self.manifest.with_name(self.manifest.name + ".part")
+        part.write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n", "utf-8")
         if self.tmp.exists():
             os.replace(self.tmp, self.path)
         elif self.kind == ".csv":
             self.path.write_bytes(b"")
+        os.replace(part, self.manifest)
 
     def abort(self) -> None:
-        try:
-            if self.pq is not None:
-                self.pq.close()
-        except Exception:  # noqa: BLE001
-            pass
-        if self.tmp.exists():
-            self.tmp.unlink()
+        for p in (self.tmp, self.manifest.with_name(self.manifest.name + ".part")):
+            if p.exists():
+                p.unlink()
+
+
+def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
+    yield first
+    yield from rest
 
 
 def run_batch(input: Source, output: str | os.PathLike, on: Any = None, long: bool = False, engine: str = "polars",
               scheduler: str | None = None, chunk_rows: int | None = None, rules=None,
-              progress: Callable[[int, int | None], Any] | None = None, workers: int | None = None) -> BatchSummary:
-    """Evaluate a company list file into OUTPUT (.csv, .xlsx, .parquet), streaming in chunks.
+              progress: Callable[[int, int | None], Any] | None = None, workers: int | None = None,
+              only: Iterable[str] | None = None) -> BatchSummary:
+    """Evaluate a company list file into OUTPUT (.csv, .xlsx, .parquet), streaming in chunks; what produced
+    it (rules version, date, tool version, the `only` patterns) goes to OUTPUT.manifest.json (and the
+    Parquet metadata, the Excel `about` sheet). `only`: glob patterns of rule ids (`sjz.ui_refund.*`);
+    just the rules they match are evaluated (RuleSet.select).
 
     engine: "polars" (columnar, this machine), "dask" (the same chunks on a dask.distributed
     cluster: `scheduler` is its address, or None for a local cluster), "single" (every row through
-    evaluate(): the slow reference). Raises BatchInputError only when the input cannot be read.
+    evaluate(): the slow reference). rules: a RuleSet, None (the bundled catalogue) or a function that
+    loads one (called while the first chunk is being read). Raises BatchInputError only when the input
+    cannot be read.
     """
     if engine not in ("polars", "dask", "single"):
         raise BatchInputError(f"--engine: 应为 polars、dask 或 single / expected polars, dask or single, got {engine!r}")
@@ -1607,17 +1700,13 @@ def run_batch(input: Source, output: str | os.PathLike, on: Any = None, long: bo
     if chunk_rows < 1:
         raise BatchInputError("--chunk-rows must be at least 1")
     t0 = time.perf_counter()
-    rules = _rules(rules)
     on = as_date(on)
     if isinstance(input, (bytes, bytearray, memoryview)):
         src = open_table(input, "input")
     else:
         src = open_table(input)
-    meta = _meta(rules, on)
     out_path = Path(output)
-    writer = _Writer(out_path, meta, "details" if long else "results")
-    stats = BatchSummary(str(src.name), str(out_path), src.fmt, src.encoding if src.fmt == "csv" else None, 0, 0, 0,
-                         rules.version, on.isoformat(), __version__, engine, 0.0)
+    writer = _Writer(out_path, {}, "details" if long else "results")
     first_columns: list[list[str]] = []
 
     def watched(chunks: Iterable[pl.DataFrame]) -> Iterator[pl.DataFrame]:
@@ -1626,30 +1715,48 @@ def run_batch(input: Source, output: str | os.PathLike, on: Any = None, long: bo
                 first_columns.append(list(c.columns))
             yield c
 
+    # the first chunk is read while the rules load (rules may be a loader: the CLI's, which builds the models)
+    reader = _Prefetch(watched(src.chunks(chunk_rows))) if engine != "dask" else None
     try:
-        chunks = watched(src.chunks(chunk_rows))
-        if engine == "dask":
-            from .distributed import evaluate_chunks
+        rules = _rules(rules() if callable(rules) else rules, only)
+    except BaseException:
+        if reader is not None:
+            reader.close()
+        raise
+    meta = writer.meta = _meta(rules, on)
+    stats = BatchSummary(str(src.name), str(out_path), src.fmt, src.encoding if src.fmt == "csv" else None, 0, 0, 0,
+                         rules.version, on.isoformat(), __version__, engine, 0.0, manifest=str(writer.manifest))
 
-            results = evaluate_chunks(chunks, on, rules, long=long, scheduler=scheduler, workers=workers)
-        else:
-            results = _local_results(chunks, on, rules, long, engine)
+    def frames(results: Iterable[ChunkResult]) -> Iterator[pl.DataFrame]:
         for res in results:
-            writer.write(res.long if long else res.summary)
             stats.rows_read += res.rows
             stats.rows_with_errors += res.errors
             stats.exact_rows += res.exact_rows
             stats.exact_amounts += res.exact_amounts
             for k, v in res.bad_by_column.items():
                 stats.bad_by_column[k] = stats.bad_by_column.get(k, 0) + v
+            yield res.long if long else res.summary
             if progress is not None:
                 progress(stats.rows_read, None)
         if stats.rows_read == 0:
-            writer.write(_empty_output(src, rules, long, meta))
-        writer.close()
+            yield _empty_output(src, rules, long, meta)
+
+    try:
+        if engine == "dask":
+            from .distributed import evaluate_chunks
+
+            results = evaluate_chunks(watched(src.chunks(chunk_rows)), on, rules, long=long, scheduler=scheduler,
+                                      workers=workers)
+        else:
+            results = _local_results(reader, on, rules, long, engine)
+        writer.write_all(frames(results))
+        writer.close({"companies": stats.rows_read, "companies_with_errors": stats.rows_with_errors})
     except BaseException:
         writer.abort()
         raise
+    finally:
+        if reader is not None:
+            reader.close()
     stats.rows_evaluated = stats.rows_read - stats.rows_with_errors
     columns = first_columns[0] if first_columns else list(src.header)
     stats.warnings = _warnings(ColumnPlan.build(columns, rules.facts), rules.facts)
@@ -1674,7 +1781,7 @@ def _local_results(chunks: Iterable[pl.DataFrame], on: dt.date, rules, long: boo
     with ThreadPoolExecutor(max_workers=width, thread_name_prefix="batch-eval") as pool:
         pending: deque = deque()
         try:
-            for raw in _prefetch(chunks):
+            for raw in (chunks if isinstance(chunks, _Prefetch) else _Prefetch(chunks)):
                 pending.append(pool.submit(evaluate_chunk, raw, on, rules, offset, long, engine))
                 offset += raw.height
                 if len(pending) > width:  # one more queued: the workers stay busy while the caller writes
@@ -1686,42 +1793,53 @@ def _local_results(chunks: Iterable[pl.DataFrame], on: dt.date, rules, long: boo
                 f.cancel()
 
 
-def _prefetch(items: Iterable[Any], depth: int = 1) -> Iterator[Any]:
+class _Prefetch:
     """Read the next chunk in a thread while this one is evaluated (polars and numpy release the GIL).
-    Errors are raised in the caller, in order; memory holds at most depth + 1 chunks."""
-    import queue
+    The thread starts at once: run_batch reads the first chunk while the rules (and their models) load.
+    Errors are raised in the consumer, in order; memory holds at most depth + 1 chunks."""
 
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
+    def __init__(self, items: Iterable[Any], depth: int = 1):
+        import queue
 
-    def work() -> None:
+        self.q: queue.Queue = queue.Queue(maxsize=depth)
+        self.done = object()
+        self.stop = threading.Event()
+        self.items = items
+        threading.Thread(target=self._work, name="batch-reader", daemon=True).start()
+
+    def _work(self) -> None:
+        import queue
+
         try:
-            for item in items:
-                while not stop.is_set():
+            for item in self.items:
+                while not self.stop.is_set():
                     try:
-                        q.put((item, None), timeout=0.1)
+                        self.q.put((item, None), timeout=0.1)
                         break
                     except queue.Full:
                         continue
-                if stop.is_set():
+                if self.stop.is_set():
                     return
-            q.put((done, None))
+            self.q.put((self.done, None))
         except BaseException as e:  # noqa: BLE001 - handed to the consumer
-            q.put((None, e))
+            self.q.put((None, e))
 
-    t = threading.Thread(target=work, name="batch-reader", daemon=True)
-    t.start()
-    try:
-        while True:
-            item, err = q.get()
-            if err is not None:
-                raise err
-            if item is done:
-                return
-            yield item
-    finally:
-        stop.set()
+    def __iter__(self) -> Iterator[Any]:
+        try:
+            while True:
+                item, err = self.q.get()
+                if err is not None:
+                    raise err
+                if item is self.done:
+                    return
+                yield item
+        finally:
+            self.stop.set()
+
+    def close(self) -> None:
+        """Stop reading (also when never iterated)."""
+        self.stop.set()
+
 
 
 def _empty_output(src: TableSource, rules, long: bool, meta: dict[str, str]) -> pl.DataFrame:

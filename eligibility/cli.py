@@ -249,13 +249,14 @@ def batch(
     workers: Optional[int] = typer.Option(None, "--workers", help="local dask cluster: number of workers"),
     chunk_rows: Optional[int] = typer.Option(None, "--chunk-rows", help="rows per chunk (default 200,000, with "
                                                                        "--long 25,000; memory is bounded by this)"),
+    only: Optional[list[str]] = typer.Option(None, "--only", help="只评估这些规则 / only the rules whose id matches "
+                                                                 "this glob, e.g. 'sjz.ui_refund.*' (repeatable)"),
     rules_dir: Optional[Path] = RulesOpt,
 ) -> None:
     """批量评估企业名单 / Evaluate a company list: one output row per input row."""
     from .batch import run_batch
 
     when = _date(on)
-    rules = _load(rules_dir)
     progress = None
     bar = None
     if sys.stderr.isatty():
@@ -268,7 +269,8 @@ def batch(
         bar.start()
     try:
         summary = run_batch(input_file, output, on=when, long=long, engine=engine, scheduler=scheduler,
-                            chunk_rows=chunk_rows, rules=rules, progress=progress, workers=workers)
+                            chunk_rows=chunk_rows, rules=lambda: _load(rules_dir), progress=progress,
+                            workers=workers, only=only)  # the rules load while the first chunk is read
     except EligibilityError as e:
         if bar is not None:
             bar.stop()

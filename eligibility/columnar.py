@@ -29,7 +29,7 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -37,11 +37,13 @@ import polars as pl
 from . import amounts as A
 from .conditions import OPERATORS, Compare, Node
 from .derived import derivations, size_standard
+from .money import tie_key
 from .scoring import MAX_SCALED, rule_weight, scaled
 from .validity import window
-from .evaluate import tie_key
 from .facts import NUMERIC_TYPES, FactDictionary
-from .loading import CompiledRule, RuleSet
+
+if TYPE_CHECKING:  # the rule models are imported by whoever loaded the rules (batch.py reads meanwhile)
+    from .loading import CompiledRule, RuleSet
 
 SCALE_DIGITS = 3
 SCALE = 10**SCALE_DIGITS
@@ -824,13 +826,41 @@ class Program:
         mq = list(dict.fromkeys(f"{prefix}{index}_{w}" for index, prefix, _, _, cands, *_ in parts
                                 for w in range((len(cands) + 62) // 63)))
         nulls = sorted({f for *_, maybe_known in parts for f in maybe_known})
-        keys = res.select(*mq, *(pl.col(f).is_null().alias(f"__null:{f}") for f in nulls))
+        keys = self._packed_keys(res, nulls)
         groups = keys.with_row_index("__i").group_by(keys.columns).agg(pl.col("__i"))
         status = list(dict.fromkeys(f"s{index}" for index, *_ in parts))
-        reps = pl.concat([res.select(status), keys], how="horizontal").gather(groups["__i"].list.first())
+        reps = res.select(*status, *mq, *(pl.col(f).is_null().alias(f"__null:{f}") for f in nulls)).gather(
+            groups["__i"].list.first())
         top = self.top_facts(self.scores(reps), reps.height)
         spread = pl.DataFrame({"__i": groups["__i"], "facts_to_collect": top}).explode("__i").sort("__i")
         return spread["facts_to_collect"]
+
+    def _packed_keys(self, res: pl.DataFrame, nulls: list[str]) -> pl.DataFrame:
+        """The rows' `m`/`q` masks and null flags packed side by side into 64-bit words (a mask of k
+        candidates holds values below 2^k): the same patterns, grouped over ~20 columns instead of ~300."""
+        layout = getattr(self, "_key_layout", None)
+        if layout is None:
+            fields = list(dict.fromkeys((f"{prefix}{index}_{w}", min(63, len(cands) - 63 * w))
+                                        for index, prefix, _, _, cands, *_ in self._score_parts()
+                                        for w in range((len(cands) + 62) // 63)))
+            layout, off = [[]], 0
+            for name, bits in fields:
+                if off + bits > 64:
+                    layout.append([])
+                    off = 0
+                layout[-1].append((name, off))
+                off += bits
+            self._key_layout = layout
+        words = {}
+        for k, word in enumerate(layout):
+            acc = np.zeros(res.height, dtype=np.uint64)
+            for name, off in word:
+                col = res[name]
+                acc |= (col if not col.null_count() else col.fill_null(0)).to_numpy().astype(np.uint64) << np.uint64(off)
+            words[f"w{k}"] = acc
+        for f in nulls:
+            words[f"__null:{f}"] = res[f].is_null().to_numpy()
+        return pl.DataFrame(words)
 
     def scores(self, res: pl.DataFrame) -> dict[str, np.ndarray]:
         """Per fact (score_facts), per row, the questionnaire's score (questions.py with the first

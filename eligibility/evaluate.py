@@ -20,6 +20,7 @@ from .facts import consistency
 from .errors import CompanyValidationError, Issue
 from .loading import CompiledAmount, CompiledRule, RuleSet, load_rules
 from .models import Company, PeriodOut, Report, RuleResult, SourceRef
+from .money import counts_toward_total, tie_key
 from .validity import as_date, end_is_estimate, window
 
 ZERO = Decimal(0)
@@ -166,20 +167,6 @@ def evaluate_rule(rule: CompiledRule, values: dict[str, Any], needs: dict[str, t
     result._trace = trace
     result._amount_trace = amount_traces
     return result
-
-
-def counts_toward_total(r: RuleResult) -> bool:
-    """Money that can be added up: an eligible money measure with a one-off amount in 元 (元/月 and
-    元/年 figures are never added to 元; they stay lines of their own)."""
-    return r.status == "eligible" and r.amount is not None and r.kind == "money" and r.per == "once"
-
-
-KIND_ORDER = {"exact": 0, "estimate": 1, "up_to": 2}
-
-
-def tie_key(amount_kind: str | None, rule_id: str) -> tuple[int, str]:
-    """Between equal amounts of one benefit, the definite one is counted (then the smaller id)."""
-    return KIND_ORDER.get(amount_kind or "exact", 0), rule_id
 
 
 def _count_once(results: list[RuleResult], rules: RuleSet) -> tuple[Decimal, Decimal, Decimal]:

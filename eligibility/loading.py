@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from . import amounts
 from .conditions import Group, Node, node_from_jurisdiction, parse_condition
-from .errors import FormulaError, Issue, RuleLoadError
+from .errors import EligibilityError, FormulaError, Issue, RuleLoadError
 from .facts import FactDictionary, default_facts
 from .models import AmountSpec, Company, DocumentInfo, RuleFileSpec, RuleSpec
 from .safe_yaml import PROJECT, display as _display, read_yaml
@@ -87,6 +87,7 @@ class RuleSet:
     version: str
     files: list[str]
     seeds: dict[str, str] = field(default_factory=dict)
+    only: tuple[str, ...] = ()  # the --only patterns this set was selected by (select()); () is the whole set
 
     def __iter__(self):
         return iter(self.rules)
@@ -97,6 +98,23 @@ class RuleSet:
     @cached_property
     def by_id(self) -> dict[str, CompiledRule]:
         return {r.id: r for r in self.rules}
+
+    def select(self, patterns: str | list[str] | tuple[str, ...]) -> "RuleSet":
+        """The rules whose id matches any of the glob patterns (`sjz.ui_refund.*`), in catalogue order, as
+        a rule set of their own: same facts and version, `excludes` groups kept among the chosen rules.
+        A pattern that matches no rule is an error (a typo would otherwise evaluate nothing)."""
+        import fnmatch
+
+        pats = (patterns,) if isinstance(patterns, str) else tuple(patterns)
+        unmatched = [p for p in pats if not any(fnmatch.fnmatchcase(r.id, p) for r in self.rules)]
+        if unmatched:
+            raise EligibilityError("; ".join(f"--only: 没有匹配的规则 / no rule id matches {p!r}{_suggest_id(p, self.by_id)}"
+                                             for p in unmatched))
+        chosen = [r for r in self.rules if any(fnmatch.fnmatchcase(r.id, p) for p in pats)]
+        ids = {r.id for r in chosen}
+        sub = RuleSet(chosen, self.facts, self.version, self.files, self.seeds, tuple(dict.fromkeys((*self.only, *pats))))
+        sub.__dict__["exclusion_groups"] = [g & ids for g in self.exclusion_groups if len(g & ids) > 1]
+        return sub
 
     @cached_property
     def exclusion_groups(self) -> list[set[str]]:
@@ -126,6 +144,13 @@ class RuleSet:
             for other in r.spec.supersedes:
                 out.setdefault(other, []).append(r.id)
         return out
+
+
+def _suggest_id(pattern: str, ids) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(pattern, list(ids), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _normalise(text: str) -> str:

@@ -255,6 +255,24 @@ def test_known_edge_cases_agree(rules):
         assert_agree(rows, on, rules)
 
 
+def test_number_forms_polars_parses_agree(rules):
+    """The first reading of numbers is polars' own parser (batch._plain_number): every form it takes or
+    leaves to the patterns must read as FactSpec.parse reads it: exponents, signs, leading zeros, more
+    than three decimals hidden in a float, long cells, NaN and infinities, and a column of them all."""
+    base = {"province": "河北省", "city": "石家庄市", "county": "长安区", "entity_type": "enterprise",
+            "industry": "catering"}
+    cells = [("1e3", "+12"), ("1.5E2", "015"), ("+.5", "-0"), ("5.", "1e1"), ("1e-30", "12.0"),
+             ("0.1000000000000000001", " 12"), ("0.30000000000000004", "12 "), ("123456789012.345", "1,200"),
+             ("99999999999.999", "9" * 16), ("1.0005", "nan"), ("nan", "inf"), ("inf", "-5"), ("-1", ""),
+             ("", "30"), ("1,234.5", "１２"), ("12345.675", "30"), ("0.0015", "3e1"), ("-0.0", "+0")]
+    rows = [{**base, "unemployment_insurance_paid": paid, "revenue": paid, "employees": staff,
+             "insured_employees": "30", "unemployment_claimants": "1"} for paid, staff in cells]
+    assert_agree(rows, dt.date(2020, 6, 1), rules)
+    clean = [{**base, "unemployment_insurance_paid": paid, "employees": staff, "insured_employees": "30"}
+             for paid, staff in (("1e3", "+12"), ("+.5", "015"), ("12345.675", "-0"), ("0.125", "7"))]
+    assert_agree(clean, dt.date(2020, 6, 1), rules)  # columns settled by the first reading alone
+
+
 def test_half_fen_float_amounts_are_recomputed_exactly(rules):
     """Formulas that divide run in float64 with an error bound; a result within the bound of a half
     fen (0.01 × 50 / 100 = 0.005) is recomputed by evaluate.compute_amount, and agrees."""
