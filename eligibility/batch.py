@@ -597,9 +597,10 @@ class ColumnPlan:
         return cls(tuple(fact_of), tuple(passthrough), tuple(unknown))
 
 
-_INT_RE = r"^-?[0-9][0-9,]*$"
-_DEC_RE = r"^-?[0-9][0-9,]*(\.[0-9]{1,3})?$"
-_PCT_RE = r"^-?[0-9][0-9,]*(\.[0-9]{1,3})?%?$"
+# commas only in groups of three ("1,5" is not 15: FactSpec.parse refuses it, the slow path says so)
+_INT_RE = r"^-?(?:[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)$"
+_DEC_RE = r"^-?(?:[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)(\.[0-9]{1,3})?$"
+_PCT_RE = r"^-?(?:[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)(\.[0-9]{1,3})?%?$"
 
 
 def encode_value(spec: FactSpec, v: Any) -> tuple[Any, bool]:
@@ -879,9 +880,20 @@ def _consistency(frame: pl.DataFrame, errors: pl.Series, facts: FactDictionary) 
     tests say so)."""
     from .facts import consistency
 
-    if not {"unemployment_claimants", "insured_employees"} <= set(frame.columns):
-        return errors
-    mask = (frame["unemployment_claimants"] > frame["insured_employees"]).fill_null(False) & errors.is_null()
+    mask = _const(False, frame.height, pl.Boolean)
+    if {"unemployment_claimants", "insured_employees"} <= set(frame.columns):
+        mask = (frame["unemployment_claimants"] > frame["insured_employees"]).fill_null(False)
+    places = [c for c in ("province", "city", "county") if c in frame.columns]
+    if set(places) & {"city", "county"}:  # places.issues(), once per distinct place
+        from .places import issues as place_issues
+
+        keys = frame.select(places).unique(maintain_order=True)
+        bad = [bool(place_issues({k: v for k, v in rec.items() if v is not None}))
+               for rec in keys.iter_rows(named=True)]
+        flagged = keys.with_columns(pl.Series("__bad", bad, dtype=pl.Boolean))
+        mask = mask | frame.select(places).join(flagged, on=places, how="left", nulls_equal=True,
+                                                maintain_order="left")["__bad"].fill_null(False)
+    mask = mask & errors.is_null()
     rows = np.flatnonzero(mask.to_numpy())
     if len(rows) == 0:
         return errors

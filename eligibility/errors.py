@@ -1,4 +1,7 @@
-"""The one error hierarchy: every failure a user can cause names the file, path, field or row."""
+"""The one error hierarchy: every failure a user can cause names the file, path, field or row.
+
+Every error a caller can cause is an EligibilityError; those about values are also ValueErrors (and
+an unknown rule id a KeyError), so code written against the built-in exceptions keeps working."""
 
 from __future__ import annotations
 
@@ -36,15 +39,29 @@ class RuleLoadError(IssuesError):
     headline = "rule files do not load"
 
 
-class CompanyValidationError(IssuesError):
+class CompanyValidationError(IssuesError, ValueError):
     """Company facts that do not fit the fact dictionary; each issue names the field."""
 
     headline = "invalid company facts"
 
 
-class FormulaError(EligibilityError):
+class FormulaError(EligibilityError, ValueError):
     """An amount formula that does not parse; raised at load with the formula's position."""
 
 
-class BatchInputError(EligibilityError):
-    """A company list that cannot be read at all (encoding, format, empty file)."""
+class BatchInputError(EligibilityError, ValueError):
+    """A company list that cannot be read at all (encoding, format, empty file, over a limit)."""
+
+
+class ArgumentError(IssuesError, ValueError):
+    """A bad argument to a library call or a command (a date, a language, a path); each issue names it."""
+
+    headline = "invalid argument"
+
+
+class FactValueError(EligibilityError, ValueError):
+    """A value that does not fit its fact; the message is zh first, en second (facts.py raises it)."""
+
+
+class UnknownRuleError(EligibilityError, KeyError):
+    """A rule id that is not in the catalogue."""
