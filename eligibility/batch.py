@@ -1008,13 +1008,9 @@ def _slices(pos: np.ndarray | None, n: int, n_rules: int) -> Iterator[np.ndarray
 
 
 def _as_date(on: Any) -> dt.date:
-    if on is None:
-        return dt.date.today()
-    if isinstance(on, dt.datetime):
-        return on.date()
-    if isinstance(on, dt.date):
-        return on
-    return dt.date.fromisoformat(str(on))
+    from .evaluate import as_date
+
+    return as_date(on)
 
 
 def _rules(rules):

@@ -17,7 +17,7 @@ from . import __version__, amounts
 from .conditions import Possible, Trace, evaluate_node
 from .derived import derive
 from .facts import consistency
-from .errors import CompanyValidationError, Issue
+from .errors import ArgumentError, CompanyValidationError, Issue
 from .loading import CompiledAmount, CompiledRule, RuleSet, load_rules
 from .models import Company, PeriodOut, Report, RuleResult, SourceRef
 
@@ -78,6 +78,24 @@ def window(rule: CompiledRule, on: dt.date) -> tuple[str, bool]:
     if on > last:
         return "closed", False
     return "open", True
+
+
+def as_date(on: Any, name: str = "on") -> dt.date:
+    """The evaluation date from a date, a datetime or 'YYYY-MM-DD' (None: today); ArgumentError otherwise."""
+    if on is None:
+        return dt.date.today()
+    if isinstance(on, dt.datetime):
+        return on.date()
+    if isinstance(on, dt.date):
+        return on
+    if isinstance(on, str):
+        try:
+            return dt.date.fromisoformat(on.strip())
+        except ValueError:
+            pass
+    from .facts import show
+
+    raise ArgumentError([Issue(name, f"日期格式应为 YYYY-MM-DD / expected a date like 2020-03-15, got {show(on)}")])
 
 
 def _env(values: dict[str, Any]) -> dict[str, Any]:
@@ -194,7 +212,9 @@ def _count_once(results: list[RuleResult], rules: RuleSet) -> tuple[Decimal, Dec
 def evaluate(company: Any, on: dt.date | str | None = None, rules: RuleSet | None = None) -> Report:
     """Evaluate one company (a Company or a mapping of facts) against every rule on date `on`."""
     rules = default_rules() if rules is None else rules
-    on = dt.date.fromisoformat(on) if isinstance(on, str) else (on or dt.date.today())
+    if not isinstance(rules, RuleSet):
+        raise ArgumentError([Issue("rules", f"应为规则集 / expected a RuleSet (load_rules()), got {type(rules).__name__}")])
+    on = as_date(on)
     comp = to_company(company)
     given = comp.known()
     _, warnings = consistency(given)
