@@ -1,7 +1,8 @@
 """The one error hierarchy: every failure a user can cause names the file, path, field or row.
 
-Every error a caller can cause is an EligibilityError; those about values are also ValueErrors (and
-an unknown rule id a KeyError), so code written against the built-in exceptions keeps working."""
+Every error a caller can cause is an EligibilityError; most of those about values are also ValueErrors
+(and an unknown rule id a KeyError), so code written against the built-in exceptions keeps working.
+CompanyValidationError is not a ValueError: pydantic would wrap it (Company raises it from __init__)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ class RuleLoadError(IssuesError):
     headline = "rule files do not load"
 
 
-class CompanyValidationError(IssuesError, ValueError):
+class CompanyValidationError(IssuesError):
     """Company facts that do not fit the fact dictionary; each issue names the field."""
 
     headline = "invalid company facts"

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from . import amounts
 from .conditions import Group, Node, node_from_jurisdiction, parse_condition
-from .errors import FormulaError, Issue, RuleLoadError
+from .errors import CompanyValidationError, FormulaError, Issue, RuleLoadError
 from .facts import MAX_ABS, FactDictionary, default_facts
 from .models import AmountSpec, Company, DocumentInfo, RuleFileSpec, RuleSpec
 from .safe_yaml import PROJECT, display as _display, parse_yaml, read_file, read_seed, read_yaml
@@ -266,8 +266,8 @@ def _compile_rule(raw: Any, idx: int, file_spec: RuleFileSpec, where: str, facts
     for i, ex in enumerate(spec.examples):
         try:
             Company.model_validate(ex.facts)
-        except ValidationError as e:
-            issues.extend(_pyd_issues(e, where, f"{base}.examples[{i}].facts"))
+        except CompanyValidationError as e:
+            issues.extend(Issue(f"{where}: {base}.examples[{i}].facts.{x.where}", x.message) for x in e.issues)
         if ex.expect.amount is not None and not ex.expect.amount.is_finite():
             issues.append(Issue(f"{where}: {base}.examples[{i}].expect.amount", "应为有限数 / must be a finite number"))
         for m in ex.expect.missing or ():

@@ -27,7 +27,8 @@ class _CompanyBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     def __init__(self, **data: Any) -> None:
-        """Company(employees="abc") raises CompanyValidationError naming the field, as evaluate() does."""
+        """Company(employees="abc") raises CompanyValidationError naming the field, as evaluate() does (and so
+        does Company.model_validate: pydantic runs this __init__ for it)."""
         try:
             super().__init__(**data)
         except ValidationError as e:
