@@ -303,6 +303,8 @@ def _parse_number(spec: FactSpec, raw: Any, text: str | None) -> Any:
             if spec.type != "percent":
                 raise FactValueError(f"此项不是百分比 / this field is not a percentage: {show(raw)}")
             t = t[:-1].rstrip()
+        if _DATE.fullmatch(t):  # an Excel date cell (or a date typed) where a number belongs
+            raise FactValueError(f"应为{zh}，填写的是日期 / expected {en}, got a date: {show(raw)}")
         if _GROUPED.fullmatch(t):  # 1,234,567.5 or 1 234 567
             t = t.replace(",", "").replace(" ", "")
         elif "," in t or " " in t:  # "1,5" is not 15: a decimal comma, or digits run together
