@@ -36,7 +36,7 @@ from . import __version__
 from .columnar import (PLAIN_COLLECT, SCALE, STATUS_CODES, TOP_FACTS, Program, decode_mask, dtype_of,
                        scale_of)
 from .conditions import OPERATORS, Compare, Group
-from .errors import BatchInputError, CompanyValidationError
+from .errors import BatchInputError, CompanyValidationError, InputLimitError
 from .facts import NUMERIC_TYPES, FactDictionary, FactSpec, FactValueError
 from .xlsx_guard import MAX_COLUMNS, ReadLimits
 
@@ -205,7 +205,7 @@ class TableSource:
                 if isinstance(obj, dict):
                     seen.update(dict.fromkeys(_valid_text(str(k)) for k in obj))
                     if len(seen) > MAX_COLUMNS:
-                        raise BatchInputError(f"{self.name}: 列数超过{MAX_COLUMNS}（不同的键）/ more than {MAX_COLUMNS} "
+                        raise InputLimitError(f"{self.name}: 列数超过{MAX_COLUMNS}（不同的键）/ more than {MAX_COLUMNS} "
                                               f"columns (distinct keys)")
         return list(seen) if seen else None
 
@@ -258,7 +258,7 @@ def open_table(source: Source, name: str | None = None, limits: ReadLimits | Non
     if size == 0:
         raise BatchInputError(f"{name}: 文件为空（0字节）/ the file is empty (0 bytes)")
     if limits.max_bytes is not None and size > limits.max_bytes:
-        raise BatchInputError(f"{name}: 文件超过{limits.max_bytes >> 20} MB / the file is over {limits.max_bytes >> 20} MB")
+        raise InputLimitError(f"{name}: 文件超过{limits.max_bytes >> 20} MB / the file is over {limits.max_bytes >> 20} MB")
     fmt = _detect_format(head, name)
     if fmt not in limits.formats:
         raise BatchInputError(f"{name}: 此处不接受{fmt}格式，请用{'、'.join(limits.formats)} / {fmt} files are not "
@@ -325,7 +325,7 @@ def read_table(source: Source, name: str | None = None, limits: ReadLimits | Non
         return pl.DataFrame({c: pl.Series([], dtype=pl.String) for c in cols})
     df = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
     if limits is not None and limits.max_rows is not None and df.height > limits.max_rows:
-        raise BatchInputError(f"{src.name}: 名单共{df.height:,}行，超过上限{limits.max_rows:,}行 / the list has "
+        raise InputLimitError(f"{src.name}: 名单共{df.height:,}行，超过上限{limits.max_rows:,}行 / the list has "
                               f"{df.height:,} rows, over the limit of {limits.max_rows:,}")
     return df
 
@@ -432,7 +432,7 @@ def _check_header(fields: list[Any], name: str) -> None:
     from .facts import _norm_header, default_facts
 
     if len(fields) > MAX_COLUMNS:
-        raise BatchInputError(f"{name}: 表头有{len(fields):,}列，最多{MAX_COLUMNS:,}列 / the header has {len(fields):,} "
+        raise InputLimitError(f"{name}: 表头有{len(fields):,}列，最多{MAX_COLUMNS:,}列 / the header has {len(fields):,} "
                               f"columns; at most {MAX_COLUMNS:,} are read")
     facts = default_facts()
     seen: dict[str, int] = {}
@@ -1726,8 +1726,10 @@ class _Writer:
     def _write(self, df: pl.DataFrame) -> None:
         self.rows += df.height
         if self.kind == ".csv":
-            with open(self.tmp, "wb" if self.first else "ab") as f:
-                df.write_csv(f, include_header=self.first, include_bom=self.first)
+            from . import safe_cells
+
+            with open(self.tmp, "wb" if self.first else "ab") as f:  # text a spreadsheet would run: made inert
+                safe_cells.frame(df).write_csv(f, include_header=self.first, include_bom=self.first)
         elif self.kind == ".parquet":
             import pyarrow.parquet as pq
 
@@ -1754,7 +1756,9 @@ class _Writer:
 
             df = pl.concat(self.frames) if self.frames else pl.DataFrame()
             created = dt.datetime.combine(dt.date.fromisoformat(self.meta["evaluated_on"]), dt.time())
-            wb = xlsxwriter.Workbook(str(self.tmp), {"constant_memory": False})
+            from .safe_cells import XLSX_OPTIONS
+
+            wb = xlsxwriter.Workbook(str(self.tmp), {"constant_memory": False, **XLSX_OPTIONS})  # text stays text
             wb.set_properties({"created": created, "comments": json.dumps(self.meta)})
             df.write_excel(wb, worksheet=self.sheet, autofit=False)
             about = wb.add_worksheet("about")

@@ -54,6 +54,11 @@ class BatchInputError(EligibilityError, ValueError):
     """A company list that cannot be read at all (encoding, format, empty file, over a limit)."""
 
 
+class InputLimitError(BatchInputError):
+    """A company list over a limit of the reader that takes it (file size, rows, columns, cells, the
+    decompressed size of a workbook); checked before it is parsed."""
+
+
 class ArgumentError(IssuesError, ValueError):
     """A bad argument to a library call or a command (a date, a language, a path); each issue names it."""
 

@@ -23,7 +23,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 
-from .errors import BatchInputError
+from .errors import BatchInputError, InputLimitError
 
 CHUNK = 1 << 20
 MAX_PARTS = 10_000  # entries in the zip
@@ -75,8 +75,8 @@ def col_number(letters: bytes | str) -> int:
     return n
 
 
-def _fail(name: str, zh: str, en: str) -> BatchInputError:
-    return BatchInputError(f"{name}: {zh} / {en}")
+def _fail(name: str, zh: str, en: str, limit: bool = False) -> BatchInputError:
+    return (InputLimitError if limit else BatchInputError)(f"{name}: {zh} / {en}")
 
 
 def check(data: bytes, name: str, limits: ReadLimits) -> bytes:
@@ -90,7 +90,7 @@ def check(data: bytes, name: str, limits: ReadLimits) -> bytes:
     with zf:
         if len(infos) > MAX_PARTS:
             raise _fail(name, f"Excel文件包含{len(infos):,}个部件，过多", f"the workbook has {len(infos):,} parts; "
-                                                                 f"at most {MAX_PARTS:,} are read")
+                                                                 f"at most {MAX_PARTS:,} are read", limit=True)
         parts = {i.filename: i for i in infos}
         if "xl/workbook.xml" not in parts:
             raise _fail(name, "不是.xlsx工作簿（.xlsb、.ods请另存为.xlsx或CSV）",
@@ -124,7 +124,7 @@ def _read(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, limit: int) -> 
         raise _fail(name, f"Excel文件已损坏（{info.filename}）", f"damaged workbook: {info.filename}: {e}") from None
     if len(out) > limit:
         raise _fail(name, f"Excel文件的{info.filename}超过{limit >> 20} MB",
-                    f"{info.filename} expands to more than {limit >> 20} MB")
+                    f"{info.filename} expands to more than {limit >> 20} MB", limit=True)
     return out
 
 
@@ -136,7 +136,7 @@ def _measure(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, limit: int) 
                 total += len(block)
                 if total > limit:
                     raise _fail(name, f"Excel文件的{info.filename}解压后超过{limit >> 20} MB",
-                                f"{info.filename} expands to more than {limit >> 20} MB")
+                                f"{info.filename} expands to more than {limit >> 20} MB", limit=True)
     except BatchInputError:
         raise
     except _zip_errors() as e:
@@ -200,7 +200,7 @@ def _stream(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, limits: ReadL
                 total += len(block)
                 if total > limits.max_xml_bytes:
                     raise _fail(name, f"工作表解压后超过{limits.max_xml_bytes >> 20} MB",
-                                f"the sheet expands to more than {limits.max_xml_bytes >> 20} MB")
+                                f"the sheet expands to more than {limits.max_xml_bytes >> 20} MB", limit=True)
                 buf = carry + block
                 if regex is None:
                     m = re.search(rb"<(?:(" + _NAME + rb"):)?sheetData\b", buf)
@@ -214,7 +214,7 @@ def _stream(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, limits: ReadL
                     cut = buf.rfind(regex.row_end)
                     if cut < 0:
                         if len(buf) > MAX_ROW_BYTES:
-                            raise _fail(name, "工作表中有一行超过64 MB", "a row of the sheet is over 64 MB")
+                            raise _fail(name, "工作表中有一行超过64 MB", "a row of the sheet is over 64 MB", limit=True)
                         carry = buf
                         continue
                     cut += len(regex.row_end)
@@ -313,9 +313,9 @@ def _limits(shape: SheetShape, name: str, limits: ReadLimits) -> None:
     if shape.width > limits.max_columns:
         raise _fail(name, f"单元格{shape.widest}在第{shape.width:,}列，最多读取{limits.max_columns:,}列；请删除表格右侧的多余内容",
                     f"cell {shape.widest} is in column {shape.width:,}; at most {limits.max_columns:,} columns are "
-                    f"read: delete the stray values right of the table")
+                    f"read: delete the stray values right of the table", limit=True)
     if limits.max_rows is not None and shape.rows > limits.max_rows + 1:
-        raise _fail(name, f"名单超过{limits.max_rows:,}行", f"the list has more than {limits.max_rows:,} rows")
+        raise _fail(name, f"名单超过{limits.max_rows:,}行", f"the list has more than {limits.max_rows:,} rows", limit=True)
     span = shape.last_row - (shape.first_row or 1) + 1
     cells = span * max(shape.width, 26)
     if cells > limits.max_cells:
@@ -323,7 +323,7 @@ def _limits(shape: SheetShape, name: str, limits: ReadLimits) -> None:
                           f"请删除表格下方的多余内容（第{shape.last_row:,}行），或另存为CSV",
                     f"the sheet spans rows {shape.first_row:,} to {shape.last_row:,} ({cells:,} cells, over the limit "
                     f"of {limits.max_cells:,}): delete the stray values below the table (row {shape.last_row:,}) "
-                    f"or save the list as CSV")
+                    f"or save the list as CSV", limit=True)
 
 
 def mend_styles(styles: bytes) -> bytes | None:
