@@ -199,9 +199,10 @@ def _load(rules_dir: str | None):
 
     rules = load_rules(rules_dir) if rules_dir else default_rules()
     places = known_places(rules)
-    # The catalogue is some 100,000 long-lived objects. Streamlit runs a full garbage collection after
-    # every script run (runner.postScriptGC), holding the GIL for ~70 ms while the run's last messages
-    # (the end of the results) wait to be sent. Frozen objects are left out of collections: ~2 ms.
+    # The catalogue is some 100,000 long-lived objects. Streamlit ran a full garbage collection after
+    # every script run (runner.postScriptGC, now off in .streamlit/config.toml: with 20 sessions each
+    # collection also walks every session's reports), holding the GIL for ~70 ms. Python's own full
+    # collections still come now and then: frozen objects are left out of them (~2 ms).
     gc.freeze()
     return rules, places
 
