@@ -25,6 +25,7 @@ BINARY: dict[str, Callable[[Decimal, Decimal], Decimal]] = {
     "/": lambda a, b: a / b,
 }
 SYMBOLS = {"*": "×", "/": "÷", "+": "+", "-": "−"}
+MAX_DEPTH = 50  # of the formula's tree: names(), compute() and render() recurse over it
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,8 @@ def parse_formula(text: str) -> Expr:
         return node
 
     def unary(depth: int) -> Expr:
+        if depth > MAX_DEPTH:  # - - - - x: each minus is a level
+            raise FormulaError("formula nested too deeply")
         t = peek()
         if t and t[0] == "sym" and t[1] == "-":
             take()
@@ -144,7 +147,39 @@ def parse_formula(text: str) -> Expr:
     tree = expr(0)
     if pos != len(tokens):
         raise FormulaError(f"unexpected {tokens[pos][1]!r} at position {tokens[pos][2]}")
+    if depth_of(tree) > MAX_DEPTH:  # a + a + a + ... is as deep as it is long
+        raise FormulaError(f"formula nested too deeply (more than {MAX_DEPTH} levels)")
     return tree
+
+
+def depth_of(e: Expr) -> int:
+    """The depth of the tree, without recursion."""
+    deepest, stack = 0, [(e, 1)]
+    while stack:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        stack += [(c, d + 1) for c in children(node)]
+    return deepest
+
+
+def children(e: Expr) -> tuple[Expr, ...]:
+    if isinstance(e, Neg):
+        return (e.arg,)
+    if isinstance(e, Bin):
+        return (e.left, e.right)
+    if isinstance(e, Call):
+        return e.args
+    return ()
+
+
+def nodes(e: Expr) -> list[Expr]:
+    """Every node of the tree, parents first."""
+    out, stack = [], [e]
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        stack += reversed(children(node))
+    return out
 
 
 def names(e: Expr) -> list[str]:

@@ -21,6 +21,7 @@ import datetime as dt
 import io
 import json
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -36,8 +37,9 @@ from . import __version__
 from .columnar import (PLAIN_COLLECT, SCALE, STATUS_CODES, TOP_FACTS, Program, decode_mask, dtype_of,
                        scale_of)
 from .conditions import OPERATORS, Compare, Group
-from .errors import BatchInputError, CompanyValidationError
+from .errors import BatchInputError, CompanyValidationError, InputLimitError
 from .facts import NUMERIC_TYPES, FactDictionary, FactSpec, FactValueError
+from .xlsx_guard import MAX_COLUMNS, ReadLimits
 
 READ_ERRORS = "__errors__"  # read_table's column of per-row reading problems (ragged rows, bad JSON)
 DEFAULT_CHUNK_ROWS = 200_000  # ~1.2 GB peak on the bench list; larger chunks spread each program's fixed cost
@@ -62,6 +64,10 @@ SAMPLE_BYTES = 1 << 20
 EXCEL_MAX_ROWS = 1_048_575
 
 Source = str | os.PathLike | bytes | bytearray | memoryview
+# the app's upload: everything checked before parsing keeps a hostile file under ~1 GiB of memory (the
+# Excel reader's grid of 2,001 × 1,024 cells at most; a CSV or JSON Lines file of 5 MB)
+UPLOAD_LIMITS = ReadLimits(max_bytes=5 * 1024 * 1024, max_rows=2000, max_cells=4_000_000, max_xml_bytes=64 << 20,
+                           formats=("csv", "xlsx", "jsonl"), legacy_excel=False)
 
 
 # ====================================================================== reading
@@ -79,9 +85,12 @@ class TableSource:
     separator: str = ","
     header: list[str] = field(default_factory=list)
     data_offset: int = 0  # first byte after the header record (csv)
+    cr_only: bool = False  # old Mac line ends: every CR is a line end (read as LF, byte for byte)
+    workbook: bytes | None = None  # .xlsx: the workbook checked (and mended) by xlsx_guard
 
     def _open(self):
-        return io.BytesIO(self.data) if self.data is not None else open(self.path, "rb")
+        f = io.BytesIO(self.data) if self.data is not None else open(self.path, "rb")
+        return _CRtoLF(f) if self.cr_only else f
 
     def chunks(self, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[pl.DataFrame]:
         """Raw rows, exactly chunk_rows at a time (the last may be shorter), in file order."""
@@ -93,7 +102,7 @@ class TableSource:
 
     def _csv_parts(self) -> Iterator[pl.DataFrame]:
         if self.encoding == "utf-16":
-            text = _decode_all(self._open().read(), "utf-16")
+            text = _lf(_decode_all(self._open().read(), "utf-16"))
             sub = TableSource("csv", self.name, text.encode("utf-8"), encoding="utf-8", separator=self.separator)
             sub.header, sub.data_offset = _csv_header(sub.data, "utf-8", self.separator, self.name)
             yield from sub._csv_parts()
@@ -105,6 +114,12 @@ class TableSource:
 
     def _parse_part(self, part: bytes, starts: np.ndarray, ends: np.ndarray, nfields: np.ndarray) -> pl.DataFrame:
         n_cols = len(self.header)
+        if len(nfields) == 1 and nfields[0] == UNCLOSED:  # the row is kept, with its error; the next line goes on
+            fields = next(csv.reader([part.decode(self.encoding, errors="replace").rstrip("\r")],
+                                     delimiter=self.separator, quoting=csv.QUOTE_NONE), [])
+            fields = (fields + [None] * n_cols)[:n_cols]
+            return pl.DataFrame({**{h: pl.Series([v or None], dtype=pl.String) for h, v in zip(self.header, fields)},
+                                 READ_ERRORS: pl.Series([UNCLOSED_MESSAGE], dtype=pl.String)})
         blank = _blank_records(part, starts, ends)
         df = self._polars_part(part, len(starts)) if self.encoding == "utf-8" else None  # polars checks UTF-8
         if df is None:
@@ -192,7 +207,10 @@ class TableSource:
                 except (ValueError, UnicodeDecodeError, RecursionError):
                     continue
                 if isinstance(obj, dict):
-                    seen.update(dict.fromkeys(obj))
+                    seen.update(dict.fromkeys(_valid_text(str(k)) for k in obj))
+                    if len(seen) > MAX_COLUMNS:
+                        raise InputLimitError(f"{self.name}: 列数超过{MAX_COLUMNS}（不同的键）/ more than {MAX_COLUMNS} "
+                                              f"columns (distinct keys)")
         return list(seen) if seen else None
 
     # ---------------------------------------------------------------- parquet / excel
@@ -207,11 +225,22 @@ class TableSource:
             raise BatchInputError(f"{self.name}: 无法读取Parquet文件 / cannot read Parquet: {e}") from None
 
     def _excel_parts(self) -> Iterator[pl.DataFrame]:
-        yield _read_excel(self.data if self.data is not None else self.path, self.name)
+        if self.workbook is not None:
+            yield _read_excel(self.workbook, self.name)
+        else:  # .xls
+            yield _read_excel(self.data if self.data is not None else self.path.read_bytes(), self.name)
 
 
-def open_table(source: Source, name: str | None = None) -> TableSource:
-    """Detect the format (and for CSV the encoding, separator and header) without reading it all."""
+def open_table(source: Source, name: str | None = None, limits: ReadLimits | None = None) -> TableSource:
+    """Detect the format (and for CSV the encoding, separator and header) without reading it all.
+
+    `limits` (default: the command line's) are checked here, before anything is parsed: the file's
+    size, its format, and for an .xlsx workbook the rows, columns and cells of its sheet
+    (xlsx_guard); BatchInputError names what is over."""
+    limits = limits or ReadLimits()
+    if not isinstance(source, (bytes, bytearray, memoryview, str, os.PathLike)):
+        raise BatchInputError(f"{name or 'input'}: 应为文件路径或字节 / expected a file path or bytes, got "
+                              f"{type(source).__name__}")
     if isinstance(source, (bytes, bytearray, memoryview)):
         data: bytes | None = bytes(source)
         path = None
@@ -232,16 +261,35 @@ def open_table(source: Source, name: str | None = None) -> TableSource:
             raise BatchInputError(f"{name}: 无法打开 / cannot open: {e.strerror or e}") from None
     if size == 0:
         raise BatchInputError(f"{name}: 文件为空（0字节）/ the file is empty (0 bytes)")
+    if limits.max_bytes is not None and size > limits.max_bytes:
+        raise InputLimitError(f"{name}: 文件超过{limits.max_bytes >> 20} MB / the file is over {limits.max_bytes >> 20} MB")
     fmt = _detect_format(head, name)
+    if fmt not in limits.formats:
+        raise BatchInputError(f"{name}: 此处不接受{fmt}格式，请用{'、'.join(limits.formats)} / {fmt} files are not "
+                              f"accepted here; use {', '.join(limits.formats)}")
     src = TableSource(fmt, name, data, path)
+    if fmt == "xlsx":
+        from . import xlsx_guard
+
+        if not head.startswith(b"PK"):  # .xls: bounded by its format (65,536 rows × 256 columns)
+            if not limits.legacy_excel:
+                raise BatchInputError(f"{name}: 请在Excel中另存为.xlsx或CSV后上传 / old .xls workbooks are not accepted "
+                                      f"here: save it as .xlsx or CSV")
+        else:
+            try:
+                raw = data if data is not None else path.read_bytes()
+            except OSError as e:
+                raise BatchInputError(f"{name}: 无法打开 / cannot open: {e.strerror or e}") from None
+            src.workbook = xlsx_guard.check(raw, name, limits)
     if fmt == "csv":
         src.encoding = _detect_encoding(head, name, size <= SAMPLE_BYTES)
+        src.cr_only = src.encoding != "utf-16" and b"\r" in head and b"\n" not in head
         offset = 0
         if head.startswith(codecs.BOM_UTF8):
             offset = 3
-        sample = head[offset:]
+        sample = head[offset:].replace(b"\r", b"\n") if src.cr_only else head[offset:]
         if src.encoding == "utf-16":
-            text = _decode_all(src._open().read(), "utf-16")
+            text = _lf(_decode_all(src._open().read(), "utf-16"))
             _check_text(text, name)
             sample = text[:SAMPLE_BYTES].encode("utf-8")
         src.separator = _sniff_separator(sample, src.encoding if src.encoding != "utf-16" else "utf-8")
@@ -256,6 +304,8 @@ def open_table(source: Source, name: str | None = None) -> TableSource:
                         break
                     f.seek(offset)
                     size *= 8
+            if rel >= len(data) and data.count(b'"') % 2:
+                raise BatchInputError(f"{name}: 表头中的引号未闭合 / the header row has a quote (\") that is never closed")
             src.data_offset = offset + rel
         else:
             src.header, _ = _csv_header(text.encode("utf-8"), "utf-8", src.separator, name)
@@ -269,14 +319,19 @@ def open_table(source: Source, name: str | None = None) -> TableSource:
     return src
 
 
-def read_table(source: Source, name: str | None = None) -> pl.DataFrame:
-    """The whole table as read (CSV cells as text); problems with single rows are in READ_ERRORS."""
-    src = open_table(source, name)
+def read_table(source: Source, name: str | None = None, limits: ReadLimits | None = None) -> pl.DataFrame:
+    """The whole table as read (CSV cells as text); problems with single rows are in READ_ERRORS.
+    With limits.max_rows, a longer table is refused (an .xlsx one before it is loaded)."""
+    src = open_table(source, name, limits)
     frames = list(src.chunks(DEFAULT_CHUNK_ROWS))
     if not frames:
         cols = src.header or []
         return pl.DataFrame({c: pl.Series([], dtype=pl.String) for c in cols})
-    return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+    df = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+    if limits is not None and limits.max_rows is not None and df.height > limits.max_rows:
+        raise InputLimitError(f"{src.name}: 名单共{df.height:,}行，超过上限{limits.max_rows:,}行 / the list has "
+                              f"{df.height:,} rows, over the limit of {limits.max_rows:,}")
+    return df
 
 
 def _detect_format(head: bytes, name: str) -> str:
@@ -367,10 +422,33 @@ def _csv_header(data: bytes, encoding: str, sep: str, name: str) -> tuple[list[s
     record = data[pos:] if end < 0 else data[pos:end]
     text = record.decode(encoding, errors="replace")
     try:
+        csv.field_size_limit(MAX_RECORD_BYTES)
         fields = next(csv.reader(io.StringIO(text, newline=""), delimiter=sep))
     except (StopIteration, csv.Error) as e:
         raise BatchInputError(f"{name}: 表头无法读取 / cannot read the header row: {e}") from None
+    _check_header(fields, name)
     return _clean_header(fields), (len(data) if end < 0 else end + 1)
+
+
+def _check_header(fields: list[Any], name: str) -> None:
+    """At most MAX_COLUMNS columns, and no fact header twice (the second would be read as a plain column
+    and its values lost without a word)."""
+    from .facts import _norm_header, default_facts
+
+    if len(fields) > MAX_COLUMNS:
+        raise InputLimitError(f"{name}: 表头有{len(fields):,}列，最多{MAX_COLUMNS:,}列 / the header has {len(fields):,} "
+                              f"columns; at most {MAX_COLUMNS:,} are read")
+    facts = default_facts()
+    seen: dict[str, int] = {}
+    for i, f in enumerate(fields, start=1):
+        h = "" if f is None else str(f).strip().lstrip("\ufeff")
+        if not h or facts.column_for(h) is None:
+            continue
+        key = _norm_header(h)
+        if key in seen:
+            raise BatchInputError(f"{name}: 表头“{h}”出现了两次（第{seen[key]}列和第{i}列），请删除或改名其中一列 / the "
+                                  f"header {h!r} appears twice (columns {seen[key]} and {i}): delete or rename one")
+        seen[key] = i
 
 
 def _clean_header(fields: list[Any]) -> list[str]:
@@ -423,6 +501,9 @@ def _scan_records(f, sep: str, name: str) -> Iterator[tuple[bytes, np.ndarray, n
         else:
             end_at, inner_nl = nl_at, nl_at[:0]
         ends = special[end_at]
+        if eof and len(q_at) % 2:  # a quote never closed: the rest of the file would be one field
+            yield from _unclosed(buf, int(ends[-1]) + 1 if len(ends) else 0, sep, name)
+            return
         if eof:
             if len(ends) == 0 or ends[-1] != len(buf) - 1:
                 ends = np.append(ends, len(buf))  # last record without a newline
@@ -457,6 +538,56 @@ def _scan_records(f, sep: str, name: str) -> Iterator[tuple[bytes, np.ndarray, n
             owner = np.searchsorted(end_at, opening)
             counts -= np.bincount(owner, weights=inside, minlength=len(end_at))[:len(end_at)].astype(np.int64)
         yield part, starts, rec_end, counts
+
+
+UNCLOSED = -1  # _scan_records' field count of a line whose quote is never closed
+UNCLOSED_MESSAGE = "行: 引号未闭合（该行按原样读取，未评估）/ row: a quote (\") opened in this row is never closed"
+
+
+def _unclosed(buf: bytes, start: int, sep: str, name: str) -> Iterator[tuple[bytes, np.ndarray, np.ndarray, np.ndarray]]:
+    """The end of a file from a record whose quote is never closed: the records before it, that line on
+    its own (UNCLOSED: kept with an error), then the following lines read again as records."""
+    if start:
+        yield from _scan_records(io.BytesIO(buf[:start]), sep, name)
+    tail = buf[start:]
+    nl = tail.find(b"\n")
+    line = tail if nl < 0 else tail[:nl]
+    if line.strip(b"\r \t"):
+        yield line, np.array([0], dtype=np.int64), np.array([len(line)], dtype=np.int64), np.array([UNCLOSED])
+    if nl >= 0 and nl + 1 < len(tail):
+        yield from _scan_records(io.BytesIO(tail[nl + 1:]), sep, name)
+
+
+class _CRtoLF:
+    """A binary file read with every CR as LF (a file whose lines end in CR only): same length, same offsets."""
+
+    def __init__(self, f):
+        self.f = f
+
+    def read(self, n: int = -1) -> bytes:
+        return self.f.read(n).replace(b"\r", b"\n")
+
+    def seek(self, *args):
+        return self.f.seek(*args)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
+
+
+def _lf(text: str) -> str:
+    """Text whose lines end in CR only, with LF line ends."""
+    return text.replace("\r", "\n") if "\r" in text and "\n" not in text else text
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _valid_text(text: str) -> str:
+    """Text that can be written as UTF-8: a lone surrogate (from a JSON escape) becomes U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
 
 
 def _blank_records(part: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -511,14 +642,20 @@ def _jsonl_part(part: bytes, columns: list[str] | None, name: str) -> tuple[pl.D
     errs: list[str | None] = []
     for ln in lines:
         try:
-            obj = json.loads(ln)
+            obj = json.loads(ln, object_pairs_hook=_no_duplicate_keys)
             if not isinstance(obj, dict):
                 raise ValueError("not an object")
+            err = None
+            if any(_SURROGATE.search(str(k)) or _SURROGATE.search(_json_cell(v) or "") for k, v in obj.items()):
+                bad = [str(k) for k, v in obj.items() if _SURROGATE.search(str(k)) or _SURROGATE.search(_json_cell(v) or "")]
+                obj = {_valid_text(str(k)): (None if v is None else _valid_text(_json_cell(v))) for k, v in obj.items()}
+                err = (f"行: {'、'.join(_valid_text(b) for b in bad)}含有无效字符（单独的代理码位，已替换为\ufffd）/ row: "
+                       f"invalid Unicode (a lone surrogate, replaced by \ufffd) in {', '.join(_valid_text(b) for b in bad)}")
             rows.append(obj)
-            errs.append(None)
+            errs.append(err)
         except (ValueError, UnicodeDecodeError, RecursionError) as e:
             rows.append({})
-            errs.append(f"行: 不是有效的JSON对象 / row: not a valid JSON object ({str(e)[:60]})")
+            errs.append(f"行: 不是有效的JSON对象 / row: not a valid JSON object ({_valid_text(str(e)[:60])})")
     if columns is None:
         seen: dict[str, None] = {}
         for r in rows:
@@ -533,6 +670,16 @@ def _jsonl_part(part: bytes, columns: list[str] | None, name: str) -> tuple[pl.D
     return df, columns
 
 
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refused when it names a key twice (json.loads would keep the last silently)."""
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"key {_valid_text(k)!r} given twice")
+        out[k] = v
+    return out
+
+
 def _json_cell(v: Any) -> str | None:
     if v is None:
         return None
@@ -545,16 +692,43 @@ def _json_cell(v: Any) -> str | None:
     return json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else str(v)
 
 
-def _read_excel(source: Any, name: str) -> pl.DataFrame:
+def _read_excel(data: bytes, name: str) -> pl.DataFrame:
+    """The first sheet, every cell as text as a CSV holds it (numbers in full, dates as
+    "2020-01-01 00:00:00"): a column mixing numbers, dates and words, or a 1e20 among integers, is
+    read cell by cell and each bad cell becomes its row's error, not a refusal of the file. A cell
+    holding an Excel error (#DIV/0!, #N/A) in a fact column is its row's error, not an unknown."""
+    import fastexcel
+
+    from .facts import default_facts
+
     try:
-        raw = source if not isinstance(source, bytes) else io.BytesIO(source)
-        df = pl.read_excel(raw, engine="calamine", infer_schema_length=None, drop_empty_rows=True,
-                           drop_empty_cols=False, raise_if_empty=False)
+        sheet = fastexcel.read_excel(data).load_sheet(0, header_row=None, dtypes="string")
+        batch, cell_errors = sheet.to_arrow_with_errors()
+        df = pl.from_arrow(batch)
     except Exception as e:  # noqa: BLE001 - calamine's own errors name the problem
         msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
         raise BatchInputError(f"{name}: 无法读取Excel文件 / cannot read the workbook: {msg}") from None
-    names = _clean_header(df.columns)
-    return df.rename(dict(zip(df.columns, names))) if names != df.columns else df
+    assert isinstance(df, pl.DataFrame)
+    if df.height == 0:
+        return pl.DataFrame()
+    df = df.with_columns(pl.all().cast(pl.String))
+    fields = list(df.row(0))
+    _check_header(fields, name)
+    names = _clean_header(fields)
+    facts = default_facts()
+    errors: dict[int, list[str]] = {}
+    for err in (cell_errors.errors if cell_errors is not None else ()):
+        row, col = err.offset_position
+        if row >= 1 and col < len(names) and facts.column_for(names[col]) is not None:
+            kind = re.sub(r"^.*got '?Error\(|\)'?$", "", err.detail)
+            errors.setdefault(row - 1, []).append(f"{names[col]}: 单元格是Excel错误值（{kind}）/ the cell holds an Excel "
+                                                  f"error ({kind})")
+    body = df.slice(1).rename(dict(zip(df.columns, names)))
+    body = body.with_columns(pl.Series(READ_ERRORS, [ERROR_SEP.join(errors[i]) if i in errors else None
+                                                     for i in range(body.height)], dtype=pl.String))
+    empty = pl.all_horizontal(pl.all().is_null())
+    body = body.filter(~empty)
+    return body if errors else body.drop(READ_ERRORS)
 
 
 def _rechunk(parts: Iterable[pl.DataFrame], n: int) -> Iterator[pl.DataFrame]:
@@ -601,9 +775,10 @@ class ColumnPlan:
         return cls(tuple(fact_of), tuple(passthrough), tuple(unknown))
 
 
-_INT_RE = r"^-?[0-9][0-9,]*$"
-_DEC_RE = r"^-?[0-9][0-9,]*(\.[0-9]{1,3})?$"
-_PCT_RE = r"^-?[0-9][0-9,]*(\.[0-9]{1,3})?%?$"
+# commas only in groups of three ("1,5" is not 15: FactSpec.parse refuses it, the slow path says so)
+_INT_RE = r"^-?(?:[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)$"
+_DEC_RE = r"^-?(?:[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)(\.[0-9]{1,3})?$"
+_PCT_RE = r"^-?(?:[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)(\.[0-9]{1,3})?%?$"
 
 
 def encode_value(spec: FactSpec, v: Any) -> tuple[Any, bool]:
@@ -919,9 +1094,20 @@ def _consistency(frame: pl.DataFrame, errors: pl.Series, facts: FactDictionary) 
     tests say so)."""
     from .facts import consistency
 
-    if not {"unemployment_claimants", "insured_employees"} <= set(frame.columns):
-        return errors
-    mask = (frame["unemployment_claimants"] > frame["insured_employees"]).fill_null(False) & errors.is_null()
+    mask = _const(False, frame.height, pl.Boolean)
+    if {"unemployment_claimants", "insured_employees"} <= set(frame.columns):
+        mask = (frame["unemployment_claimants"] > frame["insured_employees"]).fill_null(False)
+    places = [c for c in ("province", "city", "county") if c in frame.columns]
+    if set(places) & {"city", "county"}:  # places.issues(), once per distinct place
+        from .places import issues as place_issues
+
+        keys = frame.select(places).unique(maintain_order=True)
+        bad = [bool(place_issues({k: v for k, v in rec.items() if v is not None}))
+               for rec in keys.iter_rows(named=True)]
+        flagged = keys.with_columns(pl.Series("__bad", bad, dtype=pl.Boolean))
+        mask = mask | frame.select(places).join(flagged, on=places, how="left", nulls_equal=True,
+                                                maintain_order="left")["__bad"].fill_null(False)
+    mask = mask & errors.is_null()
     rows = np.flatnonzero(mask.to_numpy())
     if len(rows) == 0:
         return errors
@@ -1636,8 +1822,10 @@ class _Writer:
     def _write(self, df: pl.DataFrame) -> None:
         self.rows += df.height
         if self.kind == ".csv":
-            with open(self.tmp, "wb" if self.first else "ab") as f:
-                df.write_csv(f, include_header=self.first, include_bom=self.first)
+            from . import safe_cells
+
+            with open(self.tmp, "wb" if self.first else "ab") as f:  # text a spreadsheet would run: made inert
+                safe_cells.frame(df).write_csv(f, include_header=self.first, include_bom=self.first)
         else:
             if self.rows > EXCEL_MAX_ROWS:
                 raise BatchInputError(f"{self.path}: Excel最多{EXCEL_MAX_ROWS}行，请改用.csv或.parquet / too many rows "
@@ -1651,7 +1839,9 @@ class _Writer:
 
             df = pl.concat(self.frames) if self.frames else pl.DataFrame()
             created = dt.datetime.combine(dt.date.fromisoformat(self.meta["evaluated_on"]), dt.time())
-            wb = xlsxwriter.Workbook(str(self.tmp), {"constant_memory": False})
+            from .safe_cells import XLSX_OPTIONS
+
+            wb = xlsxwriter.Workbook(str(self.tmp), {"constant_memory": False, **XLSX_OPTIONS})  # text stays text
             wb.set_properties({"created": created, "comments": json.dumps(self.meta)})
             df.write_excel(wb, worksheet=self.sheet, autofit=False)
             about = wb.add_worksheet("about")
@@ -1704,6 +1894,7 @@ def run_batch(input: Source, output: str | os.PathLike, on: Any = None, long: bo
     if isinstance(input, (bytes, bytearray, memoryview)):
         src = open_table(input, "input")
     else:
+        _not_the_input(input, output)
         src = open_table(input)
     out_path = Path(output)
     writer = _Writer(out_path, {}, "details" if long else "results")
@@ -1764,6 +1955,24 @@ def run_batch(input: Source, output: str | os.PathLike, on: Any = None, long: bo
         stats.warnings.append("文件只有表头，没有数据行 / the file has a header but no data rows")
     stats.seconds = time.perf_counter() - t0
     return stats
+
+
+def _not_the_input(input: Any, output: Any) -> None:
+    """Refuse an output (or its temporary .part file) that is the input file: it would be overwritten."""
+    try:
+        out = Path(output)
+        targets = [out, out.with_name(out.name + ".part")]
+        src = Path(input)
+    except TypeError as e:
+        raise BatchInputError(f"应为文件路径 / expected file paths: {e}") from None
+    for t in targets:
+        try:
+            same = t.resolve() == src.resolve() or (t.exists() and src.exists() and os.path.samefile(t, src))
+        except (OSError, RuntimeError):
+            same = False
+        if same:
+            raise BatchInputError(f"{output}: 输出文件就是输入文件，会覆盖名单；请换一个文件名 / the output is the input file "
+                                  f"and would overwrite it: choose another output name (-o)")
 
 
 IN_FLIGHT = 2  # chunks evaluated at once: one chunk's single-threaded steps overlap the other's polars work

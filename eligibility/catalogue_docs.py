@@ -20,6 +20,7 @@ from .conditions import OPERATORS, Compare, Group, Node, parse_condition
 from .explain import KIND_WORDS, PER_WORDS, STRENGTH_WORDS, Labeller
 from .facts import FactDictionary, default_facts
 from .loading import CompiledRule, RuleSet
+from .errors import RuleLoadError
 from .safe_yaml import PROJECT
 
 DEFAULT_OUT = PROJECT / "docs" / "rules.md"
@@ -164,7 +165,12 @@ def _seed_titles(rules: RuleSet, seeds_dir: Path | None) -> dict[str, str]:
     for seed in sorted({r.seed for r in rules}):
         text = rules.seeds.get(seed)
         if text is None and seeds_dir is not None and (seeds_dir / seed).is_file():
-            text = (seeds_dir / seed).read_text("utf-8")
+            from .safe_yaml import read_seed
+
+            try:
+                text = read_seed(seeds_dir, seed, seed)
+            except RuleLoadError:
+                text = None
         titles = sorted({r.document.title for r in rules if r.seed == seed})
         out[seed] = seed_title(text, titles, seed) if text else (titles[0] if len(titles) == 1 else seed)
     return out

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from .errors import CompanyValidationError, EligibilityError, RuleLoadError
+from .errors import EligibilityError, IssuesError, RuleLoadError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="政策计算器：企业可享受哪些扶持政策 / Which support measures a business qualifies for.")
@@ -24,6 +25,17 @@ def _fail(lines: list[str], code: int) -> None:
     for line in lines:
         typer.echo(line, err=True)
     raise typer.Exit(code)
+
+
+def _lines(e: EligibilityError) -> list[str]:
+    """One line per problem."""
+    return [str(i) for i in e.issues] if isinstance(e, IssuesError) else str(e).splitlines() or [type(e).__name__]
+
+
+def _lang(lang: str) -> str:
+    if lang not in ("zh", "en"):
+        _fail([f"--lang: 应为 zh 或 en / expected zh or en, got {lang!r}"], 2)
+    return lang
 
 
 def _load(rules_dir: Optional[Path]):
@@ -60,45 +72,64 @@ def check(
     from .explain import summary_text
 
     if fmt not in ("json", "text"):
-        _fail([f"--format: expected json or text, got {fmt!r}"], 2)
+        _fail([f"--format: 应为 json 或 text / expected json or text, got {fmt!r}"], 2)
+    lang = _lang(lang)
     when = _date(on)
     try:
         text = sys.stdin.read() if company_file == "-" else Path(company_file).read_text("utf-8")
     except (OSError, UnicodeDecodeError) as e:
         _fail([f"{company_file}: 无法读取 / cannot read: {e}"], 2)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        _fail([f"{company_file}: JSON 格式错误 / invalid JSON at line {e.lineno}: {e.msg}"], 2)
+    data = _json(text, company_file)
     if not isinstance(data, dict):
         _fail([f"{company_file}: 应为一个 JSON 对象 / expected a JSON object of facts"], 2)
     rules = _load(rules_dir)
     try:
         report = evaluate(data, on=when, rules=rules)
-    except CompanyValidationError as e:
-        _fail([str(i) for i in e.issues], 2)
+    except EligibilityError as e:
+        _fail(_lines(e), 2)
     if fmt == "json":
         typer.echo(json.dumps({**report.as_dict(lang), "lang": lang}, ensure_ascii=False, indent=2))
     else:
         typer.echo(summary_text(report, lang, show_ineligible=show_all))
 
 
+def _json(text: str, name: object) -> object:
+    """JSON text, or exit 2 naming the problem (bad syntax, nesting too deep, a number too long)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        _fail([f"{name}: JSON 格式错误 / invalid JSON at line {e.lineno}: {e.msg}"], 2)
+    except RecursionError:
+        _fail([f"{name}: JSON 嵌套过深 / invalid JSON: nested too deeply"], 2)
+    except ValueError as e:  # e.g. an integer of more than 4300 digits
+        _fail([f"{name}: JSON 无法读取 / invalid JSON: {str(e)[:120]}"], 2)
+
+
 @app.command()
 def replay(report_file: Path = typer.Argument(..., help="之前保存的 JSON 报告 / a report saved by `check --format json`"),
            rules_dir: Optional[Path] = RulesOpt) -> None:
     """按报告中记录的输入和日期重新评估并比对 / Re-run a stored report and check the answer is identical."""
-    from .evaluate import evaluate
+    from .evaluate import as_date, evaluate
 
     try:
-        stored = json.loads(report_file.read_text("utf-8"))
+        text = report_file.read_text("utf-8")
+    except (OSError, ValueError) as e:
+        _fail([f"{report_file}: 无法读取 / cannot read: {e}"], 2)
+    stored = _json(text, report_file)
+    try:
         data, on, lang = stored["input"], stored["as_of"], stored.get("lang", "zh")
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        _fail([f"{report_file}: 不是本工具保存的报告 / not a stored report: {e}"], 2)
+    except (KeyError, TypeError, AttributeError):
+        _fail([f"{report_file}: 不是本工具保存的报告 / not a stored report (a JSON object with input and as_of)"], 2)
+    if lang not in ("zh", "en"):
+        _fail([f"{report_file}: lang: 应为 zh 或 en / expected zh or en, got {lang!r}"], 2)
     rules = _load(rules_dir)
     if stored.get("rules_version") != rules.version:
         typer.echo(f"注意：规则版本不同 / rules version differs: stored {stored.get('rules_version')}, now {rules.version}",
                    err=True)
-    fresh = evaluate(data, on=on, rules=rules).as_dict(lang)
+    try:
+        fresh = evaluate(data, on=as_date(on, "as_of"), rules=rules).as_dict(lang)
+    except EligibilityError as e:  # as_of and input as stored: each problem on a line, naming it
+        _fail([f"{report_file}: {line}" for line in _lines(e)], 2)
     fresh["lang"] = lang
     diffs = [k for k in sorted(set(stored) | set(fresh)) if stored.get(k) != fresh.get(k)]
     if diffs:
@@ -133,6 +164,7 @@ def list_rules(rules_dir: Optional[Path] = RulesOpt, lang: str = typer.Option("z
     from rich.console import Console
     from rich.table import Table
 
+    lang = _lang(lang)
     rules = _load(rules_dir)
     table = Table(show_lines=False)
     for col in ("id", "标题 / title", "类型", "力度", "地区", "期限"):
@@ -228,6 +260,7 @@ def list_facts(lang: str = typer.Option("zh", "--lang")) -> None:
     """列出事实项（也是批量文件的列名）/ Print the fact dictionary (also the company-list columns)."""
     from .facts import default_facts
 
+    lang = _lang(lang)
     for spec in default_facts().values():
         vals = f" [{', '.join(spec.values)}]" if spec.values else ""
         unit = f" ({spec.unit})" if spec.unit else ""
@@ -274,7 +307,7 @@ def batch(
     except EligibilityError as e:
         if bar is not None:
             bar.stop()
-        _fail([str(e)], 2)
+        _fail(_lines(e), 2)
     except OSError as e:
         if bar is not None:
             bar.stop()
@@ -288,9 +321,20 @@ def batch(
 def main() -> None:
     try:
         app()
-    except EligibilityError as e:  # anything we raise on purpose ends as a message, not a traceback
-        typer.echo(str(e), err=True)
+    except RuleLoadError as e:  # the rules are broken: not the caller's input
+        for line in _lines(e):
+            typer.echo(line, err=True)
         sys.exit(1)
+    except EligibilityError as e:  # anything we raise on purpose ends as one line per problem, exit 2
+        for line in _lines(e):
+            typer.echo(line, err=True)
+        sys.exit(2)
+    except Exception as e:  # noqa: BLE001 - a bug: one line, not a traceback (ELIGIBILITY_DEBUG=1 shows it)
+        if os.environ.get("ELIGIBILITY_DEBUG"):
+            raise
+        typer.echo(f"内部错误 / internal error: {type(e).__name__}: {str(e)[:300]} "
+                   f"(ELIGIBILITY_DEBUG=1 shows the traceback)", err=True)
+        sys.exit(70)
 
 
 if __name__ == "__main__":

@@ -131,7 +131,22 @@ def _typed_value(spec: FactSpec, v: Any, loc: str, issues: list[Issue]) -> Any:
         ok = isinstance(v, str)
     if not ok:
         issues.append(Issue(loc, f"{v!r} does not fit fact '{spec.name}' of type {t}"))
+    elif t in NUMERIC_TYPES:
+        _check_range(spec, Decimal(v) if isinstance(v, int) else v, loc, issues)
     return v
+
+
+def _check_range(spec: FactSpec, d: Decimal, loc: str, issues: list[Issue]) -> None:
+    """A number a rule compares with: finite and within the fact's declared range (nan, inf or 1e400 in a
+    rule file would make every comparison fail or raise)."""
+    from .facts import MAX_ABS
+
+    if not d.is_finite() or d.copy_abs() > MAX_ABS:
+        issues.append(Issue(loc, f"应为不超过1e15的有限数 / must be a finite number of at most 1e15 in size, got {d}"))
+    elif (spec.min is not None and d < spec.min) or (spec.max is not None and d > spec.max):
+        issues.append(Issue(loc, f"{d} 超出事实“{spec.name}”的范围 / is outside the range of fact '{spec.name}' "
+                                 f"[{spec.min if spec.min is not None else '-∞'}, "
+                                 f"{spec.max if spec.max is not None else '∞'}]"))
 
 
 def parse_condition(raw: Any, facts: FactDictionary, loc: str, issues: list[Issue]) -> Node | None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import Issue, RuleLoadError
-from .safe_yaml import PROJECT, display, read_yaml
+from .safe_yaml import PROJECT, display, read_seed, read_yaml
 
 NOT_ENCODED_FILE = "_not_encoded.yaml"
 NOT_ENCODED_DIR = "_not_encoded.d"
@@ -566,10 +566,10 @@ def build_catalogue(rules_dir: str | Path | None = None, seeds_dir: str | Path |
     seed_names = sorted(p.name for p in seeds_path.glob("*.txt")) if seeds_path.is_dir() else []
     texts: dict[str, SeedText] = {}
     for name in seed_names:
-        try:
-            texts[name] = SeedText(name, (seeds_path / name).read_text("utf-8"))
-        except (OSError, UnicodeDecodeError) as e:
-            notes.append(Issue(display(seeds_path / name), f"cannot read seed: {e}"))
+        try:  # a regular file in the folder, size capped (a FIFO or a link to /dev/zero is not waited on)
+            texts[name] = SeedText(name, read_seed(seeds_path, name, display(seeds_path / name)))
+        except RuleLoadError as e:
+            notes.extend(e.issues)
     infos: dict[str, list[tuple[str, dict[str, Any]]]] = {n: [] for n in texts}
     for rf in rule_files:
         if rf.seed not in texts:

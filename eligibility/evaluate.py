@@ -17,7 +17,7 @@ from . import __version__, amounts
 from .conditions import Possible, Trace, evaluate_node
 from .derived import derive
 from .facts import consistency
-from .errors import CompanyValidationError, Issue
+from .errors import ArgumentError, CompanyValidationError, Issue
 from .loading import CompiledAmount, CompiledRule, RuleSet, load_rules
 from .models import Company, PeriodOut, Report, RuleResult, SourceRef
 from .money import counts_toward_total, tie_key
@@ -207,6 +207,8 @@ def _count_once(results: list[RuleResult], rules: RuleSet) -> tuple[Decimal, Dec
 def evaluate(company: Any, on: dt.date | str | None = None, rules: RuleSet | None = None) -> Report:
     """Evaluate one company (a Company or a mapping of facts) against every rule on date `on`."""
     rules = default_rules() if rules is None else rules
+    if not isinstance(rules, RuleSet):
+        raise ArgumentError([Issue("rules", f"应为规则集 / expected a RuleSet (load_rules()), got {type(rules).__name__}")])
     on = as_date(on)
     comp = to_company(company)
     given = comp.known()

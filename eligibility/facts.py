@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 
-from .errors import Issue, RuleLoadError
+from .errors import FactValueError, Issue, RuleLoadError
 
 HERE = Path(__file__).parent
 FACT_TYPES = ("bool", "int", "money", "percent", "number", "date", "enum", "text")
@@ -189,14 +189,34 @@ def default_facts() -> FactDictionary:
 # ---------------------------------------------------------------- value parsing
 
 _FULLWIDTH = str.maketrans("０１２３４５６７８９．，－＋％", "0123456789.,-+%")
-
-
-class FactValueError(ValueError):
-    """A value that does not fit its fact; the message is zh first, en second."""
+# Characters that show nothing and are never part of a value, yet make "石家庄市\u200b" differ from
+# "石家庄市": every format character (Unicode category Cf: zero-width spaces and joiners, direction
+# marks, embeddings and isolates, BOM, soft hyphen; the test checks the list against unicodedata),
+# variation selectors, the combining grapheme joiner and the Hangul fillers. Removed from every value.
+INVISIBLE = re.compile(
+    "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
+    "\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180d\u180f\u3164\ufe00-\ufe0f\uffa0\U000e0100-\U000e01ef]")
+# control characters (tab and line ends aside) and lone surrogates: refused, naming the field
+BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_GROUPED = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?|[+-]?\d{1,3}(?: \d{3})+(?:\.\d+)?")
+_DATE = re.compile(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?")
+PLACE_FACTS = ("city", "county")
 
 
 def _clean_text(raw: str) -> str:
-    return unicodedata.normalize("NFKC", raw).translate(_FULLWIDTH).strip()
+    return INVISIBLE.sub("", unicodedata.normalize("NFKC", raw)).translate(_FULLWIDTH).strip()
+
+
+def show(raw: Any, limit: int = 60) -> str:
+    """A value as an error message quotes it: repr, shortened (never fails, even on a 5000-digit int)."""
+    try:
+        text = repr(raw)
+    except ValueError:  # an int beyond Python's digit limit for str()
+        text = f"<{type(raw).__name__} of ~{int(raw.bit_length() * 0.30103)} digits>"
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def parse_value(spec: FactSpec, raw: Any) -> Any:
@@ -205,6 +225,10 @@ def parse_value(spec: FactSpec, raw: Any) -> Any:
     if isinstance(raw, float) and math.isnan(raw):
         return None  # an empty spreadsheet cell
     if isinstance(raw, str):
+        bad = BAD_CHARS.search(raw)
+        if bad:
+            raise FactValueError(f"含有无效字符 U+{ord(bad.group()):04X} / contains an invalid character "
+                                 f"(U+{ord(bad.group()):04X}, a control character or a lone surrogate)")
         text = _clean_text(raw)
         if text.lower() in UNKNOWN_WORDS and not (spec.type == "enum" and text in spec.values):
             return None
@@ -221,7 +245,7 @@ def parse_value(spec: FactSpec, raw: Any) -> Any:
                 return True
             if text.lower() in FALSE_WORDS:
                 return False
-        raise FactValueError(f"应为“是”或“否” / expected yes or no, got {raw!r}")
+        raise FactValueError(f"应为“是”或“否” / expected yes or no, got {show(raw)}")
     if t in NUMERIC_TYPES:
         return _parse_number(spec, raw, text)
     if t == "date":
@@ -230,16 +254,16 @@ def parse_value(spec: FactSpec, raw: Any) -> Any:
         if isinstance(raw, dt.date):
             return raw
         if text is not None:
-            m = re.fullmatch(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?", text)
+            m = _DATE.fullmatch(text)  # an Excel date cell reads as "2020-03-15 00:00:00"
             if m:
                 try:
                     return dt.date(int(m[1]), int(m[2]), int(m[3]))
                 except ValueError:
                     pass
-        raise FactValueError(f"应为日期，如2020-03-15 / expected a date such as 2020-03-15, got {raw!r}")
+        raise FactValueError(f"应为日期，如2020-03-15 / expected a date such as 2020-03-15, got {show(raw)}")
     if t == "enum":
         if text is None:
-            raise FactValueError(f"应为以下之一 / expected one of: {', '.join(spec.values)}; got {raw!r}")
+            raise FactValueError(f"应为以下之一 / expected one of: {', '.join(spec.values)}; got {show(raw)}")
         if text in spec.values:
             return text
         for key, labels in spec.values.items():
@@ -248,7 +272,7 @@ def parse_value(spec: FactSpec, raw: Any) -> Any:
                 return key
         close = difflib.get_close_matches(text, list(spec.values), n=1, cutoff=0.6)
         hint = f"（是否为 / did you mean '{close[0]}'?）" if close else ""
-        raise FactValueError(f"不是可选值 / not an allowed value: {text!r}{hint}; "
+        raise FactValueError(f"不是可选值 / not an allowed value: {show(text)}{hint}; "
                              f"可选 / allowed: {', '.join(spec.values)}")
     if t == "text":
         if text is None:
@@ -257,6 +281,10 @@ def parse_value(spec: FactSpec, raw: Any) -> Any:
             text = str(raw)
         if len(text) > 200:
             raise FactValueError("文字过长（最多200字）/ text too long (200 characters at most)")
+        if spec.name in PLACE_FACTS:
+            from .places import normalise
+
+            return normalise(spec.name, text)
         return text
     raise AssertionError(t)  # pragma: no cover - types are validated at load
 
@@ -266,19 +294,28 @@ def _parse_number(spec: FactSpec, raw: Any, text: str | None) -> Any:
     if isinstance(raw, bool):
         raise FactValueError(f"应为{zh}，不是是/否 / expected {en}, got a yes/no value")
     if text is not None:
-        t = text.replace(",", "").replace(" ", "")
+        t = text
         if t.endswith("元"):
-            t = t[:-1]
+            t = t[:-1].rstrip()
         if t.endswith("万"):
-            raise FactValueError(f"请以元为单位填写数字，不要用“万” / give the amount in 元, not 万: {raw!r}")
+            raise FactValueError(f"请以元为单位填写数字，不要用“万” / give the amount in 元, not 万: {show(raw)}")
         if t.endswith("%"):
             if spec.type != "percent":
-                raise FactValueError(f"此项不是百分比 / this field is not a percentage: {raw!r}")
-            t = t[:-1]
+                raise FactValueError(f"此项不是百分比 / this field is not a percentage: {show(raw)}")
+            t = t[:-1].rstrip()
+        if _DATE.fullmatch(t):  # an Excel date cell (or a date typed) where a number belongs
+            raise FactValueError(f"应为{zh}，填写的是日期 / expected {en}, got a date: {show(raw)}")
+        if _GROUPED.fullmatch(t):  # 1,234,567.5 or 1 234 567
+            t = t.replace(",", "").replace(" ", "")
+        elif "," in t or " " in t:  # "1,5" is not 15: a decimal comma, or digits run together
+            raise FactValueError(f"逗号和空格只能用作千位分隔符（如1,234.5），小数点请用“.” / ',' and spaces only "
+                                 f"separate thousands (1,234.5); write decimals with '.': {show(raw)}")
+        if not _NUMBER.fullmatch(t):
+            raise FactValueError(f"应为{zh} / expected {en}, got {show(raw)}")
         try:
             d = Decimal(t)
-        except InvalidOperation:
-            raise FactValueError(f"应为{zh} / expected {en}, got {raw!r}") from None
+        except InvalidOperation:  # pragma: no cover - _NUMBER admits only what Decimal reads
+            raise FactValueError(f"应为{zh} / expected {en}, got {show(raw)}") from None
     elif isinstance(raw, (int, Decimal)):
         d = Decimal(raw)
     elif isinstance(raw, float):
@@ -289,15 +326,15 @@ def _parse_number(spec: FactSpec, raw: Any, text: str | None) -> Any:
         raise FactValueError(f"应为{zh} / expected {en}, got {type(raw).__name__}")
     if not d.is_finite():
         raise FactValueError("应为有限数字 / must be a finite number")
-    if abs(d) > MAX_ABS:
-        raise FactValueError(f"数值过大 / number too large: {raw!r}")
+    if d.copy_abs() > MAX_ABS:  # copy_abs: abs() would round in the context and overflow on 1e1000000
+        raise FactValueError(f"数值过大 / number too large: {show(raw)}")
     if spec.min is not None and d < spec.min:
         raise FactValueError(f"不能小于{format_decimal(spec.min)} / must be at least {spec.min}")
     if spec.max is not None and d > spec.max:
         raise FactValueError(f"不能大于{format_decimal(spec.max)} / must be at most {spec.max}")
     if spec.type == "int":
         if d != d.to_integral_value():
-            raise FactValueError(f"应为整数 / expected a whole number, got {raw!r}")
+            raise FactValueError(f"应为整数 / expected a whole number, got {show(raw)}")
         return int(d)
     return Decimal(int(d)) if d == d.to_integral_value() else d
 
@@ -338,6 +375,9 @@ def consistency(values: dict[str, Any]) -> tuple[list[Issue], list[Issue]]:
         errors.append(Issue("unemployment_claimants",
                             f"领取失业保险金人数（{claimants}）多于上年度月均参保职工人数（{insured}），裁员率将超过100%，请核对 / "
                             f"more benefit claimants than insured staff; please check"))
+    from .places import issues as place_issues
+
+    errors += place_issues(values)  # a city not of the province, a county not of the city
     employees = values.get("employees")
     if insured is not None and employees is not None and insured > employees:
         warnings.append(Issue("insured_employees",

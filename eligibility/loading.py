@@ -21,10 +21,10 @@ from pydantic import ValidationError
 
 from . import amounts
 from .conditions import Group, Node, node_from_jurisdiction, parse_condition
-from .errors import EligibilityError, FormulaError, Issue, RuleLoadError
-from .facts import FactDictionary, default_facts
+from .errors import CompanyValidationError, EligibilityError, FormulaError, Issue, RuleLoadError
+from .facts import MAX_ABS, FactDictionary, default_facts
 from .models import AmountSpec, Company, DocumentInfo, RuleFileSpec, RuleSpec
-from .safe_yaml import PROJECT, display as _display, read_yaml
+from .safe_yaml import PROJECT, display as _display, parse_yaml, read_file, read_seed, read_yaml
 from .validity import resolve_end
 
 PACKAGE = Path(__file__).parent
@@ -185,6 +185,11 @@ def _compile_amount(spec: AmountSpec, facts: FactDictionary, where: str, loc: st
             params[k] = _parse_param(v)
         except Exception:
             issues.append(Issue(f"{where}: {loc}.params.{k}", f"not a number or percentage: {v!r}"))
+        else:
+            if not params[k].is_finite() or params[k].copy_abs() > MAX_ABS:  # nan, inf, 1e400
+                issues.append(Issue(f"{where}: {loc}.params.{k}", f"应为不超过1e15的有限数 / must be a finite number "
+                                                                 f"of at most 1e15 in size, got {v!r}"))
+                del params[k]
         if k in facts:
             issues.append(Issue(f"{where}: {loc}.params.{k}", f"parameter {k!r} shadows a fact of that name"))
 
@@ -200,6 +205,14 @@ def _compile_amount(spec: AmountSpec, facts: FactDictionary, where: str, loc: st
                 issues.append(Issue(f"{where}: {floc}", f"unknown name {n!r} in formula{hint}"))
             elif n in facts and facts[n].type not in ("int", "money", "percent", "number"):
                 issues.append(Issue(f"{where}: {floc}", f"fact {n!r} is {facts[n].type}, not a number"))
+        for node in amounts.nodes(expr):
+            if isinstance(node, amounts.Num) and node.value > MAX_ABS:
+                issues.append(Issue(f"{where}: {floc}", f"数值过大 / number {node.text[:30]!r} is over 1e15"))
+            if isinstance(node, amounts.Bin) and node.op == "/" and not _nonzero(node.right, params, facts):
+                shown = amounts.render(node.right, str)
+                issues.append(Issue(f"{where}: {floc}", f"除数“{shown}”可能为0 / divides by {shown!r}, which can be "
+                                                       f"0: divide by a non-zero constant or parameter, or by a "
+                                                       f"fact whose declared minimum is above 0"))
         return expr
 
     cases: list[tuple[Node | None, amounts.Expr]] = []
@@ -217,6 +230,22 @@ def _compile_amount(spec: AmountSpec, facts: FactDictionary, where: str, loc: st
     floor = formula(spec.floor, f"{loc}.floor") if spec.floor is not None else None
     texts = {k: str(v).strip() for k, v in spec.params.items()}
     return CompiledAmount(spec, tuple(cases), params, texts, cap, floor)
+
+
+def _nonzero(e: amounts.Expr, params: dict[str, Decimal], facts: FactDictionary) -> bool:
+    """Can this divisor never be 0? A constant (numbers and parameters) that is not 0, or a fact whose
+    declared minimum is above 0; anything else may be 0 for some company."""
+    names = amounts.names(e)
+    if all(n in params for n in names):
+        try:
+            value = amounts.compute(e, params)
+        except ArithmeticError:
+            return False
+        return value is not None and value != 0
+    if isinstance(e, amounts.Ref) and e.name in facts:
+        low = facts[e.name].min
+        return low is not None and low > 0
+    return False
 
 
 def _check_cites(node: Node, seed_norm: str, where: str, issues: list[Issue]) -> None:
@@ -257,6 +286,9 @@ def _compile_rule(raw: Any, idx: int, file_spec: RuleFileSpec, where: str, facts
     amount = _compile_amount(spec.amount, facts, where, f"{base}.amount", issues) if spec.amount else None
     if spec.kind == "money" and spec.amount is None:
         pass  # money with no figure in the text (e.g. 给予适当补助): allowed, the result says so
+    if not spec.quotes or any(not _normalise(q) for q in spec.quotes):
+        issues.append(Issue(f"{where}: {base}.quote", "需要文件原文 / a non-empty quote (or list of quotes) is required"))
+    _check_places(jur, regions, f"{where}: {base}.jurisdiction", issues)
     if seed_norm is not None:
         for qi, q in enumerate(spec.quotes):
             if len(_normalise(q)) < 8:
@@ -270,8 +302,10 @@ def _compile_rule(raw: Any, idx: int, file_spec: RuleFileSpec, where: str, facts
     for i, ex in enumerate(spec.examples):
         try:
             Company.model_validate(ex.facts)
-        except ValidationError as e:
-            issues.extend(_pyd_issues(e, where, f"{base}.examples[{i}].facts"))
+        except CompanyValidationError as e:
+            issues.extend(Issue(f"{where}: {base}.examples[{i}].facts.{x.where}", x.message) for x in e.issues)
+        if ex.expect.amount is not None and not ex.expect.amount.is_finite():
+            issues.append(Issue(f"{where}: {base}.examples[{i}].expect.amount", "应为有限数 / must be a finite number"))
         for m in ex.expect.missing or ():
             if m not in facts:
                 issues.append(Issue(f"{where}: {base}.examples[{i}].expect.missing",
@@ -292,6 +326,25 @@ def _compile_rule(raw: Any, idx: int, file_spec: RuleFileSpec, where: str, facts
     place = node_from_jurisdiction(jur.model_dump(), regions, f"{base}.jurisdiction")
     condition: Node = Group("all", (*place, when), None, f"{base}") if place else when
     return CompiledRule(spec, where, file_spec.seed, doc, condition, amount, _jurisdiction_text(jur, regions))
+
+
+def _check_places(jur, regions: dict[str, Any], loc: str, issues: list[Issue]) -> None:
+    """A jurisdiction's city must be a city of its province, and its counties counties of its city, as
+    places.yaml lists them: a company giving the place correctly must be able to match it."""
+    from .places import places
+
+    p = places()
+    if jur.city and jur.province in p.cities and jur.city not in p.cities[jur.province]:
+        issues.append(Issue(f"{loc}.city", f"{jur.city!r} 不是{jur.province}的城市 / is not a city of {jur.province} "
+                                           f"in places.yaml"))
+    city = jur.city or (regions.get(jur.region, {}).get("city") if jur.region in regions else None)
+    listed = p.counties.get(city) if city else None
+    if listed is not None:
+        named = list(jur.counties or ()) + list(regions[jur.region]["counties"] if jur.region in regions else ())
+        for c in dict.fromkeys(named):
+            if c not in listed:
+                issues.append(Issue(f"{loc}.counties", f"{c!r} 不是{city}的县（市、区）/ is not a county of {city} "
+                                                       f"in places.yaml"))
 
 
 def _jurisdiction_text(jur, regions) -> str:
@@ -323,9 +376,12 @@ def load_rules(rules_dir: str | Path | None = None, seeds_dir: str | Path | None
 
 def _load_rules(rules_dir: str | Path | None = None, seeds_dir: str | Path | None = None,
                 facts: FactDictionary | None = None, check_quotes: bool = True) -> RuleSet:
-    rules_dir = Path(rules_dir) if rules_dir else DEFAULT_RULES
-    seeds_dir = Path(seeds_dir) if seeds_dir else (rules_dir.parent / "seeds" if (rules_dir.parent / "seeds").is_dir()
-                                                   else DEFAULT_SEEDS)
+    try:
+        rules_dir = Path(rules_dir) if rules_dir else DEFAULT_RULES
+        seeds_dir = Path(seeds_dir) if seeds_dir else (rules_dir.parent / "seeds" if (rules_dir.parent / "seeds").is_dir()
+                                                       else DEFAULT_SEEDS)
+    except TypeError as e:
+        raise RuleLoadError([Issue("rules_dir", f"expected a folder path: {e}")]) from None
     facts = facts or default_facts()
     regions = load_regions()
     if not rules_dir.is_dir():
@@ -340,11 +396,18 @@ def _load_rules(rules_dir: str | Path | None = None, seeds_dir: str | Path | Non
     for extra in (PACKAGE / "facts.yaml", PACKAGE / "regions.yaml", PACKAGE / "size_standard.yaml",
                   PACKAGE / "events.yaml"):
         digest.update(extra.read_bytes())
+    inside = rules_dir.resolve()
     for path in files:
         where = _display(path)
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
         try:
-            raw = read_yaml(path, where)
+            if not path.resolve().is_relative_to(inside):  # rules come from advisers' folders too
+                raise RuleLoadError([Issue(where, f"leads outside the rules folder {rules_dir}: not read")])
+            data = read_file(path, where)  # regular files only, size capped: a FIFO or /dev/zero is refused
+            digest.update(path.name.encode() + b"\0" + data)
+            raw = parse_yaml(data, where)
+        except RuntimeError:  # a symlink loop
+            issues.append(Issue(where, "a symlink loop: not read"))
+            continue
         except RuleLoadError as e:
             issues.extend(e.issues)
             continue
@@ -355,12 +418,11 @@ def _load_rules(rules_dir: str | Path | None = None, seeds_dir: str | Path | Non
             continue
         seed_norm = None
         if check_quotes:
-            seed_path = seeds_dir / file_spec.seed
             if file_spec.seed not in seeds:
-                if not seed_path.is_file():
-                    issues.append(Issue(f"{where}: $.seed", f"seed {file_spec.seed!r} not found in {seeds_dir}"))
-                else:
-                    seeds[file_spec.seed] = seed_path.read_text("utf-8")
+                try:  # a file name in the seeds folder, a regular file, size capped
+                    seeds[file_spec.seed] = read_seed(seeds_dir, file_spec.seed, f"{where}: $.seed")
+                except RuleLoadError as e:
+                    issues.extend(e.issues)
             if file_spec.seed in seeds:
                 seed_norm = _seed_norm(file_spec.seed, seeds[file_spec.seed])
         for i, raw_rule in enumerate(file_spec.rules):

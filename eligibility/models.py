@@ -6,8 +6,10 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, create_model, field_validator,
+                      model_validator)
 
+from .errors import CompanyValidationError, Issue, UnknownRuleError
 from .facts import FactDictionary, FactValueError, default_facts
 
 Status = Literal["eligible", "ineligible", "undetermined"]
@@ -25,6 +27,21 @@ class _CompanyBase(BaseModel):
     """Facts about one business. Every fact is optional: None means unknown, never 0 or false."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def __init__(self, **data: Any) -> None:
+        """Company(employees="abc") raises CompanyValidationError naming the field, as evaluate() does (and so
+        does Company.model_validate: pydantic runs this __init__ for it)."""
+        try:
+            super().__init__(**data)
+        except ValidationError as e:
+            issues = []
+            for err in e.errors():
+                field = ".".join(str(p) for p in err["loc"]) or "(company)"
+                msg = err["msg"].removeprefix("Value error, ")
+                if err["type"] == "extra_forbidden":
+                    msg = "未知的事实项 / unknown fact" + default_facts().suggest(field)
+                issues.append(Issue(field, msg))
+            raise CompanyValidationError(issues) from None
 
     @model_validator(mode="before")
     @classmethod
@@ -267,7 +284,7 @@ class Report(BaseModel):
         for r in self.results:
             if r.rule_id == rule_id:
                 return r
-        raise KeyError(rule_id)
+        raise UnknownRuleError(rule_id)
 
     def as_dict(self, lang: str = "zh") -> dict[str, Any]:
         """The JSON contract of `eligibility check --format json` (numbers as numbers)."""

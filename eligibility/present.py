@@ -13,6 +13,7 @@ import re
 from decimal import Decimal
 from typing import Any, Iterable, Mapping
 
+from . import safe_cells
 from .conditions import OPERATORS, Compare, Group, Node
 from .explain import (PER_WORDS, STATUS_WORDS, STRENGTH_WORDS, WINDOW_WORDS, _jsonable, cite_for,
                       deciding, describe_compare, is_negated, money, parents_of, reasons)
@@ -475,7 +476,7 @@ def report_csv(report: Report, lang: str = "zh") -> bytes:
     w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS)
     w.writeheader()
     for row in result_rows(report, lang):
-        w.writerow(row)
+        w.writerow({k: safe_cells.cell(v) for k, v in row.items()})  # nothing a spreadsheet would run
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 

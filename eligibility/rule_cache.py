@@ -45,6 +45,8 @@ def key(rules_dir: Path, seeds_dir: Path) -> str:
     import pydantic
     import yaml
 
+    from .safe_yaml import MAX_SEED_BYTES, read_file
+
     h = hashlib.sha256()
     h.update(f"{sys.version}\0{pydantic.VERSION}\0{yaml.__version__}\0{pickle.HIGHEST_PROTOCOL}\0".encode())
     h.update(f"{rules_dir.resolve()}\0{seeds_dir.resolve()}\0".encode())
@@ -52,7 +54,7 @@ def key(rules_dir: Path, seeds_dir: Path) -> str:
               *sorted(rules_dir.glob("*.yaml")), *sorted(p for p in seeds_dir.iterdir() if p.is_file())]
     for p in inputs:
         h.update(f"{p.parent.name}/{p.name}\0".encode())
-        h.update(p.read_bytes())
+        h.update(read_file(p, limit=MAX_SEED_BYTES))  # regular files only: a FIFO is refused, not waited on
         h.update(b"\0")
     return h.hexdigest()[:32]
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -78,15 +80,66 @@ for _first in "tTfF":
 LOADER = _FastLoader or _StrictLoader
 
 
+def read_file(path: Path, where: str | None = None, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes; RuleLoadError otherwise.
+
+    Opened without blocking and checked on the open descriptor: a FIFO, a device (/dev/zero), a folder
+    or a symlink to one is refused rather than waited on or read for ever; a file that grows while
+    it is read is cut at the limit and refused."""
+    where = where or display(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except OSError as e:
+        raise RuleLoadError([Issue(where, f"cannot read: {e.strerror or e}")]) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise RuleLoadError([Issue(where, "not a regular file (a folder, device, pipe or socket): not read")])
+        if st.st_size > limit:
+            raise RuleLoadError([Issue(where, f"file is {st.st_size:,} bytes; the limit is {limit:,}")])
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(limit + 1)
+    except OSError as e:
+        raise RuleLoadError([Issue(where, f"cannot read: {e.strerror or e}")]) from None
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise RuleLoadError([Issue(where, f"file is over {limit:,} bytes (the limit)")])
+    return data
+
+
+MAX_SEED_BYTES = 20_000_000
+
+
+def read_seed(seeds_dir: Path, name: Any, where: str) -> str:
+    """The text of seed `name`: a plain file name (no folder, no '..') of a regular file inside seeds_dir
+    (a symlink leading out of the folder is refused), UTF-8, at most MAX_SEED_BYTES."""
+    if (not isinstance(name, str) or not name.strip() or name.startswith(".") or any(c in name for c in "/\\\0:")
+            or name != name.strip()):
+        raise RuleLoadError([Issue(where, f"seed must be the name of a file in the seeds folder, got {name!r}")])
+    path = seeds_dir / name
+    try:
+        folder = seeds_dir.resolve(strict=True)
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError):  # missing, or a symlink loop
+        raise RuleLoadError([Issue(where, f"seed {name!r} not found in {seeds_dir}")]) from None
+    if not real.is_relative_to(folder):
+        raise RuleLoadError([Issue(where, f"seed {name!r} leads outside the seeds folder {seeds_dir}: not read")])
+    data = read_file(real, where, MAX_SEED_BYTES)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise RuleLoadError([Issue(where, f"seed {name!r} is not UTF-8 text (byte {e.start})")]) from None
+
+
 def read_yaml(path: Path, where: str | None = None) -> Any:
     """Read one YAML file safely; raise RuleLoadError naming the file and line."""
     where = where or display(path)
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise RuleLoadError([Issue(where, f"cannot read: {e.strerror or e}")]) from None
-    if len(data) > MAX_FILE_BYTES:
-        raise RuleLoadError([Issue(where, f"file is {len(data):,} bytes; the limit is {MAX_FILE_BYTES:,}")])
+    return parse_yaml(read_file(path, where), where)
+
+
+def parse_yaml(data: bytes, where: str) -> Any:
+    """The YAML of bytes already read (read_file): UTF-8, strict loader; RuleLoadError naming the line."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -98,14 +151,14 @@ def read_yaml(path: Path, where: str | None = None) -> Any:
         line = f" line {mark.line + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e)
         raise RuleLoadError([Issue(f"{where}{line}", f"invalid YAML: {problem}")]) from None
-    except (ValueError, TypeError, OverflowError, RecursionError) as e:  # e.g. a date like 2020-13-01
+    except (ValueError, TypeError, OverflowError, RecursionError, MemoryError) as e:  # e.g. 2020-13-01
         raise RuleLoadError([Issue(where, f"invalid YAML value: {e}")]) from None
 
 
 def display(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(PROJECT.resolve()))
-    except ValueError:
+    except (ValueError, OSError, RuntimeError):  # elsewhere; RuntimeError: a symlink loop
         return str(path)
 
 

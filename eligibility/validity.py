@@ -127,9 +127,8 @@ def in_period_date(period: Any) -> dt.date:
 
 
 def as_date(on: Any, field: str = "on") -> dt.date:
-    """The evaluation date from a date, datetime, ISO text or None (today): one parser for all callers."""
-    from .errors import CompanyValidationError
-
+    """The evaluation date from a date, datetime, ISO text or None (today): one parser for all callers;
+    anything else is an ArgumentError naming the argument."""
     if on is None:
         return dt.date.today()
     if isinstance(on, dt.datetime):
@@ -141,4 +140,7 @@ def as_date(on: Any, field: str = "on") -> dt.date:
             return dt.date.fromisoformat(on.strip())
         except ValueError:
             pass
-    raise CompanyValidationError([Issue(field, f"日期无效（应为 YYYY-MM-DD）/ not a date (YYYY-MM-DD): {str(on)[:40]!r}")])
+    from .errors import ArgumentError
+    from .facts import show
+
+    raise ArgumentError([Issue(field, f"日期格式应为 YYYY-MM-DD / expected a date like 2020-03-15, got {show(on)}")])

@@ -51,15 +51,34 @@ def askable_facts():
     return sorted(n for n, s in default_facts().items() if not s.derived)
 
 
+PLACE = ("province", "city", "county")
+
+
+@st.composite
+def place(draw):
+    """Province, city and county that belong together (a city of another province is refused)."""
+    from eligibility.places import places
+
+    city = draw(st.sampled_from(CITIES))
+    listed = places().counties.get(city)
+    county = draw(st.sampled_from(sorted(listed))) if listed else "其他区"
+    return {"province": places().province_of[city], "city": city, "county": county}
+
+
 @st.composite
 def companies(draw, names=None):
+    """Any subset of the facts; the place facts come as a consistent group, so that two companies
+    merged ({**a, **b}) still name one place."""
     facts = default_facts()
     names = names if names is not None else askable_facts()
     chosen = draw(st.lists(st.sampled_from(names), unique=True, max_size=len(names)))
-    return {n: draw(value_strategy(facts[n])) for n in chosen}
+    company = {n: draw(value_strategy(facts[n])) for n in chosen if n not in PLACE}
+    if any(n in PLACE for n in chosen):
+        company.update(draw(place()))
+    return company
 
 
 @st.composite
 def full_company(draw):
     facts = default_facts()
-    return {n: draw(value_strategy(facts[n])) for n in askable_facts()}
+    return {**{n: draw(value_strategy(facts[n])) for n in askable_facts()}, **draw(place())}

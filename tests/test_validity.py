@@ -14,7 +14,7 @@ import pytest
 
 from eligibility import evaluate, load_rules
 from eligibility.batch import evaluate_frame
-from eligibility.errors import CompanyValidationError, RuleLoadError
+from eligibility.errors import ArgumentError, RuleLoadError
 from eligibility.validity import as_date, events, window
 
 HEAD = """
@@ -161,7 +161,7 @@ def test_rules_validity_command_counts_windows(rules):
 def test_one_date_parser_for_every_caller():
     assert as_date(dt.datetime(2020, 6, 1, 15, 30)) == dt.date(2020, 6, 1)
     assert as_date(" 2020-06-01 ") == dt.date(2020, 6, 1)
-    with pytest.raises(CompanyValidationError) as e:
+    with pytest.raises(ArgumentError) as e:
         as_date("2020-13-01")
     assert e.value.issues[0].where == "on"
 

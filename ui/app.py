@@ -93,6 +93,7 @@ TX = {
                        "open": "现在可申请（元）", "companies": "符合的企业数", "money": "金额合计（元）",
                        "measure": "政策", "n_e": "符合项数", "n_u": "可能符合项数"},
         "batch_columns": "可用的列名见“规则浏览”页或命令 `eligibility facts`。",
+        "batch_use_cli": "请使用命令行批量处理：`eligibility batch 名单.xlsx`。",
         "footer": "工具版本 {tool} · 规则版本 {rules} · 共 {n} 项规则。结果仅供参考，以受理部门审核为准。",
     },
     "en": {
@@ -148,6 +149,7 @@ TX = {
                        "total": "expected (yuan)", "open": "open now (yuan)", "companies": "companies",
                        "money": "money (yuan)", "measure": "measure", "n_e": "eligible", "n_u": "possible"},
         "batch_columns": "Column names: see the rule browser or `eligibility facts`.",
+        "batch_use_cli": "Please use the command line: `eligibility batch list.xlsx`.",
         "footer": "Tool {tool} · rules {rules} · {n} rules. For guidance only; the agency's review decides.",
     },
 }
@@ -197,9 +199,10 @@ def _load(rules_dir: str | None):
 
     rules = load_rules(rules_dir) if rules_dir else default_rules()
     places = known_places(rules)
-    # The catalogue is some 100,000 long-lived objects. Streamlit runs a full garbage collection after
-    # every script run (runner.postScriptGC), holding the GIL for ~70 ms while the run's last messages
-    # (the end of the results) wait to be sent. Frozen objects are left out of collections: ~2 ms.
+    # The catalogue is some 100,000 long-lived objects. Streamlit ran a full garbage collection after
+    # every script run (runner.postScriptGC, now off in .streamlit/config.toml: with 20 sessions each
+    # collection also walks every session's reports), holding the GIL for ~70 ms. Python's own full
+    # collections still come now and then: frozen objects are left out of them (~2 ms).
     gc.freeze()
     return rules, places
 
@@ -316,10 +319,15 @@ def read_answers(facts, places) -> tuple[dict, dict, set, dict, dict]:
             continue
         if name in ("city", "county"):
             fixed = normalise_place(name, value, places)
-            if fixed != value:
+            if fixed != str(v).strip():  # completed or cleaned (石家庄 -> 石家庄市, invisible characters)
                 notes[name] = tx("understood").format(v=fixed)
             value = fixed
         values[name] = value
+    from eligibility.places import issues as place_issues
+
+    for issue in place_issues(values):  # a city not of the province, a county not of the city
+        errors[issue.where] = msg(issue.message)
+        values.pop(issue.where, None)
     return values, raw, skipped, errors, notes
 
 
@@ -731,7 +739,8 @@ def page_batch(rules) -> None:
     """Advisers' batch check: the same eligibility.batch code as `eligibility batch`, with web limits."""
     L = lang()
     st.caption(tx("batch_intro"))
-    from eligibility.batch import evaluate_frame, read_table  # imported here: only this page needs polars
+    from eligibility.batch import UPLOAD_LIMITS, evaluate_frame, read_table  # only this page needs polars
+    from eligibility.errors import InputLimitError
     st.caption(tx("batch_columns"))
     up = st.file_uploader(tx("batch_file"), type=["csv", "xlsx", "xls", "txt"], key="batch_file")
     on = st.date_input(tx("batch_on"), key="batch_on")
@@ -741,8 +750,11 @@ def page_batch(rules) -> None:
     if len(data) > BATCH_MAX_BYTES:
         st.error(tx("batch_too_big").format(mb=BATCH_MAX_BYTES // (1024 * 1024)))
         return
-    try:
-        frame = read_table(data, up.name)
+    try:  # size, rows, columns and an .xlsx sheet's cells are checked before anything is parsed
+        frame = read_table(data, up.name, limits=UPLOAD_LIMITS)
+    except InputLimitError as e:
+        st.error(tx("batch_read_error") + msg(e) + " " + tx("batch_use_cli"))
+        return
     except Exception as e:  # noqa: BLE001 - shown to the user, never a traceback
         st.error(tx("batch_read_error") + msg(e))
         return
@@ -844,9 +856,11 @@ def _csv_bytes(frame) -> bytes:
     """UTF-8 with BOM (Excel), nested columns flattened to text."""
     import polars as pl
 
+    from eligibility import safe_cells
+
     flat = frame.with_columns([pl.col(c).cast(pl.Utf8) for c, t in frame.schema.items()
                                if isinstance(t, (pl.List, pl.Struct, pl.Object, pl.Decimal))])
-    return ("\ufeff" + flat.write_csv()).encode("utf-8")
+    return ("\ufeff" + safe_cells.frame(flat).write_csv()).encode("utf-8")  # no cell a spreadsheet would run
 
 
 # ---------------------------------------------------------------- main
