@@ -283,7 +283,8 @@ def open_table(source: Source, name: str | None = None, limits: ReadLimits | Non
             src.workbook = xlsx_guard.check(raw, name, limits)
     if fmt == "csv":
         src.encoding = _detect_encoding(head, name, size <= SAMPLE_BYTES)
-        src.cr_only = src.encoding != "utf-16" and b"\r" in head and b"\n" not in head
+        src.cr_only = (src.encoding != "utf-16" and b"\r\n" not in head  # lines end in CR (a LF or two in cells)
+                       and head.count(b"\r") > head.count(b"\n"))
         offset = 0
         if head.startswith(codecs.BOM_UTF8):
             offset = 3
@@ -705,8 +706,12 @@ def _read_excel(data: bytes, name: str) -> pl.DataFrame:
         sheet = fastexcel.read_excel(data).load_sheet(0, header_row=None, dtypes="string")
         batch, cell_errors = sheet.to_arrow_with_errors()
         df = pl.from_arrow(batch)
-    except Exception as e:  # noqa: BLE001 - calamine's own errors name the problem
+    except (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError):
+        raise
+    except BaseException as e:  # noqa: BLE001 - calamine's errors name the problem; a Rust panic is a BaseException
         msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        if "out of bounds" in msg or "out of range" in msg:  # a date-formatted cell holding, say, 1e20
+            msg += " (一个日期格式的单元格中的数值超出日期范围 / a cell formatted as a date holds a number beyond any date)"
         raise BatchInputError(f"{name}: 无法读取Excel文件 / cannot read the workbook: {msg}") from None
     assert isinstance(df, pl.DataFrame)
     if df.height == 0:
@@ -1699,6 +1704,26 @@ def evaluate_frame(df: pl.DataFrame, on: Any = None, rules=None, progress: Calla
     if long:
         return summary, _plain(pl.concat(longs) if len(longs) > 1 else longs[0])
     return summary
+
+
+def evaluate_upload(df: pl.DataFrame, on: Any = None, rules=None, progress: Callable[[int, int], Any] | None = None,
+                    *, chunk_rows: int | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(summary, long form) of an uploaded list, as the app shows them: the long form carries the first
+    column that is not a fact (the company's name) and no other input column.
+
+    The long form repeats a company's input columns on each of its up to ~240 rows: a 5 MB list of
+    2,000 rows × 1,000 columns would take some 8 GB. The summary gets every input column back."""
+    rules = _rules(rules)
+    plan = ColumnPlan.build(df.columns, rules.facts)
+    name = plan.passthrough[0][0] if plan.passthrough else None
+    keep = [c for c in df.columns if c == READ_ERRORS or c == name or c in dict(plan.fact_of)]
+    summary, long = evaluate_frame(df.select(keep), on, rules, progress, long=True, chunk_rows=chunk_rows)
+    others = [(h, out) for h, out in plan.passthrough if h != name]
+    if others:
+        taken = set(summary.columns)
+        extra = df.select(pl.col(h).alias(out if out not in taken else f"input.{h}") for h, out in others)
+        summary = pl.concat([summary, extra], how="horizontal")
+    return summary, long
 
 
 @dataclass

@@ -243,9 +243,9 @@ def _quick(work: bytes, rx: "_Regexes", shape: SheetShape) -> bool:
         shape.last_row = max(shape.last_row, top)
         shape.first_row = low if shape.first_row is None else min(shape.first_row, low)
         shape.rows += len(nums)
-    if rx.ref2.search(work):  # a column beyond Z
-        wide = rx.ref3.findall(work) or rx.ref2.findall(work)
-        w = col_number(max(wide))
+    if rx.beyond_z.search(work):  # a column beyond Z
+        wide = rx.ref4.findall(work) or rx.ref3.findall(work) or rx.ref2.findall(work)
+        w = col_number(max(wide, key=lambda b: (len(b), b)))
         if w > shape.width:
             shape.width, shape.widest = w, col_letters(w)
     c, r = rx.cell_open, rx.row_open
@@ -271,6 +271,7 @@ class _Regexes:
         self.value_cell = re.compile(rb"<" + q + rb"c\b[^>]*(?<!/)>")
         self.cell_open = b"<" + p + b"c"
         tail = rb"\d+[\"'][^>]*?(?<!/)>"
+        self.wide4 = re.compile(rb"<" + q + rb"c\s[^>]*?\br\s*=\s*[\"']([A-Z]{4,})" + tail)
         self.wide3 = re.compile(rb"<" + q + rb"c\s[^>]*?\br\s*=\s*[\"']([A-Z]{3})" + tail)
         self.wide2 = re.compile(rb"<" + q + rb"c\s[^>]*?\br\s*=\s*[\"']([A-Z]{2})" + tail)
         # the quick pass: references as the writers put them, first attribute of the tag
@@ -278,6 +279,8 @@ class _Regexes:
         self.row_number = re.compile(rb"<" + q + rb"row\s+r=\"(\d+)\"[^>]*(?<!/)>")
         self.cell_ref = b"<" + p + b'c r="'
         self.row_ref = b"<" + p + b'row r="'
+        self.beyond_z = re.compile(rb'r="[A-Z]{2}')
+        self.ref4 = re.compile(rb'r="([A-Z]{4,})\d')
         self.ref3 = re.compile(rb'r="([A-Z]{3})\d')
         self.ref2 = re.compile(rb'r="([A-Z]{2})\d')
 
@@ -300,7 +303,7 @@ def _rows(work: bytes, rx: _Regexes, shape: SheetShape, prev: int, name: str, li
         shape.cells += k
         if body.count(b" r=") < k and k > shape.width:  # cells without references: placed one after another
             shape.width, shape.widest = k, f"{col_letters(min(k, EXCEL_MAX_COLUMNS))}{prev}"
-        wide = rx.wide3.findall(body) or rx.wide2.findall(body)
+        wide = rx.wide4.findall(body) or rx.wide3.findall(body) or rx.wide2.findall(body)
         if wide:
             w = max(col_number(x) for x in wide)
             if w > shape.width:

@@ -739,7 +739,7 @@ def page_batch(rules) -> None:
     """Advisers' batch check: the same eligibility.batch code as `eligibility batch`, with web limits."""
     L = lang()
     st.caption(tx("batch_intro"))
-    from eligibility.batch import UPLOAD_LIMITS, evaluate_frame, read_table  # only this page needs polars
+    from eligibility.batch import UPLOAD_LIMITS, evaluate_upload, read_table  # only this page needs polars
     from eligibility.errors import InputLimitError
     st.caption(tx("batch_columns"))
     up = st.file_uploader(tx("batch_file"), type=["csv", "xlsx", "xls", "txt"], key="batch_file")
@@ -777,7 +777,8 @@ def page_batch(rules) -> None:
 
         try:
             step = max(50, frame.height // 20)  # about twenty progress updates
-            summary, long = evaluate_frame(frame, on=on, rules=rules, progress=progress, long=True, chunk_rows=step)
+            # the long form without the input columns other than the name (they would be repeated ~240 times)
+            summary, long = evaluate_upload(frame, on=on, rules=rules, progress=progress, chunk_rows=step)
         except Exception as e:  # noqa: BLE001
             st.error(tx("batch_read_error") + msg(e))
             return
