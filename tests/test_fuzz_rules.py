@@ -31,10 +31,12 @@ CASES = {
     "nan_in_condition": (_variant("le: 5.5", "le: .nan"), "$.rules[0].when.le", "finite"),
     "inf_in_condition": (_variant("le: 5.5", "le: .inf"), "$.rules[0].when.le", "finite"),
     "below_the_fact_range": (_variant("le: 5.5", "le: -5"), "$.rules[0].when.le", "outside the range"),
-    "nan_param": (_variant(f"amount: {{formula: {FORMULA}}}", "amount: {formula: unemployment_insurance_paid * r, "
-                                                             "params: {r: .nan}}"), "params.r", "finite"),
-    "huge_param": (_variant(f"amount: {{formula: {FORMULA}}}", "amount: {formula: unemployment_insurance_paid * r, "
-                                                              "params: {r: '1e400%'}}"), "params.r", "finite"),
+    "nan_param": (_variant(f"amount: {{kind: exact, formula: {FORMULA}}}",
+                           "amount: {kind: exact, formula: unemployment_insurance_paid * r, params: {r: .nan}}"),
+                  "params.r", "finite"),
+    "huge_param": (_variant(f"amount: {{kind: exact, formula: {FORMULA}}}",
+                            "amount: {kind: exact, formula: unemployment_insurance_paid * r, params: {r: '1e400%'}}"),
+                   "params.r", "finite"),
     "divide_by_zero": (_variant(FORMULA, "unemployment_insurance_paid / 0"), "amount.formula", "can be 0"),
     "divide_by_a_zero_constant": (_variant(FORMULA, "unemployment_insurance_paid / (2 - 2)"), "amount.formula",
                                   "can be 0"),
