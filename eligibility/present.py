@@ -548,7 +548,8 @@ def top_lines_html(ov, lang: str, facts: FactDictionary, n: int = 3) -> str:
     """The first benefits in one short list (the phone's answer above the form)."""
     e = html.escape
     items = [f'<li><span class="t">{e(ln.head.title.get(lang))}</span> '
-             f'<span class="amt">{e(line_amount_words(ln, lang, facts))}</span></li>' for ln in ov.lines[:n]]
+             f'<span class="amt">{e(line_amount_words(ln, lang, facts) if ln.amount is not None else V(lang, "amount_short"))}'
+             f'</span> <span class="muted">{e(short_tag(ln.head, lang))}</span></li>' for ln in ov.lines[:n]]
     return f'<ul class="top">{"".join(items)}</ul>' if items else ""
 
 
@@ -609,16 +610,30 @@ def line_html(ln, rules: RuleSet, lang: str, facts: FactDictionary, on: dt.date 
     return "".join(out)
 
 
+def short_tag(r: RuleResult, lang: str) -> str:
+    """The window in two or three words (lists of many measures)."""
+    from .validity import last_day
+
+    last = last_day(r.period)
+    words = V(lang, "short_tag")
+    if r.window == "open":
+        return words["open"].format(d=last.isoformat()) if last else words["open_no_end"]
+    if r.window == "upcoming":
+        return words["upcoming"].format(d=r.period.start.isoformat())
+    return words[r.window]
+
+
 def _maybe_item(ln, lang: str, facts: FactDictionary) -> str:
     e = html.escape
     amount = line_amount_words(ln, lang, facts, maybe=True)
-    bits = [x for x in (amount, tag_words(ln.head, lang)) if x]
+    bits = [x for x in (amount, short_tag(ln.head, lang)) if x]
     sep = "，" if lang == "zh" else "; "
     return (f'<li><span class="t">{e(ln.head.title.get(lang))}</span> '
             f'<span class="muted">{"（" if lang == "zh" else "("}{e(sep.join(bits))}{"）" if lang == "zh" else ")"}</span></li>')
 
 
 MAYBE_SHOWN = 3  # titles per question before "N more"
+MAYBE_GROUPS = 5  # questions shown before "the other questions"
 
 
 def maybe_html(ov, lang: str, facts: FactDictionary) -> str:
@@ -630,7 +645,11 @@ def maybe_html(ov, lang: str, facts: FactDictionary) -> str:
     if ov.maybe_money:
         head += ("：" if lang == "zh" else ": ") + V(lang, "maybe_money").format(m=money(ov.maybe_money, lang))
     out = [f'<h4 class="sec maybe">{e(head)}</h4><p class="muted">{e(V(lang, "maybe_note"))}</p>']
-    for g in ov.maybe:
+    for i, g in enumerate(ov.maybe):
+        if i == MAYBE_GROUPS:
+            rest = ov.maybe[MAYBE_GROUPS:]
+            out.append(f'<details class="more"><summary>{e(V(lang, "maybe_rest").format(q=len(rest), n=sum(len(x.lines) for x in rest)))}'
+                       f'</summary>')
         if g.question is not None:
             title = V(lang, "maybe_group").format(q=g.question.label(lang), n=len(g.lines))
         else:
@@ -643,6 +662,8 @@ def maybe_html(ov, lang: str, facts: FactDictionary) -> str:
             more = (f'<details class="more"><summary>{e(V(lang, "maybe_more").format(n=len(items) - MAYBE_SHOWN))}'
                     f'</summary><ul>{"".join(items[MAYBE_SHOWN:])}</ul></details>')
         out.append(f'<div class="mq"><div class="mq-head">{e(title)}</div><ul>{"".join(items[:MAYBE_SHOWN])}</ul>{more}</div>')
+    if len(ov.maybe) > MAYBE_GROUPS:
+        out.append("</details>")
     return "".join(out)
 
 

@@ -22,10 +22,11 @@ APP: dict[str, dict[str, Any]] = {
         "on": "按哪一天算“现在”", "on_help": "默认今天。查某一天当时能申请什么，可改为那一天。",
         "windows_now": "在 {d}：{open} 项政策执行中，{end_unknown} 项文件未写明截止日期，{closed} 项已截止，{upcoming} 项尚未开始。",
         "basics": "基本情况", "more": "补充问题",
-        "more_help": "未回答的问题按能确定的金额排序：每项资金类政策计3分、缓缴减免等计1分、服务计0.5分，现在仍在执行的政策加倍，"
-                     "由它还缺的几个问题平分。答一题，结果更新一次；不知道可以选“不清楚”。已回答的问题留在原处。",
+        "more_help": "问题按能确定多少政策排序：每项资金类政策计3分、缓缴减免等计1分、服务计0.5分，现在仍在执行的加倍，"
+                     "由它还缺的几个问题平分（只缺金额的按一半计）。答一题，结果更新一次；不知道可以选“不清楚”。答过的问题列在上面，可以修改。",
         "no_more": "暂时没有需要补充的问题了。",
         "show_more": "再显示{n}个问题", "reset": "全部清空，重新填写",
+        "answered": "已回答的补充问题", "edit": "修改已回答的问题", "edit_placeholder": "选择要修改的问题…",
         "unknown": "不清楚", "yes": "是", "no": "否", "choose": "请选择…",
         "placeholder_num": "如 300万 或 3,000,000", "placeholder_int": "填写数字", "placeholder_text": "",
         "understood": "已理解为：{v}",
@@ -33,7 +34,7 @@ APP: dict[str, dict[str, Any]] = {
         "company": "企业名称（选填，只用于打印报告）", "company_placeholder": "如：石家庄某某餐饮有限公司",
         "results": "结果", "start_hint": "请先选择所在省份、主体类型和行业，结果会随着回答即时更新。",
         "see_all": "查看全部结果 ↓",
-        "downloads": "下载与打印", "dl_html": "打印版报告（HTML，可打印或存为PDF）", "dl_csv": "结果表（CSV，可用Excel打开）",
+        "downloads": "下载与打印报告", "dl_html": "打印版报告（HTML，可打印或存为PDF）", "dl_csv": "结果表（CSV，可用Excel打开）",
         "dl_json": "数据文件（JSON，供软件读取）",
         "ineligible_head": "显示不符合的政策及原因（{n}项）",
         "bad_answers": "有 {n} 项填写有误，已暂时按“不清楚”处理，请修改标红的项目。",
@@ -86,11 +87,13 @@ APP: dict[str, dict[str, Any]] = {
         "on": "Which day is “now”", "on_help": "Today by default. Pick another day to see what was open then.",
         "windows_now": "On {d}: {open} measures open, {end_unknown} with no end date stated, {closed} closed, {upcoming} not started yet.",
         "basics": "The basics", "more": "More questions",
-        "more_help": "Unanswered questions are ordered by the money they settle: each money measure counts 3, a deferral or cut 1, "
-                     "a service 0.5, twice when the measure is still running, shared among the questions it still waits on. "
-                     "Results update after each answer; pick “Don't know” to skip. Answered questions stay where they are.",
+        "more_help": "Questions are ordered by what they settle: each money measure counts 3, a deferral or cut 1, a service 0.5, "
+                     "twice when the measure is still running, shared among the questions it still waits on (half when only its "
+                     "amount waits). Results update after each answer; pick “Don't know” to skip. Answered ones are listed above "
+                     "and can be changed.",
         "no_more": "No more questions for now.",
         "show_more": "Show {n} more questions", "reset": "Clear everything and start again",
+        "answered": "Follow-up questions answered", "edit": "Change an answer", "edit_placeholder": "Choose a question to change…",
         "unknown": "Don't know", "yes": "Yes", "no": "No", "choose": "Choose…",
         "placeholder_num": "e.g. 3,000,000", "placeholder_int": "a number", "placeholder_text": "",
         "understood": "Understood as: {v}",
@@ -98,7 +101,7 @@ APP: dict[str, dict[str, Any]] = {
         "company": "Company name (optional, for the printed report)", "company_placeholder": "e.g. Shijiazhuang Example Catering Ltd.",
         "results": "Results", "start_hint": "Start with province, kind of organisation and industry; results update as you answer.",
         "see_all": "See all results ↓",
-        "downloads": "Download and print", "dl_html": "Printable report (HTML; print or save as PDF)",
+        "downloads": "Download and print the report", "dl_html": "Printable report (HTML; print or save as PDF)",
         "dl_csv": "Results table (CSV, opens in Excel)", "dl_json": "Data file (JSON, for software)",
         "ineligible_head": "Show the measures you do not qualify for, and why ({n})",
         "bad_answers": "{n} answers are invalid and are treated as “don't know” for now; please fix the fields marked in red.",
@@ -170,6 +173,9 @@ VIEW: dict[str, dict[str, Any]] = {
         "same_money": "同一笔钱，只计一次", "same_money_n": "另有{n}项政策是同一笔钱，只计一次（见附录）", "tops_up": "补差", "closed_tag": "已截止",
         "tag": {"open": "可申请，截止 {d}", "open_no_end": "执行中", "end_unknown": "未写明截止日期，需确认",
                 "closed": "已于 {d} 截止", "upcoming": "{d} 开始"},
+        "short_tag": {"open": "截止{d}", "open_no_end": "执行中", "end_unknown": "未写明截止日期",
+                      "closed": "已截止", "upcoming": "{d}开始"},
+        "amount_short": "金额待定", "maybe_rest": "其余 {q} 个问题决定的 {n} 项",
         "apply_to": "向谁申请", "deadline": "截止", "document": "依据", "period": "执行期",
         "how": "怎么申请", "formula": "怎么算", "why": "为什么符合", "quote": "文件原文", "still_need": "还需补充",
         "amount_tbd": "金额待定（还需：{x}）", "amount_none": "金额见文件",
@@ -213,6 +219,9 @@ VIEW: dict[str, dict[str, Any]] = {
         "same_money": "Same money, counted once", "same_money_n": "{n} more measures pay the same money, counted once (see the appendix)", "tops_up": "top-up", "closed_tag": "closed",
         "tag": {"open": "open, apply by {d}", "open_no_end": "open", "end_unknown": "no end date stated; confirm",
                 "closed": "closed on {d}", "upcoming": "starts {d}"},
+        "short_tag": {"open": "apply by {d}", "open_no_end": "open", "end_unknown": "no end date stated",
+                      "closed": "closed", "upcoming": "starts {d}"},
+        "amount_short": "amount to be determined", "maybe_rest": "{n} more, decided by {q} other questions",
         "apply_to": "Apply to", "deadline": "Apply by", "document": "Source", "period": "Period",
         "how": "How to apply", "formula": "How it is computed", "why": "Why you qualify", "quote": "The document's words (Chinese)",
         "still_need": "Still needed",
