@@ -112,6 +112,7 @@ class OwnerView:
     ineligible: list[RuleResult]
     not_here: int
     questions: list[Question]  # the order the form asks them in (first questions first)
+    closed_maybe: int = 0  # "now": measures that may have applied, now closed
 
     @property
     def lines(self) -> list[Line]:
@@ -283,6 +284,7 @@ def build_view(report: Report, rules: RuleSet, mode: str = "now", questions: lis
     closed: list[Line] = []
     maybe_lines: list[Line] = []
     services_maybe = 0
+    closed_maybe = 0
     for members in by_line.values():
         members.sort(key=lambda r: _order(r, rank, now))
         eligible = [r for r in members if r.status == "eligible"]
@@ -297,8 +299,9 @@ def build_view(report: Report, rules: RuleSet, mode: str = "now", questions: lis
                 continue
             else:
                 visible = [r for r in members if r.window in NOW_SECTIONS]
-                if not visible:
-                    continue  # undetermined and closed: not a question for "now"
+                if not visible:  # undetermined and closed: not a question for "now", only counted
+                    closed_maybe += 1
+                    continue
                 head = visible[0]
                 line = Line(head, [head] + [r for r in members if r is not head], [], "maybe")
         else:
@@ -334,7 +337,7 @@ def build_view(report: Report, rules: RuleSet, mode: str = "now", questions: lis
     maybe = _group_maybes(maybe_lines, order, facts, _known(report), questions)
     ineligible.sort(key=lambda r: (WINDOW_PREF[r.window], -(r.amount or 0), r.title.zh))
     return OwnerView(mode, report.as_of, [(s, ls) for s, ls in sections.items()], services, services_maybe, maybe,
-                     closed, ineligible, hidden, questions)
+                     closed, ineligible, hidden, questions, closed_maybe)
 
 
 def _counted(members: list[RuleResult], engine_of: dict[str, int], rank: dict[str, int],

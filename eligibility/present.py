@@ -464,11 +464,41 @@ def formula_words(r: RuleResult, rule: CompiledRule | None, lang: str, facts: Fa
     return None
 
 
-def clean_note(note: str | None, lang: str) -> str:
-    """A rule's note for people: Chinese only (notes are written in Chinese), without editors' marks."""
+_INTERNAL = re.compile(r"[（(]?[A-Za-z][A-Za-z0-9_]*(?:[._][A-Za-z0-9_*]+)+[）)]?")
+
+
+def clean_note(note: str | None, lang: str, rules: RuleSet | None = None) -> str:
+    """A rule's note for people: Chinese only (notes are written in Chinese), with the editors' names
+    for things (rule ids, fact names, schema fields, "(cite)") replaced by their words."""
     if not note or lang == "en":
         return ""
-    return re.sub(r"\s*[（(]\s*cite\s*[)）]", "", note).strip()
+    facts = rules.facts if rules is not None else default_facts()
+    titles = {r.id: r.spec.title.zh for r in rules} if rules is not None else {}
+    fields = REPORT["zh"]["note_fields"]
+
+    def words(m: re.Match) -> str:
+        raw = m.group(0)
+        core = raw.strip("（）()")
+        wrap = (raw[0] in "（(", raw[-1] in "）)")
+        if core in titles:
+            said = f"“{titles[core]}”"
+        elif core in facts:
+            said = f"“{facts[core].zh}”"
+        elif core in fields:
+            said = fields[core]
+        elif core.endswith(".*") or "." in core:
+            said = fields["other_rules"]
+        else:
+            return raw
+        return ("（" if wrap[0] else "") + said + ("）" if wrap[1] else "")
+
+    note = re.sub(r"\s*[（(]\s*cite\s*[)）]", "", note)  # an editor's mark, not words
+    note = _INTERNAL.sub(words, note)
+    return _SCHEMA_WORD.sub(lambda m: fields[m.group(0)], note).strip()
+
+
+_SCHEMA_WORD = re.compile(r"(?<![A-Za-z])(entitled|discretionary|encouraged|end|start|deadline|relief|strength|period|"
+                          r"benefit|excludes|money|service)(?![A-Za-z])")
 
 
 def tag_words(r: RuleResult, lang: str) -> str:
@@ -540,6 +570,8 @@ def summary_html(ov, lang: str) -> str:
         parts.append(f'<div class="sum-maybe">{e(V(lang, "maybe_head") + m)}</div>')
     if ov.mode == "now" and ov.closed:
         parts.append(f'<div class="sum-closed muted">{e(V(lang, "closed_count").format(n=len(ov.closed)))}</div>')
+    if ov.mode == "now" and ov.closed_maybe:
+        parts.append(f'<div class="sum-closed muted">{e(V(lang, "closed_maybe").format(n=ov.closed_maybe))}</div>')
     parts.append("</div>")
     return "".join(parts)
 
@@ -603,9 +635,6 @@ def line_html(ln, rules: RuleSet, lang: str, facts: FactDictionary, on: dt.date 
             alts.append(f"<li>{e(o.title.get(lang))}（{e('，'.join(bits))}）</li>" if lang == "zh" else
                         f"<li>{e(o.title.get(lang))} ({e('; '.join(bits))})</li>")
         out.append(f'<div class="alt"><b>{e(V(lang, "same_money"))}</b><ul>{"".join(alts)}</ul></div>')
-    extra = clean_note(r.note, lang)
-    if extra:
-        out.append(f'<p class="muted">{e(V(lang, "note"))}{colon}{e(extra)}</p>')
     out.append("</div></details>")
     return "".join(out)
 
@@ -677,8 +706,9 @@ def services_html(ov, lang: str) -> str:
         items.append(f'<li><span class="t">{e(r.title.get(lang))}</span> <span class="muted">'
                      f'{e(" · ".join((tag_words(r, lang), r.agency.get(lang))))}</span></li>')
     more = f'<p class="muted">{e(V(lang, "services_maybe").format(n=ov.services_maybe))}</p>' if ov.services_maybe else ""
-    return (f'<h4 class="sec services">{e(V(lang, "services_head"))} · {len(ov.services)}</h4>'
-            f'<ul class="svc">{"".join(items)}</ul>{more}')
+    count = f" · {len(ov.services)}" if ov.services else ""
+    return (f'<h4 class="sec services">{e(V(lang, "services_head"))}{count}</h4>'
+            + (f'<ul class="svc">{"".join(items)}</ul>' if items else "") + more)
 
 
 def view_html(ov, rules: RuleSet, lang: str, facts: FactDictionary | None = None) -> str:
@@ -882,7 +912,8 @@ def report_html(report: Report, rules: RuleSet | None = None, lang: str = "zh",
         spec = facts[name]
         parsed = report.input.get(name)
         val = spec.value_label(_typed(spec, parsed), lang) if parsed is not None else str(raw.get(name, ""))
-        answers.append(f"<span>{e(spec.label(lang))}{colon}{e(val)}</span>")
+        shown = zh_span(val, lang) if spec.type == "text" else e(val)  # place names as typed
+        answers.append(f"<span>{e(spec.label(lang))}{colon}{shown}</span>")
     derived = []
     for k, v in report.derived.items():
         spec = facts.get(k)
@@ -901,16 +932,16 @@ def report_html(report: Report, rules: RuleSet | None = None, lang: str = "zh",
     for ln in ov.lines + ov.services:
         for r in ln.members:
             if r.status == "eligible":
-                parts.append(card_html(r, rules.by_id.get(r.rule_id), lang, facts, report.as_of))
+                parts.append(card_html(r, rules.by_id.get(r.rule_id), lang, facts, report.as_of, rules))
     parts.append(f"<h3>{e(V(lang, 'input'))}</h3><table><tr><th>{e(V(lang, 'fact'))}</th>"
                  f"<th>{e(V(lang, 'raw'))}</th><th>{e(V(lang, 'parsed'))}</th></tr>")
     for name in names:
         spec = facts[name]
         parsed = report.input.get(name)
         parsed_words = "—" if parsed is None else spec.value_label(_typed(spec, parsed), lang)
-        shown = raw.get(name, parsed)
-        parts.append(f"<tr><td>{e(spec.label(lang))}</td><td>{e('' if shown is None else str(shown))}</td>"
-                     f"<td>{e(parsed_words)}</td></tr>")
+        typed = str(raw[name]) if name in raw and raw[name] is not None else parsed_words  # as the owner wrote it
+        parts.append(f"<tr><td>{e(spec.label(lang))}</td><td>{zh_span(typed, lang)}</td>"
+                     f"<td>{zh_span(parsed_words, lang) if spec.type == 'text' else e(parsed_words)}</td></tr>")
     parts.append("</table></section></body></html>")
     return "".join(parts)
 
@@ -925,7 +956,7 @@ def _typed(spec, v):
 
 
 def card_html(r: RuleResult, rule: CompiledRule | None, lang: str, facts: FactDictionary,
-              on: dt.date | None = None) -> str:
+              on: dt.date | None = None, rules: RuleSet | None = None) -> str:
     """One measure in full (the report's appendix): verdict, amount and formula, period, agency, why,
     the document and its words."""
     e = html.escape
@@ -963,7 +994,7 @@ def card_html(r: RuleResult, rule: CompiledRule | None, lang: str, facts: FactDi
         (f" · {src.date.isoformat()}" if src.date else "")
     out.append(f"<p>{e(t(lang, 'source'))}{colon}{zh_span(doc, lang)}</p>")
     out.append(f"<blockquote lang=\"zh-CN\">{highlight_html(r.source.quote, highlight_terms(rule, r))}</blockquote>")
-    extra = clean_note(r.note, lang)
+    extra = clean_note(r.note, lang, rules)
     if extra:
         out.append(f"<p class=\"muted\">{e(t(lang, 'note'))}{colon}{e(extra)}</p>")
     out.append("</div>")

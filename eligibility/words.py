@@ -154,6 +154,7 @@ VIEW: dict[str, dict[str, Any]] = {
         "definite": "确定金额", "up_to": "另有最高", "up_to_note": "按文件上限计，实际以审核为准",
         "confirm_count": "{n} 项未写明截止日期，请向受理部门确认是否仍可申请",
         "closed_count": "另有 {n} 项您本可享受的政策已截止（选“政策有效期内我本可以享受什么”查看）",
+        "closed_maybe": "另有 {n} 项政策可能适用，但已截止（选“政策有效期内我本可以享受什么”查看）",
         "monthly": "另有按月、按年计发的 {n} 项（不计入上面的合计）",
         "nothing_open": "按您目前的回答，现在没有确定可以申请的资金。",
         "sections": {
@@ -200,6 +201,7 @@ VIEW: dict[str, dict[str, Any]] = {
         "definite": "definite", "up_to": "up to a further", "up_to_note": "at the document's cap; the agency's review decides",
         "confirm_count": "{n} with no end date stated: ask the agency whether you can still apply",
         "closed_count": "{n} more you would have qualified for have closed (choose “while each measure ran” to see them)",
+        "closed_maybe": "{n} more may have applied but have closed (choose “while each measure ran” to see them)",
         "monthly": "{n} more paid per month or per year (not in the totals above)",
         "nothing_open": "On your answers so far, no money can definitely be applied for now.",
         "sections": {
@@ -267,6 +269,12 @@ REPORT: dict[str, dict[str, Any]] = {
         "none": "无", "jurisdiction": "适用地区", "disclaimer":
             "本报告根据所填信息和政策原文自动生成，仅供参考；是否享受以受理部门审核为准。",
         "need_one": "需{req}", "need_place": "仅适用于：{place}",
+        "note_fields": {"period.start": "执行期起始日期", "period.end": "执行期截止日期", "period.text": "执行期说明",
+                        "period.deadline": "申请截止日期", "other_rules": "同类的其他政策",
+                        "entitled": "符合条件即可享受", "discretionary": "经审核批准后享受", "encouraged": "政策鼓励",
+                        "end": "截止日期", "start": "起始日期", "deadline": "申请截止日期", "relief": "缓解措施",
+                        "strength": "政策力度", "period": "执行期", "benefit": "政策内容", "excludes": "“同一笔钱”关联",
+                        "money": "资金", "service": "服务"},
     },
     "en": {
         "window_head": {"open": "Open now", "closed": "Closed (for back-claims and audits)",
@@ -291,6 +299,14 @@ REPORT: dict[str, dict[str, Any]] = {
         "derived": "Derived", "none": "none", "jurisdiction": "Where it applies", "disclaimer":
             "Generated from your answers and the documents' words; the agency's review decides.",
         "need_one": "needs {req}", "need_place": "applies only in: {place}",
+        "note_fields": {"period.start": "start of the period", "period.end": "end of the period",
+                        "period.text": "the period's wording", "period.deadline": "application deadline",
+                        "other_rules": "the other measures of that kind",
+                        "entitled": "an entitlement", "discretionary": "at the authority's discretion",
+                        "encouraged": "encouraged", "end": "end date", "start": "start date",
+                        "deadline": "application deadline", "relief": "relief", "strength": "strength",
+                        "period": "period", "benefit": "benefit", "excludes": "same-money link", "money": "money",
+                        "service": "service"},
     },
 }
 

@@ -654,7 +654,7 @@ def rule_detail(rule, rules, L: str, amounts, Labeller) -> None:
                 + (f" · {doc.date}" if doc.date else ""), unsafe_allow_html=True)
     quote = " …… ".join(s.quotes)
     st.html(f"<blockquote lang=\"zh-CN\">{P.highlight_html(quote, P.highlight_terms(rule))}</blockquote>")
-    note = P.clean_note(s.note, L)
+    note = P.clean_note(s.note, L, rules)
     if note:
         st.caption(note)
     st.markdown(f"##### {tx('rb_examples')}")
