@@ -13,6 +13,7 @@ import datetime as dt
 import gc
 import html
 import os
+import re
 import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -40,7 +41,7 @@ UNKNOWN = "__unknown__"
 NEXT_STEP = 5
 BATCH_MAX_BYTES = 5 * 1024 * 1024
 BATCH_MAX_ROWS = 2000
-KEEP_ON_RESET = ("lang", "page")  # the reader's language and page are not answers
+KEEP_ON_RESET = ("lang", "page", "_runs")  # the language, the page and the run counter are not answers
 
 CSS = """<style>
 mark.key { background: #ffe58f; font-weight: 600; padding: 0 1px; }
@@ -77,6 +78,35 @@ details.more > summary { cursor: pointer; color: #0969da; font-size: .92em; }
 /* the phone: the answer above the form, hidden where the results column sits beside it */
 @media (min-width: 641px) { [data-testid="stElementContainer"]:has(.phone-summary) { display: none; } }
 </style>"""
+
+
+# Streamlit's date fields count a typed date only when the focus leaves the field (a "blur"). People
+# type the day last and expect it to count: when the day is typed (or Enter pressed) in any date field,
+# the focus moves to an invisible element, and the date counts at once. Installed once per page.
+DATE_COMMIT_JS = """<script>
+(() => {
+  if (window.__eligibilityDates) return;
+  window.__eligibilityDates = true;
+  const sink = document.createElement("span");
+  sink.tabIndex = -1;
+  sink.setAttribute("aria-hidden", "true");
+  sink.style.cssText = "position:fixed;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)";
+  document.body.appendChild(sink);
+  let typed = 0;  // digits typed into the day segment since it got the focus
+  document.addEventListener("focusin", (ev) => { typed = 0; }, true);
+  document.addEventListener("keydown", (ev) => {
+    const field = ev.target.closest && ev.target.closest("[data-testid=stDateInputField]");
+    if (!field) return;
+    const isDay = ev.target.getAttribute("data-type") === "day";
+    let done = ev.key === "Enter";
+    if (isDay && /^[0-9]$/.test(ev.key)) {
+      typed += 1;
+      done = typed >= 2 || (typed === 1 && /^[4-9]$/.test(ev.key));
+    }
+    if (done) setTimeout(() => { if (field.querySelector("input[type=date]")?.value) sink.focus(); }, 50);
+  }, true);
+})();
+</script>"""
 
 
 # ---------------------------------------------------------------- shared
@@ -297,6 +327,16 @@ def md_text(text: str) -> str:
     return text.translate(_MD_SPECIAL)
 
 
+_GLOSS = re.compile(r"\s*[（(][^()（）]*[\u4e00-\u9fff][^()（）]*[)）]")
+
+
+def help_words(text: str, L: str) -> str:
+    """A fact's English help as English: the currency in words, Chinese glosses left out."""
+    if L != "en" or not text:
+        return text
+    return _GLOSS.sub("", text).replace("万元", "10,000 yuan").replace("元", "yuan")
+
+
 def ask(spec: FactSpec, errors: dict, notes: dict, extra: str = "", first: bool = False) -> None:
     """One question: its widget, help text and unit, and its error right under it.
 
@@ -311,7 +351,7 @@ def ask(spec: FactSpec, errors: dict, notes: dict, extra: str = "", first: bool 
     help_text = (spec.help(L) or None) if first else None
     if not first:
         hint = tx("question_notes").get(spec.name, "")
-        note = " ".join(x for x in (spec.help(L), hint, extra) if x)
+        note = " ".join(x for x in (help_words(spec.help(L), L), hint, extra) if x)
         label = f"**{md_text(label)}**" + (f" :gray[{md_text(note)}]" if note else "")
     if spec.type == "enum":
         st.selectbox(label, options=[*spec.values, UNKNOWN], index=None, key=key, help=help_text,
@@ -413,7 +453,8 @@ def page_form() -> None:
     st.session_state.setdefault("when", "now")
     values, raw, skipped, errors, notes = read_answers(facts, early_places())
     mode = st.session_state.get("when") if st.session_state.get("when") in MODES else "now"
-    on = st.session_state.get("on") or dt.date.today()
+    # "now" is the day chosen (today by default); the whole period is told as of today
+    on = (st.session_state.get("on") or dt.date.today()) if mode == "now" else dt.date.today()
     ready = catalogue_future(_rules_dir()).done()
     view = _form_view(values, raw, skipped, errors, on, mode, L) if ready else None
 
@@ -894,6 +935,7 @@ def main() -> None:
     started = time.perf_counter()
     _read_lang()
     st.html(CSS)
+    st.html(DATE_COMMIT_JS, unsafe_allow_javascript=True)
     head, switch = st.columns([5, 2])
     with switch:
         st.radio(APP["zh"]["lang"], options=["zh", "en"], key="lang", horizontal=True, on_change=_relabel,
