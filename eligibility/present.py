@@ -906,7 +906,8 @@ def report_html(report: Report, rules: RuleSet | None = None, lang: str = "zh",
         parts.append("</ul>")
     # what the owner told us, compactly
     raw = dict(raw_input or {})
-    names = [n for n in dict.fromkeys([*raw, *report.input]) if n in facts]
+    order = {n: i for i, n in enumerate(facts)}
+    names = sorted((n for n in dict.fromkeys([*raw, *report.input]) if n in facts), key=order.__getitem__)
     answers = []
     for name in names:
         spec = facts[name]

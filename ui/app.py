@@ -26,11 +26,12 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from eligibility import __version__, evaluate  # noqa: E402
+from eligibility import __version__  # noqa: E402
 from eligibility import present as P  # noqa: E402
 from eligibility.errors import CompanyValidationError, RuleLoadError  # noqa: E402
 from eligibility.explain import KIND_WORDS, STATUS_WORDS, STRENGTH_WORDS, money  # noqa: E402
 from eligibility.facts import FactSpec, FactValueError, default_facts  # noqa: E402
+from eligibility.incremental import Evaluator  # noqa: E402
 from eligibility.owner import MODES, askable, build_view, question_order  # noqa: E402
 from eligibility.questions import FIRST_QUESTIONS, first_questions, known_places, normalise_place  # noqa: E402
 from eligibility.words import APP  # noqa: E402
@@ -380,14 +381,19 @@ def ask(spec: FactSpec, errors: dict, notes: dict, extra: str = "", first: bool 
 
 
 def _report(values: dict, on: dt.date, rules):
-    """Evaluate, reusing the last report when nothing changed (reruns also come from other widgets)."""
+    """Evaluate, reusing the last report when nothing changed (reruns also come from other widgets), and
+    re-evaluating only the rules that read what an answer changed (eligibility.incremental: the same
+    report as evaluate())."""
     sig = (tuple(sorted((k, repr(v)) for k, v in values.items())), on, rules.version)
     cached = st.session_state.get("_last_report")
     if cached and cached[0] == sig:
-        return cached[1]
-    report = evaluate(values, on=on, rules=rules)
+        return cached[1], sig
+    ev = st.session_state.get("_evaluator")
+    if ev is None or ev.rules is not rules:
+        ev = st.session_state["_evaluator"] = Evaluator(rules)
+    report = ev.evaluate(values, on)
     st.session_state["_last_report"] = (sig, report)
-    return report
+    return report, sig
 
 
 def _form_view(values: dict, raw: dict, skipped: set, errors: dict, on: dt.date, mode: str, L: str) -> dict:
@@ -395,10 +401,10 @@ def _form_view(values: dict, raw: dict, skipped: set, errors: dict, on: dt.date,
     facts = default_facts()
     rules, _ = get_rules()
     try:
-        report = _report(values, on, rules)
+        report, sig = _report(values, on, rules)
         eval_error = None
     except CompanyValidationError as e:
-        report, eval_error = None, e
+        report, eval_error, sig = None, e, None
     for name in list(values) + list(skipped) + list(errors):
         if name not in FIRST_QUESTIONS and name not in st.session_state["asked"]:
             st.session_state["asked"].append(name)
@@ -416,7 +422,7 @@ def _form_view(values: dict, raw: dict, skipped: set, errors: dict, on: dt.date,
     view["asked"] = asked
     if report is not None and "province" in values:
         exclude = set(asked) | skipped | set(errors)
-        key = (id(report), mode, tuple(sorted(exclude)), L)
+        key = (sig, mode, tuple(sorted(exclude)), L)
         cached = st.session_state.get("_last_view")
         if cached and cached[0] == key:
             questions, ov, results = cached[1]
