@@ -12,8 +12,9 @@
      for the very first visitor (rules loading in the background), for a new visitor (fresh browser
      profile) and for a returning one (assets cached);
    - one answer: from pressing Enter in a field until the app's rerun has been fully shown (the app
-     ends each run with a marker element; the time includes the websocket round trip and rendering).
-Targets (issue #4): first screen < 2 s, each answer < 300 ms.
+     ends each run with a marker element; the time includes the websocket round trip and rendering),
+     over ten answers (follow-up questions, some of them changed again); median and p90.
+Targets: first screen < 2 s (issue #4); answer-to-update p90 <= 250 ms in the browser (issue #19).
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ ANSWERS = [("rents_state_owned_premises", "yes"), ("monthly_rent", "10000"), ("i
 
 def ms(x: float) -> str:
     return f"{x * 1000:.0f} ms"
+
+
+def p90(xs: list[float]) -> float:
+    """The 90th percentile (nearest rank): the answer-to-update target is p90 <= 250 ms."""
+    xs = sorted(xs)
+    return xs[max(0, -(-len(xs) * 9 // 10) - 1)]
 
 
 # ---------------------------------------------------------------- AppTest
@@ -94,7 +101,8 @@ def apptest(repeat: int) -> dict[str, float]:
             answers.append(time.perf_counter() - t)
             assert not at.exception, at.exception
     return {"cold": statistics.median(colds), "warm": statistics.median(warms),
-            "answer_median": statistics.median(answers), "answer_max": max(answers), "n_answers": len(answers)}
+            "answer_median": statistics.median(answers), "answer_p90": p90(answers), "answer_max": max(answers),
+            "n_answers": len(answers)}
 
 
 def _set(at, spec, value):
@@ -173,8 +181,10 @@ def browser(repeat: int) -> dict[str, float] | None:
             proc.kill()
     return {"first_visitor": firsts[0], "later_visitor": statistics.median(firsts[1:]),
             "title_first": titles[0], "title_later": statistics.median(titles[1:]), "reload": statistics.median(reloads),
-            "answer_median": statistics.median(answers), "answer_max": max(answers), "n_answers": len(answers), "answers": answers,
-            "script_median": statistics.median(SCRIPT_MS) / 1000, "script_max": max(SCRIPT_MS) / 1000}
+            "answer_median": statistics.median(answers), "answer_p90": p90(answers), "answer_max": max(answers),
+            "n_answers": len(answers), "answers": answers,
+            "script_median": statistics.median(SCRIPT_MS) / 1000, "script_p90": p90(SCRIPT_MS) / 1000,
+            "script_max": max(SCRIPT_MS) / 1000}
 
 
 def _rerun(page, action) -> None:
@@ -216,12 +226,19 @@ def _browser_answers(page) -> list[float]:
     _rerun(page, lambda: page.locator(".st-key-q_rents_state_owned_premises").get_by_text("是", exact=True).click())
     timings = []
     script_ms: list[float] = []
+    from eligibility import default_facts
+
+    facts = default_facts()
     for fact, value in [("monthly_rent", "10000"), ("insured_employees", "40"), ("unemployment_claimants", "2"),
                         ("unemployment_insurance_paid", "24000"), ("monthly_rent", "12000"),
-                        ("unemployment_insurance_paid", "30000"), ("monthly_rent", "8000")]:
-        for _ in range(40):
+                        ("unemployment_insurance_paid", "30000"), ("monthly_rent", "8000"),
+                        ("insured_employees", "41"), ("unemployment_claimants", "1"), ("monthly_rent", "9000")]:
+        for _ in range(40):  # not timed: bring the question up (more questions, or change an answer)
             if page.locator(f".st-key-q_{fact}").count():
                 break
+            if page.locator(".answered").get_by_text(facts[fact].zh).count():
+                choose("edit_fact", facts[fact].zh)
+                continue
             _rerun(page, lambda: page.locator(".st-key-more_questions button").click())
         run = _run_count(page)
         box = page.locator(f".st-key-q_{fact} input[type=text]").first
@@ -240,17 +257,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-browser", action="store_true")
+    ap.add_argument("--no-apptest", action="store_true", help="only the browser part")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
     from eligibility import default_rules
 
     print(f"catalogue: {len(default_rules())} rules; machine: {os.cpu_count()} CPUs")
-    a = apptest(args.repeat)
-    print("AppTest (in-process script runs):")
-    print(f"  first screen, cold process : {ms(a['cold'])}   (imports + rule loading + render)")
-    print(f"  first screen, warm        : {ms(a['warm'])}")
-    print(f"  one answer -> results     : median {ms(a['answer_median'])}, max {ms(a['answer_max'])} "
-          f"over {a['n_answers']} answers")
+    a = None if args.no_apptest else apptest(args.repeat)
+    if a:
+        print("AppTest (in-process script runs):")
+        print(f"  first screen, cold process : {ms(a['cold'])}   (imports + rule loading + render)")
+        print(f"  first screen, warm        : {ms(a['warm'])}")
+        print(f"  one answer -> results     : median {ms(a['answer_median'])}, p90 {ms(a['answer_p90'])}, "
+              f"max {ms(a['answer_max'])} over {a['n_answers']} answers")
     if not args.no_browser:
         b = browser(args.repeat)
         if b:
@@ -260,9 +279,10 @@ def main() -> None:
             print(f"  first screen, new visitor   : {ms(b['later_visitor'])} to the first question usable, "
                   f"{ms(b['title_later'])} to the title   (fresh browser profile, nothing cached)")
             print(f"  first screen, returning     : {ms(b['reload'])}   (same browser, assets cached)")
-            print(f"  one answer -> new results   : median {ms(b['answer_median'])}, max {ms(b['answer_max'])} "
-                  f"over {b['n_answers']} answers")
-            print(f"    of which the app's script : median {ms(b['script_median'])}, max {ms(b['script_max'])}")
+            print(f"  one answer -> new results   : median {ms(b['answer_median'])}, p90 {ms(b['answer_p90'])}, "
+                  f"max {ms(b['answer_max'])} over {b['n_answers']} answers   (target: p90 <= 250 ms)")
+            print(f"    of which the app's script : median {ms(b['script_median'])}, p90 {ms(b['script_p90'])}, "
+                  f"max {ms(b['script_max'])}")
             print("    each answer (ms)          : " + ", ".join(f"{x * 1000:.0f}" for x in b["answers"]))
 
 

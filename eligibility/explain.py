@@ -33,8 +33,12 @@ def amount_text(r, lang: str = "zh") -> str:
     """An amount as a person reads it: "最高 12,000.00元/月" — the cap word and the unit always shown."""
     if r.amount is None:
         return ""
+    return amount_words(r.amount, r.amount_kind, r.per, lang)
+
+
+def amount_words(amount: Decimal, kind: str | None = None, per: str = "once", lang: str = "zh") -> str:
     lang = "en" if lang == "en" else "zh"
-    return AMOUNT_KIND_WORDS[lang][r.amount_kind or "exact"] + money(r.amount, lang) + PER_WORDS[lang][r.per]
+    return AMOUNT_KIND_WORDS[lang][kind or "exact"] + money(amount, lang) + PER_WORDS[lang][per]
 
 
 def money(value: Decimal | None, lang: str = "zh") -> str:
@@ -153,8 +157,9 @@ def cite_for(trace: Trace, parents: dict[int, Trace]) -> str | None:
     return None
 
 
-def reasons(result, lang: str = "zh", facts: FactDictionary | None = None) -> list[str]:
-    """Why (or why not, or what is missing), each line in the document's words where it gives them."""
+def reasons(result, lang: str = "zh", facts: FactDictionary | None = None, cites: bool = True) -> list[str]:
+    """Why (or why not, or what is missing), each line in the document's words where it gives them
+    (`cites=False`: without the document's words, e.g. when the quote is shown next to them)."""
     facts = facts or default_facts()
     trace: Trace | None = result.trace
     if trace is None:
@@ -170,7 +175,7 @@ def reasons(result, lang: str = "zh", facts: FactDictionary | None = None) -> li
             text = ("不得存在以下情形：" if lang == "zh" else "must not hold: ") + text
         if node.origin == "jurisdiction":
             text = ("适用地区：" if lang == "zh" else "where it applies: ") + text
-        lines.append(_with_cite(text, cite_for(leaf, parents), lang))
+        lines.append(_with_cite(text, cite_for(leaf, parents) if cites else None, lang))
     if result.status == "undetermined" and result.missing:
         names = "、".join(facts[m].label(lang) for m in result.missing if m in facts) if lang == "zh" else \
             ", ".join(facts[m].label(lang) for m in result.missing if m in facts)

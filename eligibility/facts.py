@@ -270,10 +270,10 @@ def parse_value(spec: FactSpec, raw: Any) -> Any:
             zh, en = _clean_text(str(labels.get("zh", ""))), _clean_text(str(labels.get("en", ""))).lower()
             if text == zh or text.lower() == en or text.lower() == key:
                 return key
-        close = difflib.get_close_matches(text, list(spec.values), n=1, cutoff=0.6)
-        hint = f"（是否为 / did you mean '{close[0]}'?）" if close else ""
-        raise FactValueError(f"不是可选值 / not an allowed value: {show(text)}{hint}; "
-                             f"可选 / allowed: {', '.join(spec.values)}")
+        key = enum_label_key(spec, text)
+        if key is not None:
+            return key
+        raise FactValueError(enum_label_error(spec, text))
     if t == "text":
         if text is None:
             if isinstance(raw, bool) or not isinstance(raw, (int, float, Decimal)):
@@ -289,6 +289,88 @@ def parse_value(spec: FactSpec, raw: Any) -> Any:
     raise AssertionError(t)  # pragma: no cover - types are validated at load
 
 
+# ---------------------------------------------------------------- values as people write them
+
+
+_SCALES = (("百万", 10**6), ("千万", 10**7), ("万亿", 10**12), ("亿", 10**8), ("万", 10**4), ("千", 10**3))
+
+
+def _scaled(t: str) -> str:
+    """A Chinese scale word (万, 亿, 千) applied, its number's thousands separators removed first
+    ('1,500万'); anything else unchanged for the checks that follow."""
+    for word, _ in _SCALES:
+        if t.endswith(word) and len(t) > len(word):
+            base = t[: -len(word)].rstrip()
+            if _GROUPED.fullmatch(base):
+                base = base.replace(",", "").replace(" ", "")
+            return scale_words(base + word)
+    return t
+
+
+def scale_words(text: str) -> str:
+    """'300万' -> '3000000', '1.5亿' -> '150000000', '3千' -> '3000' (exact; the 元 already removed,
+    separators too). Text without a Chinese scale word comes back unchanged."""
+    for word, factor in _SCALES:
+        if text.endswith(word) and len(text) > len(word):
+            number = text[: -len(word)]
+            try:
+                d = Decimal(number)
+            except InvalidOperation:
+                return text
+            if not d.is_finite():
+                return text
+            return format(d * factor, "f")
+    return text
+
+
+_PARENS = re.compile(r"[（(]([^）)]*)[）)]")
+_ENUM_SYNONYMS = {"个体户": "个体工商户", "民非": "民办非企业单位", "制造业": "工业", "宾馆": "住宿业", "酒店": "住宿业",
+                  "旅行社": "旅游业", "饭店": "餐饮业", "餐馆": "餐饮业", "商场": "零售业", "超市": "零售业"}
+
+
+def _label_forms(label: str) -> set[str]:
+    """A Chinese option label and the shorter ways people write it: '工业（采矿、制造、…）' is also
+    '工业', '采矿', '制造'; '农、林、牧、渔业' is also '农业', '渔业'; '旅游业' is also '旅游'."""
+    label = _clean_text(label)
+    base = _PARENS.sub("", label).strip()
+    parts = [p.strip() for m in _PARENS.finditer(label) for p in re.split(r"[、，,]", m.group(1)) if p.strip()]
+    forms = {label, base, *parts}
+    items = [p for p in re.split(r"[、，,]", base) if p]
+    if len(items) > 1:  # 农、林、牧、渔业: each item with its 业
+        forms |= {i.rstrip("业") + "业" for i in items} | set(items)
+    forms |= {f[:-1] for f in list(forms) if len(f) > 2 and f.endswith(("业", "省", "市"))}
+    return {f for f in forms if f}
+
+
+def enum_label_key(spec: FactSpec, text: str) -> str | None:
+    """The option a Chinese word names, when exactly one option's label has it (see _label_forms),
+    or is the unique option whose label starts with it (two characters at least)."""
+    text = _ENUM_SYNONYMS.get(text, text)
+    hits = {key for key, labels in spec.values.items() if text in _label_forms(str(labels.get("zh", "")))}
+    if len(hits) == 1:
+        return hits.pop()
+    if len(text) >= 2 and not hits:
+        starts = {key for key, labels in spec.values.items()
+                  if _PARENS.sub("", _clean_text(str(labels.get("zh", "")))).startswith(text)}
+        if len(starts) == 1:
+            return starts.pop()
+    return None
+
+
+def enum_label_error(spec: FactSpec, text: str) -> str:
+    """'not an option' in the words of the form: the Chinese labels, a Chinese suggestion."""
+    zh_labels = {key: str(v.get("zh", key)) for key, v in spec.values.items()}
+    en_labels = {key: str(v.get("en", key)) for key, v in spec.values.items()}
+    forms = {f: key for key, label in zh_labels.items() for f in _label_forms(label)}
+    close = difflib.get_close_matches(text, list(forms), n=1, cutoff=0.4)
+    hint_zh = f"（是否为“{zh_labels[forms[close[0]]]}”？）" if close else ""
+    close_en = difflib.get_close_matches(text.lower(), [v.lower() for v in en_labels.values()], n=1, cutoff=0.6)
+    hint_en = f" (did you mean '{close_en[0]}'?)" if close_en else \
+        (f" (did you mean '{en_labels[forms[close[0]]]}'?)" if close else "")
+    return (f"“{text}”不是可选项{hint_zh}。可选：{'、'.join(zh_labels.values())} / "
+            f"not an option: {text!r}{hint_en}; options: {', '.join(en_labels.values())}")
+
+
 def _parse_number(spec: FactSpec, raw: Any, text: str | None) -> Any:
     zh, en = ("整数", "a whole number") if spec.type == "int" else ("数字", "a number")
     if isinstance(raw, bool):
@@ -297,8 +379,8 @@ def _parse_number(spec: FactSpec, raw: Any, text: str | None) -> Any:
         t = text
         if t.endswith("元"):
             t = t[:-1].rstrip()
-        if t.endswith("万"):
-            raise FactValueError(f"请以元为单位填写数字，不要用“万” / give the amount in 元, not 万: {show(raw)}")
+        if spec.type != "percent":
+            t = _scaled(t)
         if t.endswith("%"):
             if spec.type != "percent":
                 raise FactValueError(f"此项不是百分比 / this field is not a percentage: {show(raw)}")

@@ -22,57 +22,10 @@ from .loading import CompiledRule, RuleSet
 from .models import Report, RuleResult
 
 from .validity import WINDOWS
+from .words import APP as APP_WORDS, CSV_HEADERS, PER, REPORT, YES_NO, view as V
 STATUS_ORDER = {"eligible": 0, "undetermined": 1, "ineligible": 2}
 
-UI = {
-    "zh": {
-        "window_head": {"open": "执行中（现在可申请）", "closed": "已截止（可用于补申请、审计核对）",
-                        "upcoming": "尚未开始", "end_unknown": "文件未写明截止日期（请先向受理部门确认是否仍在执行）"},
-        "period": "执行期", "deadline": "申请截止", "open_ended": "未规定截止日期",
-        "open_ended_note": "文件未写明截止日期（{text}），是否仍在执行请向受理部门确认。",
-        "end_unknown_note": "文件发布于{date}（距评估日已{age}），未写明截止日期，不能据此认定现在仍可申请；请向{agency}确认是否仍在执行。",
-        "estimate_end": "（截止日期按“{event}”估计）",
-        "closed_note": "此政策已于{end}截止。按您填写的情况，在{start}至{end}期间本可享受。",
-        "upcoming_note": "此政策将于{start}开始执行。",
-        "amount": "金额", "formula": "计算公式", "filled": "代入数字", "agency": "受理部门",
-        "strength": "政策力度", "source": "政策依据", "quote": "原文", "why": "判断依据",
-        "why_not": "不符合的原因", "change": "如何才能符合", "still_need": "还需补充",
-        "amount_need": "计算金额还需", "total": "预计可得资金合计（重叠项只计一次）",
-        "total_open": "其中现在仍可申请", "not_counted": "与其他政策重叠，金额不重复计入合计",
-        "possible_money": "可能还有（待补充信息后确认）", "note": "说明",
-        "not_here": "另有{n}项政策不适用于您所在的地区（未列出）。",
-        "report_title": "企业可享受扶持政策评估报告", "as_of": "评估日期", "rules_version": "规则版本",
-        "tool_version": "工具版本", "generated": "生成时间", "input": "填写的信息（原样记录）",
-        "fact": "事实项", "raw": "填写内容", "parsed": "系统理解为", "derived": "系统推算",
-        "none": "无", "jurisdiction": "适用地区", "disclaimer":
-            "本报告根据所填信息和政策原文自动生成，仅供参考；是否享受以受理部门审核为准。",
-        "need_one": "需{req}", "need_place": "仅适用于：{place}",
-    },
-    "en": {
-        "window_head": {"open": "Open now", "closed": "Closed (for back-claims and audits)",
-                        "upcoming": "Upcoming", "end_unknown": "No end date stated (confirm with the agency first)"},
-        "period": "Period", "deadline": "Apply by", "open_ended": "no end date given",
-        "open_ended_note": "The document gives no end date ({text}); ask the agency whether it still applies.",
-        "end_unknown_note": "Issued on {date} ({age} before the evaluation date) with no end date stated: this does not show "
-                            "it can still be claimed. Ask {agency} whether it still applies.",
-        "estimate_end": " (end estimated from: {event})",
-        "closed_note": "Closed on {end}. On your answers you would have qualified from {start} to {end}.",
-        "upcoming_note": "Starts on {start}.",
-        "amount": "Amount", "formula": "Formula", "filled": "With your numbers", "agency": "Apply to",
-        "strength": "Strength", "source": "Source", "quote": "Quote", "why": "Why",
-        "why_not": "Why not", "change": "What would change it", "still_need": "Still needed",
-        "amount_need": "For the amount", "total": "Expected money in total (overlaps counted once)",
-        "total_open": "of which still open", "not_counted": "overlaps another benefit; not counted twice",
-        "possible_money": "Possibly more (once the missing facts are known)", "note": "Note",
-        "not_here": "{n} more measures do not apply where you are (not listed).",
-        "report_title": "Support-policy eligibility report", "as_of": "Evaluation date",
-        "rules_version": "Rules version", "tool_version": "Tool version", "generated": "Generated",
-        "input": "Input as received", "fact": "Fact", "raw": "Entered", "parsed": "Understood as",
-        "derived": "Derived", "none": "none", "jurisdiction": "Where it applies", "disclaimer":
-            "Generated from your answers and the documents' words; the agency's review decides.",
-        "need_one": "needs {req}", "need_place": "applies only in: {place}",
-    },
-}
+UI = REPORT  # the words of the cards and the downloads (eligibility/words.py)
 
 
 def t(lang: str, key: str) -> Any:
@@ -168,8 +121,8 @@ def period_words(r: RuleResult, lang: str = "zh") -> str:
     text = f"{t(lang, 'period')}：{span}" if zh else f"{t(lang, 'period')}: {span}"
     if p.deadline:
         text += f"；{t(lang, 'deadline')}：{p.deadline.isoformat()}" if zh else f"; {t(lang, 'deadline')}: {p.deadline.isoformat()}"
-    if p.text:
-        text += f"（{p.text}）" if zh else f" ({p.text})"
+    if p.text and zh:  # the document's own words about its period are Chinese
+        text += f"（{p.text}）"
     return text
 
 
@@ -276,14 +229,14 @@ def why_not_html(r: RuleResult, lang: str = "zh", facts: FactDictionary | None =
     for it in why_not(r, lang, facts):
         cite = ""
         if it["cite"]:
-            cite = f"（原文：“{e(it['cite'])}”）" if lang == "zh" else f" (document: “{e(it['cite'])}”)"
+            cite = f"（原文：“{e(it['cite'])}”）" if lang == "zh" else f" (document: “{zh_span(it['cite'], lang)}”)"
         items.append(f"<li>{e(it['said'])}{cite} → {e(it['change'])}</li>")
     return f"<ul>{''.join(items)}</ul>"
 
 
-def why_lines(r: RuleResult, lang: str = "zh", facts: FactDictionary | None = None) -> list[str]:
+def why_lines(r: RuleResult, lang: str = "zh", facts: FactDictionary | None = None, cites: bool = True) -> list[str]:
     """The engine's reasons without the trivial place lines of an eligible result."""
-    lines = reasons(r, lang, facts)
+    lines = reasons(r, lang, facts, cites)
     if r.status == "eligible":
         prefix = "适用地区：" if lang == "zh" else "where it applies: "
         lines = [x for x in lines if not x.startswith(prefix)]
@@ -488,108 +441,510 @@ def report_json(report: Report, lang: str = "zh", raw_input: Mapping[str, Any] |
     return json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
 
 
+# ---------------------------------------------------------------- the owner's view in words (app and report)
+
+
+def zh_span(text: str, lang: str) -> str:
+    """Chinese source text (a document's title, its words) inside English: marked as Chinese."""
+    e = html.escape(text)
+    return f'<span lang="zh-CN">{e}</span>' if lang == "en" and text else e
+
+
+def formula_words(r: RuleResult, rule: CompiledRule | None, lang: str, facts: FactDictionary) -> str | None:
+    """The amount's formula in the reader's language (the engine words it in Chinese)."""
+    if lang != "en" or not r.amount_formula or rule is None or rule.amount is None:
+        return r.amount_formula
+    from . import amounts
+    from .explain import Labeller
+
+    zh = Labeller(facts, "zh").formula_name(rule.amount.param_text)
+    en = Labeller(facts, "en").formula_name(rule.amount.param_text)
+    for _, expr in rule.amount.cases:
+        if amounts.render(expr, zh) == r.amount_formula:
+            return amounts.render(expr, en)
+    return None
+
+
+_INTERNAL = re.compile(r"[（(]?[A-Za-z][A-Za-z0-9_]*(?:[._][A-Za-z0-9_*]+)+[）)]?")
+
+
+def clean_note(note: str | None, lang: str, rules: RuleSet | None = None) -> str:
+    """A rule's note for people: Chinese only (notes are written in Chinese), with the editors' names
+    for things (rule ids, fact names, schema fields, "(cite)") replaced by their words."""
+    if not note or lang == "en":
+        return ""
+    facts = rules.facts if rules is not None else default_facts()
+    titles = {r.id: r.spec.title.zh for r in rules} if rules is not None else {}
+    fields = REPORT["zh"]["note_fields"]
+
+    def words(m: re.Match) -> str:
+        raw = m.group(0)
+        core = raw.strip("（）()")
+        wrap = (raw[0] in "（(", raw[-1] in "）)")
+        if core in titles:
+            said = f"“{titles[core]}”"
+        elif core in facts:
+            said = f"“{facts[core].zh}”"
+        elif core in fields:
+            said = fields[core]
+        elif core.endswith(".*") or "." in core:
+            said = fields["other_rules"]
+        else:
+            return raw
+        return ("（" if wrap[0] else "") + said + ("）" if wrap[1] else "")
+
+    note = re.sub(r"\s*[（(]\s*cite\s*[)）]", "", note)  # an editor's mark, not words
+    note = _INTERNAL.sub(words, note)
+    return _SCHEMA_WORD.sub(lambda m: fields[m.group(0)], note).strip()
+
+
+_SCHEMA_WORD = re.compile(r"(?<![A-Za-z])(entitled|discretionary|encouraged|end|start|deadline|relief|strength|period|"
+                          r"benefit|excludes|money|service)(?![A-Za-z])")
+
+
+def tag_words(r: RuleResult, lang: str) -> str:
+    """The measure's window in a few words: open until / no end stated / closed on / starts on."""
+    from .validity import last_day
+
+    tags = V(lang, "tag")
+    last = last_day(r.period)
+    if r.window == "open":
+        return tags["open"].format(d=last.isoformat()) if last else tags["open_no_end"]
+    if r.window == "closed":
+        return tags["closed"].format(d=(last or r.period.start).isoformat())
+    if r.window == "upcoming":
+        return tags["upcoming"].format(d=r.period.start.isoformat())
+    return tags["end_unknown"]
+
+
+def line_amount_words(ln, lang: str, facts: FactDictionary, maybe: bool = False) -> str:
+    """A line's money as a person reads it; '' for a maybe without a figure (never "0 元")."""
+    from .explain import amount_words as words_for
+
+    amount = ln.amount
+    if amount is None or (maybe and not amount):
+        if maybe or not ln.money:
+            return ""
+        need = [facts[m].label(lang) for m in ln.head.amount_missing if m in facts]
+        if need:
+            shown = ("、" if lang == "zh" else ", ").join(need[:2])
+            if len(need) > 2:
+                shown += f"等{len(need)}项" if lang == "zh" else f" and {len(need) - 2} more"
+            return V(lang, "amount_tbd").format(x=shown)
+        return V(lang, "amount_none")
+    return words_for(amount, ln.amount_kind, ln.per, lang)
+
+
+def _period_span(r: RuleResult, lang: str) -> str:
+    from .validity import last_day
+
+    end = last_day(r.period)
+    if lang == "en":
+        return f"{r.period.start.isoformat()} to {end.isoformat()}" if end else f"from {r.period.start.isoformat()}"
+    return f"{r.period.start.isoformat()} 至 {end.isoformat()}" if end else f"自{r.period.start.isoformat()}起"
+
+
+def summary_html(ov, lang: str) -> str:
+    """The answer at the top: the definite total, the "up to" total, what to confirm, what may follow."""
+    e = html.escape
+    head = V(lang, "now_head" if ov.mode == "now" else "period_head")
+    parts = [f'<div class="sum"><div class="sum-head">{e(head)}</div>']
+    if ov.definite or ov.up_to or ov.mode == "period":
+        parts.append(f'<div class="sum-definite"><span class="big">{e(money(ov.definite, lang))}</span> '
+                     f'<span class="muted">{e(V(lang, "definite"))}</span></div>')
+    else:
+        parts.append(f'<div class="sum-definite none">{e(V(lang, "nothing_open"))}</div>')
+    if ov.up_to:
+        parts.append(f'<div class="sum-upto">{e(V(lang, "up_to"))} <b>{e(money(ov.up_to, lang))}</b> '
+                     f'<span class="muted">（{e(V(lang, "up_to_note"))}）</span></div>' if lang == "zh" else
+                     f'<div class="sum-upto">{e(V(lang, "up_to"))} <b>{e(money(ov.up_to, lang))}</b> '
+                     f'<span class="muted">({e(V(lang, "up_to_note"))})</span></div>')
+    n_confirm = len(ov.confirm)
+    if n_confirm:
+        parts.append(f'<div class="sum-confirm">⚠ {e(V(lang, "confirm_count").format(n=n_confirm))}</div>')
+    if ov.periodic:
+        parts.append(f'<div class="sum-periodic">{e(V(lang, "monthly").format(n=len(ov.periodic)))}</div>')
+    if ov.n_maybe:
+        m = f"：{ov.n_maybe}项" if lang == "zh" else f": {ov.n_maybe}"
+        if ov.maybe_money:
+            m += ("，" if lang == "zh" else ", ") + V(lang, "maybe_money").format(m=money(ov.maybe_money, lang))
+        parts.append(f'<div class="sum-maybe">{e(V(lang, "maybe_head") + m)}</div>')
+    if ov.mode == "now" and ov.closed:
+        parts.append(f'<div class="sum-closed muted">{e(V(lang, "closed_count").format(n=len(ov.closed)))}</div>')
+    if ov.mode == "now" and ov.closed_maybe:
+        parts.append(f'<div class="sum-closed muted">{e(V(lang, "closed_maybe").format(n=ov.closed_maybe))}</div>')
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def top_lines_html(ov, lang: str, facts: FactDictionary, n: int = 3) -> str:
+    """The first benefits in one short list (the phone's answer above the form)."""
+    e = html.escape
+    items = [f'<li><span class="t">{e(ln.head.title.get(lang))}</span> '
+             f'<span class="amt">{e(line_amount_words(ln, lang, facts) if ln.amount is not None else V(lang, "amount_short"))}'
+             f'</span> <span class="muted">{e(short_tag(ln.head, lang))}</span></li>' for ln in ov.lines[:n]]
+    return f'<ul class="top">{"".join(items)}</ul>' if items else ""
+
+
+def line_html(ln, rules: RuleSet, lang: str, facts: FactDictionary, on: dt.date | None = None,
+              period: bool = False) -> str:
+    """One benefit: a summary line (title, amount, window, agency) and, on opening, how to apply, how
+    it is computed, why, the document's words and the measures paying the same money."""
+    e = html.escape
+    colon = "：" if lang == "zh" else ": "
+    r = ln.head
+    rule = rules.by_id.get(r.rule_id)
+    amount = line_amount_words(ln, lang, facts)
+    sub = [tag_words(r, lang)]
+    if period:
+        sub.insert(0, f"{V(lang, 'period')}{colon}{_period_span(r, lang)}")
+    sub.append(r.agency.get(lang))
+    out = [f'<details class="ben {r.status}"><summary><span class="t">{e(r.title.get(lang))}</span>'
+           f'<span class="amt">{e(amount)}</span><span class="sub">{e(" · ".join(sub))}</span></summary><div class="body">',
+           f"<p>{e(r.benefit.get(lang))}</p>"]
+    how = [f"{V(lang, 'apply_to')}{colon}{e(r.agency.get(lang))}"]
+    from .validity import last_day
+
+    last = last_day(r.period)
+    if last and r.window != "end_unknown":
+        how.append(f"{V(lang, 'deadline')}{colon}{last.isoformat()}")
+    doc = r.source.document + (f"（{r.source.number}）" if r.source.number else "")
+    how.append(f"{V(lang, 'document')}{colon}{zh_span(doc, lang)}")
+    out.append(f"<p><b>{e(V(lang, 'how'))}</b><br>" + "<br>".join(how) + "</p>")
+    note = window_note(r, lang, on)
+    if note:
+        out.append(f'<p class="muted">{e(note)}</p>')
+    formula = formula_words(r, rule, lang, facts)
+    if formula:
+        out.append(f"<p><b>{e(V(lang, 'formula'))}</b><br>{e(formula)}")
+        if r.amount_filled:
+            out.append(f"<br>{e(r.amount_filled)} = {e(money(r.amount, lang))}")
+        out.append("</p>")
+    why = why_lines(r, lang, facts, cites=lang == "zh")
+    if why:
+        out.append(f"<p><b>{e(V(lang, 'why'))}</b></p><ul>" + "".join(f"<li>{e(x)}</li>" for x in why) + "</ul>")
+    out.append(f'<p><b>{e(V(lang, "quote"))}</b></p><blockquote lang="zh-CN">'
+               f"{highlight_html(r.source.quote, highlight_terms(rule, r))}</blockquote>")
+    if ln.others:
+        alts = []
+        for o in ln.others:
+            bits = [tag_words(o, lang), status_words(o, lang, facts)]
+            if o.amount is not None:
+                bits.insert(0, amount_words(o, lang))
+            if o.tops_up:
+                bits.insert(0, V(lang, "tops_up"))
+            alts.append(f"<li>{e(o.title.get(lang))}（{e('，'.join(bits))}）</li>" if lang == "zh" else
+                        f"<li>{e(o.title.get(lang))} ({e('; '.join(bits))})</li>")
+        out.append(f'<div class="alt"><b>{e(V(lang, "same_money"))}</b><ul>{"".join(alts)}</ul></div>')
+    out.append("</div></details>")
+    return "".join(out)
+
+
+def short_tag(r: RuleResult, lang: str) -> str:
+    """The window in two or three words (lists of many measures)."""
+    from .validity import last_day
+
+    last = last_day(r.period)
+    words = V(lang, "short_tag")
+    if r.window == "open":
+        return words["open"].format(d=last.isoformat()) if last else words["open_no_end"]
+    if r.window == "upcoming":
+        return words["upcoming"].format(d=r.period.start.isoformat())
+    return words[r.window]
+
+
+def _maybe_item(ln, lang: str, facts: FactDictionary) -> str:
+    e = html.escape
+    amount = line_amount_words(ln, lang, facts, maybe=True)
+    bits = [x for x in (amount, short_tag(ln.head, lang)) if x]
+    sep = "，" if lang == "zh" else "; "
+    return (f'<li><span class="t">{e(ln.head.title.get(lang))}</span> '
+            f'<span class="muted">{"（" if lang == "zh" else "("}{e(sep.join(bits))}{"）" if lang == "zh" else ")"}</span></li>')
+
+
+MAYBE_SHOWN = 3  # titles per question before "N more"
+MAYBE_GROUPS = 5  # questions shown before "the other questions"
+
+
+def maybe_html(ov, lang: str, facts: FactDictionary) -> str:
+    """Undetermined money measures grouped by the question that decides them, in the form's order."""
+    if not ov.maybe:
+        return ""
+    e = html.escape
+    head = V(lang, "maybe_head")
+    if ov.maybe_money:
+        head += ("：" if lang == "zh" else ": ") + V(lang, "maybe_money").format(m=money(ov.maybe_money, lang))
+    out = [f'<h4 class="sec maybe">{e(head)}</h4><p class="muted">{e(V(lang, "maybe_note"))}</p>']
+    for i, g in enumerate(ov.maybe):
+        if i == MAYBE_GROUPS:
+            rest = ov.maybe[MAYBE_GROUPS:]
+            out.append(f'<details class="more"><summary>{e(V(lang, "maybe_rest").format(q=len(rest), n=sum(len(x.lines) for x in rest)))}'
+                       f'</summary>')
+        if g.question is not None:
+            title = V(lang, "maybe_group").format(q=g.question.label(lang), n=len(g.lines))
+        else:
+            title = V(lang, "maybe_other") + (f" · {len(g.lines)}")
+        if g.money:
+            title += ("，" if lang == "zh" else ", ") + V(lang, "maybe_money").format(m=money(g.money, lang))
+        items = [_maybe_item(ln, lang, facts) for ln in g.lines]
+        more = ""
+        if len(items) > MAYBE_SHOWN:
+            more = (f'<details class="more"><summary>{e(V(lang, "maybe_more").format(n=len(items) - MAYBE_SHOWN))}'
+                    f'</summary><ul>{"".join(items[MAYBE_SHOWN:])}</ul></details>')
+        out.append(f'<div class="mq"><div class="mq-head">{e(title)}</div><ul>{"".join(items[:MAYBE_SHOWN])}</ul>{more}</div>')
+    if len(ov.maybe) > MAYBE_GROUPS:
+        out.append("</details>")
+    return "".join(out)
+
+
+def services_html(ov, lang: str) -> str:
+    if not ov.services and not ov.services_maybe:
+        return ""
+    e = html.escape
+    items = []
+    for ln in ov.services:
+        r = ln.head
+        items.append(f'<li><span class="t">{e(r.title.get(lang))}</span> <span class="muted">'
+                     f'{e(" · ".join((tag_words(r, lang), r.agency.get(lang))))}</span></li>')
+    more = f'<p class="muted">{e(V(lang, "services_maybe").format(n=ov.services_maybe))}</p>' if ov.services_maybe else ""
+    count = f" · {len(ov.services)}" if ov.services else ""
+    return (f'<h4 class="sec services">{e(V(lang, "services_head"))}{count}</h4>'
+            + (f'<ul class="svc">{"".join(items)}</ul>' if items else "") + more)
+
+
+def view_html(ov, rules: RuleSet, lang: str, facts: FactDictionary | None = None) -> str:
+    """The results column below the totals: the benefits by section, the maybes, services."""
+    facts = facts or rules.facts
+    e = html.escape
+    out = []
+    for section, lines in ov.sections:
+        if not lines:
+            continue
+        out.append(f'<h4 class="sec {section}">{e(V(lang, "sections")[section])} · {len(lines)}</h4>')
+        note = V(lang, "section_notes").get(section)
+        if note:
+            out.append(f'<p class="muted">{e(note)}</p>')
+        out.extend(line_html(ln, rules, lang, facts, ov.as_of, period=ov.mode == "period") for ln in lines)
+    out.append(maybe_html(ov, lang, facts))
+    out.append(services_html(ov, lang))
+    if ov.not_here:
+        out.append(f'<p class="muted">{e(V(lang, "not_here").format(n=ov.not_here))}</p>')
+    return "".join(out)
+
+
+def ineligible_html(ov, lang: str, facts: FactDictionary) -> str:
+    """The measures one does not qualify for: the failed condition and what would change it."""
+    e = html.escape
+    items = [f"<li><b>{e(r.title.get(lang))}</b> <span class=\"muted\">{e(tag_words(r, lang))}</span>"
+             f"{why_not_html(r, lang, facts)}</li>" for r in ov.ineligible]
+    return f'<ul class="inel">{"".join(items)}</ul>'
+
+
+def benefits_csv(ov, lang: str = "zh", facts: FactDictionary | None = None, rules: RuleSet | None = None) -> bytes:
+    """The owner's results table: one row per benefit (titles, words, amounts; no internal names),
+    then the measures one does not qualify for. UTF-8 with BOM so that Excel opens the Chinese right."""
+    facts = facts or (rules.facts if rules is not None else default_facts())
+    heads = CSV_HEADERS["en" if lang == "en" else "zh"]
+    yes_no = YES_NO["en" if lang == "en" else "zh"]
+    sep = "；" if lang == "zh" else "; "
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(list(heads.values()))
+    rows: list[tuple[Any, bool]] = [(ln, False) for ln in ov.lines + ov.services]
+    rows += [(ln, True) for g in ov.maybe for ln in g.lines]
+    rows += [(ln, False) for ln in ov.closed]
+    for ln, maybe in rows:
+        r = ln.head
+        rule = rules.by_id.get(r.rule_id) if rules is not None else None
+        counted = bool(ln.counted) and ln.per == "once"
+        w.writerow([r.title.get(lang), status_words(r, lang, facts), tag_words(r, lang),
+                    "" if ln.amount is None or (maybe and not ln.amount) else f"{ln.amount:.2f}",
+                    line_amount_words(ln, lang, facts, maybe), PER["en" if lang == "en" else "zh"][ln.per],
+                    yes_no[counted], sep.join(o.title.get(lang) for o in ln.others), r.agency.get(lang),
+                    _period_span(r, lang), (r.period.deadline.isoformat() if r.period.deadline else ""),
+                    r.source.document, r.source.number or "",
+                    (f"{formula_words(r, rule, lang, facts) or ''}" + (f" = {r.amount_filled} = {money(r.amount, lang)}"
+                                                                       if r.amount_filled else "")),
+                    sep.join(facts[m].label(lang) for m in r.missing if m in facts),
+                    sep.join(reasons(r, lang, facts, cites=lang == "zh")), r.source.quote])
+    for r in ov.ineligible:
+        w.writerow([r.title.get(lang), status_words(r, lang, facts), tag_words(r, lang), "", "",
+                    PER["en" if lang == "en" else "zh"][r.per], yes_no[False], "", r.agency.get(lang),
+                    _period_span(r, lang), (r.period.deadline.isoformat() if r.period.deadline else ""),
+                    r.source.document, r.source.number or "", "", "",
+                    sep.join(it["said"] + " → " + it["change"] for it in why_not(r, lang, facts)), r.source.quote])
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+
+
+# ---------------------------------------------------------------- the printable report
+
+
 CSS = """
 :root { --fg:#1f2328; --muted:#59636e; --line:#d1d9e0; --ok:#1a7f37; --maybe:#9a6700; --no:#cf222e; }
 * { box-sizing: border-box; }
 body { font-family: "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "PingFang SC",
        "Hiragino Sans GB", "Microsoft YaHei", "WenQuanYi Micro Hei", "Heiti SC", SimSun, sans-serif;
-       color: var(--fg); max-width: 900px; margin: 2em auto; padding: 0 1em; line-height: 1.6; font-size: 15px; }
-h1 { font-size: 1.6em; margin-bottom: .2em; } h2 { border-bottom: 2px solid var(--line); padding-bottom: .2em; }
-h3 { margin: .2em 0; font-size: 1.1em; }
-.meta, .muted { color: var(--muted); font-size: .9em; }
-table { border-collapse: collapse; width: 100%; margin: .5em 0; }
-th, td { border: 1px solid var(--line); padding: .3em .5em; text-align: left; vertical-align: top; }
-.total { font-size: 1.3em; font-weight: bold; }
-.card { border: 1px solid var(--line); border-radius: 6px; padding: .6em .9em; margin: .8em 0; page-break-inside: avoid; }
+       color: var(--fg); max-width: 900px; margin: 1.5em auto; padding: 0 1em; line-height: 1.5; font-size: 14px; }
+h1 { font-size: 1.5em; margin: 0 0 .3em; } h2 { font-size: 1.15em; border-bottom: 2px solid var(--line);
+  padding-bottom: .15em; margin: 1em 0 .4em; }
+h3 { margin: .2em 0; font-size: 1.05em; }
+.meta, .muted { color: var(--muted); font-size: .92em; }
+table { border-collapse: collapse; width: 100%; margin: .4em 0; }
+th, td { border: 1px solid var(--line); padding: .25em .45em; text-align: left; vertical-align: top; }
+table.benefits { table-layout: fixed; } table.benefits th:nth-child(2) { width: 28%; }
+td.amt { font-weight: bold; } tr.how td { font-size: .9em; color: #333; border-top: none; background: #f6f8fa; }
+tbody.ben { page-break-inside: avoid; break-inside: avoid; }
+table.head { width: auto; } table.head th { padding-right: 1.5em; }
+tr { page-break-inside: avoid; break-inside: avoid; }
+.sum { border: 2px solid var(--ok); border-radius: 6px; padding: .5em .9em; margin: .6em 0; }
+.sum-head { font-weight: bold; } .sum .big { font-size: 1.6em; font-weight: bold; color: var(--ok); }
+.sum-confirm { color: var(--maybe); }
+.card { border: 1px solid var(--line); border-radius: 6px; padding: .5em .8em; margin: .6em 0; page-break-inside: avoid; }
 .status { font-weight: bold; } .eligible { color: var(--ok); } .undetermined { color: var(--maybe); }
 .ineligible { color: var(--no); }
-blockquote { margin: .4em 0; padding: .3em .8em; border-left: 4px solid var(--line); background: #f6f8fa; }
+blockquote { margin: .3em 0; padding: .25em .7em; border-left: 4px solid var(--line); background: #f6f8fa; }
 mark.key { background: #ffe58f; font-weight: bold; } mark.cite { background: #fff4c2; }
 mark.num { background: #d0ebff; }
-ul { margin: .2em 0; padding-left: 1.4em; }
-@media print { body { margin: 0; max-width: none; font-size: 11pt; } .card { border-color: #999; }
-  a { color: inherit; text-decoration: none; } }
+ul { margin: .2em 0; padding-left: 1.3em; }
+.print { font: inherit; font-size: 1em; padding: .4em 1.2em; border: 1px solid var(--ok); background: var(--ok);
+  color: #fff; border-radius: 6px; cursor: pointer; }
+.answers span { white-space: nowrap; }
+@page { size: A4; margin: 14mm 14mm 16mm; }
+@media print {
+  body { margin: 0; max-width: none; font-size: 10.5pt; padding: 0; }
+  .no-print { display: none !important; }
+  .card { border-color: #999; } a { color: inherit; text-decoration: none; }
+  .appendix { break-before: page; page-break-before: always; }
+  h2 { break-after: avoid; page-break-after: avoid; }
+}
 """
 
 
+REPORT_MAYBE_GROUPS = 4  # questions listed under "possibly more" in the printed report
+
+
 def report_html(report: Report, rules: RuleSet | None = None, lang: str = "zh",
-                raw_input: Mapping[str, Any] | None = None, facts: FactDictionary | None = None) -> str:
-    """A self-contained, printable report (UTF-8, CJK fonts, no external resources)."""
-    facts = facts or (rules.facts if rules is not None else default_facts())
-    by_id = rules.by_id if rules is not None else {}
+                raw_input: Mapping[str, Any] | None = None, facts: FactDictionary | None = None, *,
+                company: str | None = None, mode: str = "period", view=None) -> str:
+    """A report an owner can print: company, date asked, the benefits with amounts and how to apply
+    (agency, deadline, document) in about two A4 pages for a typical firm, a print / PDF button, and
+    the documents' words and the computations in an appendix. Self-contained (UTF-8, CJK fonts, no
+    external resources); `mode` is the question asked (owner.MODES)."""
+    from .evaluate import resolve_rules
+    from .owner import build_view
+
+    rules = resolve_rules(rules)
+    facts = facts or rules.facts
+    ov = view or build_view(report, rules, mode)
     e = html.escape
-    colon = "：" if lang == "zh" else ": "
-    groups = by_window(report)
-    hidden = sum(1 for r in report.results if not_here(r))
-    parts = [f"<!DOCTYPE html><html lang=\"{'zh-CN' if lang == 'zh' else 'en'}\"><head><meta charset=\"utf-8\">",
+    zh = lang != "en"
+    colon = "：" if zh else ": "
+    parts = [f"<!DOCTYPE html><html lang=\"{'zh-CN' if zh else 'en'}\"><head><meta charset=\"utf-8\">",
              "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
-             f"<title>{e(t(lang, 'report_title'))}</title><style>{CSS}</style></head><body>",
-             f"<h1>{e(t(lang, 'report_title'))}</h1>",
-             "<p class=\"meta\">"
-             f"{e(t(lang, 'as_of'))}{colon}{report.as_of.isoformat()}　"
-             f"{e(t(lang, 'rules_version'))}{colon}{e(report.rules_version)}　"
-             f"{e(t(lang, 'tool_version'))}{colon}{e(report.tool_version)}　"
-             f"{e(t(lang, 'generated'))}{colon}{dt.datetime.now().isoformat(timespec='seconds')}</p>"]
-    parts.append(f"<p class=\"total\">{e(t(lang, 'total'))}{colon}{e(money(report.total_amount, lang))}</p>")
-    parts.append(f"<p>{e(t(lang, 'total_open'))}{colon}{e(money(report.total_in_effect, lang))}")
-    pm = possible_money(report, rules)
-    if pm:
-        parts.append(f"；{e(t(lang, 'possible_money'))}{colon}{e(money(pm, lang))}")
-    parts.append("</p>")
-    # input as received
-    raw = dict(raw_input or {})
-    parts.append(f"<h2>{e(t(lang, 'input'))}</h2><table><tr><th>{e(t(lang, 'fact'))}</th>"
-                 f"<th>{e(t(lang, 'raw'))}</th><th>{e(t(lang, 'parsed'))}</th></tr>")
-    names = list(dict.fromkeys([*raw, *report.input]))
-    for name in names:
-        spec = facts.get(name)
-        label = spec.label(lang) if spec else name
-        parsed = report.input.get(name)
-        parsed_words = "—" if parsed is None else (spec.value_label(_typed(spec, parsed), lang) if spec else str(parsed))
-        shown = raw.get(name, parsed)
-        parts.append(f"<tr><td>{e(label)}</td><td>{e('' if shown is None else str(shown))}</td>"
-                     f"<td>{e(parsed_words)}</td></tr>")
-    parts.append("</table>")
-    if report.derived:
-        items = []
-        for k, v in report.derived.items():
-            spec = facts.get(k)
-            if spec is None:
-                continue
-            val = "、".join(spec.value_label(x, lang) for x in v) if isinstance(v, list) else \
-                spec.value_label(_typed(spec, v), lang)
-            items.append(f"<li>{e(spec.label(lang))}{colon}{e(val)}</li>")
-        parts.append(f"<p><b>{e(t(lang, 'derived'))}</b></p><ul>{''.join(items)}</ul>")
-    wwords = t(lang, "window_head")
-    for status in ("eligible", "undetermined", "ineligible"):
-        items = [r for w in WINDOWS for r in groups[w] if r.status == status]
-        if not items:
+             f"<title>{e(V(lang, 'report_title'))}{(' · ' + e(company)) if company else ''}</title>"
+             f"<style>{CSS}</style></head><body>",
+             f"<h1>{e(V(lang, 'report_title'))}</h1>",
+             f'<p class="no-print"><button type="button" class="print" onclick="window.print()">{e(V(lang, "print"))}</button> '
+             f'<span class="muted">{e(V(lang, "print_hint"))}</span></p>']
+    question = APP_WORDS["en" if not zh else "zh"]["when_options"][ov.mode]
+    parts.append("<table class=\"head\">"
+                 f"<tr><th>{e(V(lang, 'company'))}</th><td>{e(company) if company else e(V(lang, 'company_blank'))}</td></tr>"
+                 f"<tr><th>{e(V(lang, 'asked_on'))}</th><td>{report.as_of.isoformat()}</td></tr>"
+                 f"<tr><th>{e(V(lang, 'question'))}</th><td>{e(question)}</td></tr></table>")
+    parts.append(summary_html(ov, lang))
+    cols = V(lang, "cols")
+    from .validity import last_day
+
+    for section, lines in ov.sections:
+        if not lines:
             continue
-        head = STATUS_WORDS["en" if lang == "en" else "zh"][status]
-        parts.append(f"<h2 class=\"{status}\">{e(head)}（{len(items)}）</h2>" if lang == "zh" else
-                     f"<h2 class=\"{status}\">{e(head)} ({len(items)})</h2>")
-        if status == "eligible":
-            for w in WINDOWS:
-                sub = [r for r in items if r.window == w]
-                if sub:
-                    parts.append(f"<h3 class=\"muted\">{e(wwords[w])}</h3>")
-                    parts.extend(card_html(r, by_id.get(r.rule_id), lang, facts, report.as_of) for r in sub)
-            continue
-        parts.append("<ul>")
-        for r in items:
-            line = f"<li><b>{e(r.title.get(lang))}</b>（{e(WINDOW_WORDS['en' if lang == 'en' else 'zh'][r.window])}）"
-            if r.amount is not None:
-                line += f" {e(amount_words(r, lang))}"
-            line += f"<br><span class=\"muted\">{e(source_words(r))}</span>"
-            if status == "undetermined":
-                line += f"<br>{e(status_words(r, lang, facts))}"
+        parts.append(f"<h2>{e(V(lang, 'sections')[section])}（{len(lines)}）</h2>" if zh else
+                     f"<h2>{e(V(lang, 'sections')[section])} ({len(lines)})</h2>")
+        parts.append(f"<table class=\"benefits\"><tr><th>{e(cols['benefit'])}</th><th>{e(cols['amount'])}</th></tr>")
+        for ln in lines:
+            r = ln.head
+            cell = [f"<b>{e(r.title.get(lang))}</b>"]
+            if ln.others:
+                cell.append(f'<span class="muted">{e(V(lang, "same_money_n").format(n=len(ln.others)))}</span>')
+            apply = [f"{e(V(lang, 'apply_to'))}{colon}{e(r.agency.get(lang))}"]
+            if ov.mode == "period":
+                apply.append(f"{e(V(lang, 'period'))}{colon}{e(_period_span(r, lang))}"
+                             + (f"（{e(tag_words(r, lang))}）" if zh else f" ({e(tag_words(r, lang))})"))
             else:
-                line += why_not_html(r, lang, facts)
-            parts.append(line + "</li>")
+                apply.append(e(tag_words(r, lang)))
+            doc = r.source.document + (f"（{r.source.number}）" if r.source.number else "")
+            apply.append(f"{e(V(lang, 'document'))}{colon}{zh_span(doc, lang)}")
+            parts.append(f"<tbody class=\"ben\"><tr><td>{'<br>'.join(cell)}</td>"
+                         f"<td class=\"amt\">{e(line_amount_words(ln, lang, facts))}</td></tr>"
+                         f"<tr class=\"how\"><td colspan=\"2\"><b>{e(cols['apply'])}</b>{colon}"
+                         f"{('；' if zh else '; ').join(apply)}</td></tr></tbody>")
+        parts.append("</table>")
+    if ov.services:
+        parts.append(f"<h2>{e(V(lang, 'services_head'))}</h2><ul>")
+        for ln in ov.services:
+            r = ln.head
+            parts.append(f"<li><b>{e(r.title.get(lang))}</b> — {e(V(lang, 'apply_to'))}{colon}{e(r.agency.get(lang))}"
+                         f"；{e(tag_words(r, lang))}</li>" if zh else
+                         f"<li><b>{e(r.title.get(lang))}</b> — {e(V(lang, 'apply_to'))}{colon}{e(r.agency.get(lang))}; "
+                         f"{e(tag_words(r, lang))}</li>")
         parts.append("</ul>")
-    if hidden:
-        parts.append(f"<p class=\"muted\">{e(t(lang, 'not_here').format(n=hidden))}</p>")
-    parts.append(f"<p class=\"muted\">{e(t(lang, 'disclaimer'))}</p></body></html>")
+    if ov.maybe:
+        head = V(lang, "maybe_head")
+        if ov.maybe_money:
+            head += colon + V(lang, "maybe_money").format(m=money(ov.maybe_money, lang))
+        parts.append(f"<h2>{e(head)}</h2><p class=\"muted\">{e(V(lang, 'maybe_note_report'))}</p><ul>")
+        for g in ov.maybe[:REPORT_MAYBE_GROUPS]:
+            label = (V(lang, "maybe_group").format(q=g.question.label(lang), n=len(g.lines)) if g.question else
+                     V(lang, "maybe_other") + f" · {len(g.lines)}")
+            if g.money:
+                label += ("，" if zh else ", ") + V(lang, "maybe_money").format(m=money(g.money, lang))
+            names = ("、" if zh else "; ").join(ln.head.title.get(lang) for ln in g.lines[:2])
+            more = ("" if len(g.lines) <= 2 else (f" 等{len(g.lines)}项" if zh else f" and {len(g.lines) - 2} more"))
+            parts.append(f"<li><b>{e(label)}</b>{colon}{e(names)}{e(more)}</li>")
+        rest = sum(len(g.lines) for g in ov.maybe[REPORT_MAYBE_GROUPS:])
+        if rest:
+            parts.append(f"<li>{e(V(lang, 'maybe_more').format(n=rest))}</li>")
+        parts.append("</ul>")
+    # what the owner told us, compactly
+    raw = dict(raw_input or {})
+    order = {n: i for i, n in enumerate(facts)}
+    names = sorted((n for n in dict.fromkeys([*raw, *report.input]) if n in facts), key=order.__getitem__)
+    answers = []
+    for name in names:
+        spec = facts[name]
+        parsed = report.input.get(name)
+        val = spec.value_label(_typed(spec, parsed), lang) if parsed is not None else str(raw.get(name, ""))
+        shown = zh_span(val, lang) if spec.type == "text" else e(val)  # place names as typed
+        answers.append(f"<span>{e(spec.label(lang))}{colon}{shown}</span>")
+    derived = []
+    for k, v in report.derived.items():
+        spec = facts.get(k)
+        if spec is None or isinstance(v, list):
+            continue
+        derived.append(f"<span>{e(spec.label(lang))}{colon}{e(spec.value_label(_typed(spec, v), lang))}</span>")
+    parts.append(f"<h2>{e(V(lang, 'answers'))}</h2><p class=\"answers\">{('；' if zh else '; ').join(answers)}</p>")
+    if derived:
+        parts.append(f"<p class=\"answers\"><b>{e(V(lang, 'derived'))}</b>{colon}{('；' if zh else '; ').join(derived)}</p>")
+    parts.append(f"<p class=\"muted\">{e(V(lang, 'disclaimer'))}</p>"
+                 f"<p class=\"meta\">{e(V(lang, 'generated'))}{colon}{dt.datetime.now().isoformat(timespec='seconds')}　"
+                 f"{e(V(lang, 'rules_version'))}{colon}{e(report.rules_version)}　"
+                 f"{e(V(lang, 'tool_version'))}{colon}{e(report.tool_version)}</p>")
+    # appendix: the documents' words, the computations, the input as received
+    parts.append(f"<section class=\"appendix\"><h2>{e(V(lang, 'appendix'))}</h2><p class=\"muted\">{e(V(lang, 'appendix_note'))}</p>")
+    for ln in ov.lines + ov.services:
+        for r in ln.members:
+            if r.status == "eligible":
+                parts.append(card_html(r, rules.by_id.get(r.rule_id), lang, facts, report.as_of, rules))
+    parts.append(f"<h3>{e(V(lang, 'input'))}</h3><table><tr><th>{e(V(lang, 'fact'))}</th>"
+                 f"<th>{e(V(lang, 'raw'))}</th><th>{e(V(lang, 'parsed'))}</th></tr>")
+    for name in names:
+        spec = facts[name]
+        parsed = report.input.get(name)
+        parsed_words = "—" if parsed is None else spec.value_label(_typed(spec, parsed), lang)
+        typed = str(raw[name]) if name in raw and raw[name] is not None else parsed_words  # as the owner wrote it
+        parts.append(f"<tr><td>{e(spec.label(lang))}</td><td>{zh_span(typed, lang)}</td>"
+                     f"<td>{zh_span(parsed_words, lang) if spec.type == 'text' else e(parsed_words)}</td></tr>")
+    parts.append("</table></section></body></html>")
     return "".join(parts)
 
 
@@ -603,7 +958,9 @@ def _typed(spec, v):
 
 
 def card_html(r: RuleResult, rule: CompiledRule | None, lang: str, facts: FactDictionary,
-              on: dt.date | None = None) -> str:
+              on: dt.date | None = None, rules: RuleSet | None = None) -> str:
+    """One measure in full (the report's appendix): verdict, amount and formula, period, agency, why,
+    the document and its words."""
     e = html.escape
     colon = "：" if lang == "zh" else ": "
     out = [f"<div class=\"card\"><h3>{e(r.title.get(lang))}</h3>",
@@ -611,11 +968,13 @@ def card_html(r: RuleResult, rule: CompiledRule | None, lang: str, facts: FactDi
     if r.amount is not None:
         out.append(f"　<b>{e(amount_words(r, lang))}</b>")
         if not r.counted_in_total and r.status == "eligible":
-            out.append(f" <span class=\"muted\">（{e(t(lang, 'not_counted'))}）</span>")
+            out.append(f" <span class=\"muted\">（{e(t(lang, 'not_counted'))}）</span>" if lang == "zh" else
+                       f" <span class=\"muted\">({e(t(lang, 'not_counted'))})</span>")
     out.append("</p>")
     out.append(f"<p>{e(r.benefit.get(lang))}</p>")
-    if r.amount_formula:
-        out.append(f"<p>{e(t(lang, 'formula'))}{colon}{e(r.amount_formula)}")
+    formula = formula_words(r, rule, lang, facts)
+    if formula:
+        out.append(f"<p>{e(t(lang, 'formula'))}{colon}{e(formula)}")
         if r.amount_filled:
             out.append(f"<br>{e(t(lang, 'filled'))}{colon}{e(r.amount_filled)} = {e(money(r.amount, lang))}")
         out.append("</p>")
@@ -629,12 +988,16 @@ def card_html(r: RuleResult, rule: CompiledRule | None, lang: str, facts: FactDi
     if r.status == "ineligible":
         out.append(f"<p><b>{e(t(lang, 'why_not'))}</b></p>{why_not_html(r, lang, facts)}")
     else:
-        lines = why_lines(r, lang, facts)
+        lines = why_lines(r, lang, facts, cites=lang == "zh")
         if lines:
             out.append(f"<p><b>{e(t(lang, 'why'))}</b></p><ul>" + "".join(f"<li>{e(x)}</li>" for x in lines) + "</ul>")
-    out.append(f"<p>{e(t(lang, 'source'))}{colon}{e(source_words(r))}</p>")
-    out.append(f"<blockquote>{highlight_html(r.source.quote, highlight_terms(rule, r))}</blockquote>")
-    if r.note:
-        out.append(f"<p class=\"muted\">{e(t(lang, 'note'))}{colon}{e(r.note)}</p>")
+    src = r.source
+    doc = src.document + (f"（{src.number}）" if src.number else "") + (f" · {src.issuer}" if src.issuer else "") + \
+        (f" · {src.date.isoformat()}" if src.date else "")
+    out.append(f"<p>{e(t(lang, 'source'))}{colon}{zh_span(doc, lang)}</p>")
+    out.append(f"<blockquote lang=\"zh-CN\">{highlight_html(r.source.quote, highlight_terms(rule, r))}</blockquote>")
+    extra = clean_note(r.note, lang, rules)
+    if extra:
+        out.append(f"<p class=\"muted\">{e(t(lang, 'note'))}{colon}{e(extra)}</p>")
     out.append("</div>")
     return "".join(out)

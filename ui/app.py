@@ -1,8 +1,9 @@
 """The Streamlit app a business owner fills in: `streamlit run ui/app.py`.
 
 A thin layer: widgets fill a dict of raw answers, each parsed through the fact dictionary
-(`FactSpec.parse`), the engine evaluates, `eligibility.questions` picks the next questions and
-`eligibility.present` words the results. Every widget has a key (tests drive the app by keys).
+(`FactSpec.parse`), the engine evaluates, `eligibility.owner` makes the owner's view (one line per
+benefit, the date framing, maybes by question) and `eligibility.present` words it. All words are in
+`eligibility/words.py`. Every widget has a key (tests drive the app by keys).
 Set ELIGIBILITY_RULES_DIR to use another rules folder than the bundled one.
 """
 
@@ -12,6 +13,7 @@ import datetime as dt
 import gc
 import html
 import os
+import re
 import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,170 +26,111 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from eligibility import __version__, evaluate  # noqa: E402
+from eligibility import __version__  # noqa: E402
 from eligibility import present as P  # noqa: E402
 from eligibility.errors import CompanyValidationError, RuleLoadError  # noqa: E402
 from eligibility.explain import KIND_WORDS, STATUS_WORDS, STRENGTH_WORDS, money  # noqa: E402
 from eligibility.facts import FactSpec, FactValueError, default_facts  # noqa: E402
-from eligibility.questions import (FIRST_QUESTIONS, first_questions, known_places,  # noqa: E402
-                                   next_questions, normalise_place)
+from eligibility.incremental import Evaluator  # noqa: E402
+from eligibility.owner import MODES, askable, build_view, question_order  # noqa: E402
+from eligibility.questions import FIRST_QUESTIONS, first_questions, known_places, normalise_place  # noqa: E402
+from eligibility.words import APP  # noqa: E402
 
 st.set_page_config(page_title="政策计算器 · Policy calculator", page_icon="🧾", layout="wide")
 
 UNKNOWN = "__unknown__"
 NEXT_STEP = 5
-MAX_MAYBE = 8  # "possibly eligible" cards per window before "show all"
 BATCH_MAX_BYTES = 5 * 1024 * 1024
 BATCH_MAX_ROWS = 2000
-
-TX = {
-    "zh": {
-        "title": "企业扶持政策计算器",
-        "subtitle": "河北、河南、四川等地助企纾困政策：回答几个问题，看看您的企业可以享受哪些政策、能拿多少钱。",
-        "lang": "语言 / Language", "page": "页面",
-        "pages": {"form": "问卷与结果", "browse": "规则浏览", "batch": "批量检查"},
-        "on": "评估日期", "on_help": "按这一天判断政策是否仍在执行期内，默认今天。查过去的政策可改为当时的日期。",
-        "windows_now": "在 {d}：{open} 项政策执行中，{end_unknown} 项文件未写明截止日期（需向受理部门确认），{closed} 项已截止，{upcoming} 项尚未开始。已截止的政策也会列出，便于补申请和审计核对。",
-        "basics": "基本情况", "more": "补充问题",
-        "more_help": "下面的问题按能判断的政策数量和金额排序，答一题，结果就更新一次。不知道可以选“不清楚”。",
-        "no_more": "暂时没有需要补充的问题了。",
-        "show_more": "再显示{n}个问题", "reset": "清空重新填写",
-        "unknown": "不清楚", "yes": "是", "no": "否", "choose": "请选择…",
-        "placeholder_num": "填写数字{unit}", "placeholder_text": "",
-        "understood": "已理解为：{v}",
-        "matters": "关系到 {n} 项政策", "matters_money": "，涉及约 {m}",
-        "results": "结果", "start_hint": "请先在左侧选择所在省份、主体类型和行业，结果会随着回答即时更新。",
-        "total": "预计可得资金合计", "total_help": "符合条件的各项资金之和；相互重叠的政策只计一次（含已截止的政策）。",
-        "total_open": "现在仍可申请", "possible": "可能还有", "possible_help": "“可能符合”的政策在补充信息后可能还能拿到的金额。",
-        "counts": "符合 {e} 项 · 可能符合 {u} 项 · 不符合 {i} 项",
-        "downloads": "下载", "dl_html": "报告（HTML，可打印）", "dl_csv": "结果表（CSV）", "dl_json": "结果数据（JSON）",
-        "ineligible_head": "显示不符合的政策及原因（{n}项）", "show_all": "显示全部 {n} 项可能符合的政策",
-        "none_here": "（无）", "window_empty_open": "在评估日期没有仍在执行期内、可能适用的政策；请看下面已截止的政策（可用于补申请、审计核对）。",
-        "bad_answers": "有 {n} 项填写有误，已暂时按“不清楚”处理，请修改标红的项目。",
-        "eval_error": "无法评估：",
-        "rules_error": "规则文件加载失败，请联系维护人员：",
-        "nothing_here": "目录中的政策都不适用于您填写的地区。目前收录的是河北省（含石家庄市）、河南省和四川省广元市的政策。",
-        "summary": "符合的政策一览", "star": "* 与其他政策是同一笔钱，合计中只计一次。", "sum_cols": {"title": "政策", "window": "执行情况", "amount": "金额", "until": "截止"},
-        # rule browser
-        "rb_search": "搜索（标题、原文、文号、编号）", "rb_province": "地区", "rb_all": "全部",
-        "rb_industry": "行业", "rb_kind": "类型", "rb_date": "日期", "rb_window": "执行情况",
-        "rb_windows": {"any": "全部", "open": "该日期执行中", "end_unknown": "未写明截止日期", "closed": "该日期已截止", "upcoming": "该日期尚未开始"},
-        "rb_count": "共 {n} 项规则（目录共 {total} 项）", "rb_rule": "查看规则",
-        "rb_cols": {"id": "编号", "title": "标题", "region": "地区", "kind": "类型", "strength": "力度",
-                    "period": "执行期", "amount": "金额公式"},
-        "rb_conditions": "条件", "rb_amount": "金额计算", "rb_period": "执行期", "rb_source": "政策依据",
-        "rb_examples": "示例", "rb_no_amount": "文件未给出可计算的金额。", "rb_excludes": "与以下政策为同一笔钱，只计一次",
-        "rb_tops_up": "在以下政策基础上补差", "rb_params": "参数", "rb_cap": "上限", "rb_floor": "下限",
-        "rb_ex_cols": {"name": "示例", "facts": "事实", "status": "结论", "amount": "金额"},
-        "rb_per": {"once": "一次性", "month": "每月", "year": "每年"},
-        # batch
-        "batch_intro": "顾问批量检查：上传企业名单（CSV 或 Excel，列名用事实项的中文名或英文名，如“所在省份”“从业人员”），逐家评估。",
-        "batch_file": "上传企业名单", "batch_on": "评估日期", "batch_run": "开始检查",
-        "batch_too_big": "文件超过 {mb} MB，请使用命令行批量处理：`eligibility batch 名单.xlsx`。",
-        "batch_too_many": "名单共 {n} 行，超过网页版上限 {max} 行，请使用命令行批量处理：`eligibility batch 名单.xlsx`。",
-        "batch_read_error": "无法读取文件：", "batch_summary": "每家企业汇总", "batch_chart": "各项政策符合的企业数和金额",
-        "batch_errors": "有输入错误的行", "batch_download": "下载每家企业汇总（CSV）", "batch_done": "已完成 {n} 家企业。",
-        "batch_download_long": "下载全部明细（每家企业×每项政策，CSV）", "batch_rows": "共 {n} 家企业。",
-        "batch_progress": "正在检查：{done} / {total}",
-        "batch_cols": {"name": "企业", "eligible": "符合的政策", "collect": "建议补充的信息", "total": "预计金额（元）",
-                       "open": "现在可申请（元）", "companies": "符合的企业数", "money": "金额合计（元）",
-                       "measure": "政策", "n_e": "符合项数", "n_u": "可能符合项数"},
-        "batch_columns": "可用的列名见“规则浏览”页或命令 `eligibility facts`。",
-        "batch_use_cli": "请使用命令行批量处理：`eligibility batch 名单.xlsx`。",
-        "footer": "工具版本 {tool} · 规则版本 {rules} · 共 {n} 项规则。结果仅供参考，以受理部门审核为准。",
-    },
-    "en": {
-        "title": "Business support-policy calculator",
-        "subtitle": "Support measures of Hebei, Henan, Sichuan and their cities: answer a few questions to see what your business qualifies for and how much.",
-        "lang": "语言 / Language", "page": "Page",
-        "pages": {"form": "Questionnaire & results", "browse": "Rule browser", "batch": "Batch check"},
-        "on": "Evaluation date", "on_help": "Whether a measure is still open is judged on this day (default today). Use an earlier date for past measures.",
-        "windows_now": "On {d}: {open} measures open, {end_unknown} with no end date stated (confirm with the agency), {closed} closed, {upcoming} upcoming. Closed ones are listed too, for back-claims and audits.",
-        "basics": "The basics", "more": "More questions",
-        "more_help": "Ordered by how many measures and how much money each answer settles; results update after each answer. Pick “don't know” to skip.",
-        "no_more": "No more questions for now.",
-        "show_more": "Show {n} more questions", "reset": "Start again",
-        "unknown": "Don't know", "yes": "Yes", "no": "No", "choose": "Choose…",
-        "placeholder_num": "a number{unit}", "placeholder_text": "",
-        "understood": "Understood as: {v}",
-        "matters": "Decides {n} measures", "matters_money": ", about {m}",
-        "results": "Results", "start_hint": "Start with province, kind of organisation and industry on the left; results update as you answer.",
-        "total": "Expected money in total", "total_help": "Sum of the money you qualify for; overlapping measures counted once (closed ones included).",
-        "total_open": "Still open now", "possible": "Possibly more", "possible_help": "Money from measures you may qualify for once the missing facts are known.",
-        "counts": "{e} eligible · {u} possible · {i} not eligible",
-        "downloads": "Downloads", "dl_html": "Report (HTML, printable)", "dl_csv": "Results (CSV)", "dl_json": "Results (JSON)",
-        "ineligible_head": "Show the measures you do not qualify for, and why ({n})",
-        "show_all": "Show all {n} possibly eligible measures",
-        "none_here": "(none)", "window_empty_open": "Nothing that may apply is open on the evaluation date; see the closed measures below (for back-claims and audits).",
-        "bad_answers": "{n} answers are invalid and are treated as “don't know” for now; please fix the fields marked in red.",
-        "eval_error": "Cannot evaluate: ",
-        "rules_error": "The rule files do not load; please tell the maintainers:",
-        "nothing_here": "None of the catalogued measures applies where you are. The catalogue covers Hebei (incl. Shijiazhuang), Henan and Guangyuan (Sichuan).",
-        "summary": "What you qualify for", "star": "* The same money as another measure: counted once in the total.", "sum_cols": {"title": "measure", "window": "window", "amount": "amount", "until": "until"},
-        "rb_search": "Search (title, quote, document number, id)", "rb_province": "Region", "rb_all": "All",
-        "rb_industry": "Industry", "rb_kind": "Kind", "rb_date": "Date", "rb_window": "Window",
-        "rb_windows": {"any": "any", "open": "open on that date", "end_unknown": "no end date stated", "closed": "closed by that date", "upcoming": "not yet started"},
-        "rb_count": "{n} rules (of {total} in the catalogue)", "rb_rule": "Show rule",
-        "rb_cols": {"id": "id", "title": "title", "region": "region", "kind": "kind", "strength": "strength",
-                    "period": "period", "amount": "amount formula"},
-        "rb_conditions": "Conditions", "rb_amount": "Amount", "rb_period": "Period", "rb_source": "Source",
-        "rb_examples": "Examples", "rb_no_amount": "The document gives no computable amount.",
-        "rb_excludes": "Same money as (counted once)", "rb_tops_up": "Tops up", "rb_params": "Parameters",
-        "rb_cap": "cap", "rb_floor": "floor",
-        "rb_ex_cols": {"name": "example", "facts": "facts", "status": "verdict", "amount": "amount"},
-        "rb_per": {"once": "once", "month": "per month", "year": "per year"},
-        "batch_intro": "For advisers: upload a company list (CSV or Excel; column headers are fact names or their Chinese labels such as 所在省份, 从业人员) and check every company.",
-        "batch_file": "Upload a company list", "batch_on": "Evaluation date", "batch_run": "Check",
-        "batch_too_big": "The file is over {mb} MB; please use the command line: `eligibility batch list.xlsx`.",
-        "batch_too_many": "The list has {n} rows, over the web limit of {max}; please use the command line: `eligibility batch list.xlsx`.",
-        "batch_read_error": "Cannot read the file: ", "batch_summary": "Per-company summary",
-        "batch_chart": "Companies qualifying and money per measure", "batch_errors": "Rows with input errors",
-        "batch_download": "Download the per-company summary (CSV)", "batch_done": "{n} companies checked.",
-        "batch_download_long": "Download all details (company × measure, CSV)", "batch_rows": "{n} companies.",
-        "batch_progress": "Checking: {done} / {total}",
-        "batch_cols": {"name": "company", "eligible": "eligible for", "collect": "facts to collect",
-                       "total": "expected (yuan)", "open": "open now (yuan)", "companies": "companies",
-                       "money": "money (yuan)", "measure": "measure", "n_e": "eligible", "n_u": "possible"},
-        "batch_columns": "Column names: see the rule browser or `eligibility facts`.",
-        "batch_use_cli": "Please use the command line: `eligibility batch list.xlsx`.",
-        "footer": "Tool {tool} · rules {rules} · {n} rules. For guidance only; the agency's review decides.",
-    },
-}
+KEEP_ON_RESET = ("lang", "page", "_runs")  # the language, the page and the run counter are not answers
 
 CSS = """<style>
 mark.key { background: #ffe58f; font-weight: 600; padding: 0 1px; }
 mark.cite { background: #fff4c2; padding: 0 1px; }
 mark.num { background: #d0ebff; padding: 0 1px; }
-.card h3 { display: none; }
-.card .status { font-weight: 600; } .card .eligible { color: #1a7f37; } .card .undetermined { color: #9a6700; }
-.card .ineligible { color: #cf222e; } .card .muted, .muted { color: #59636e; font-size: .92em; }
-.card blockquote { margin: .4em 0; padding: .3em .8em; border-left: 4px solid #d1d9e0; background: rgba(127,127,127,.08); }
-.card p { margin: .25em 0; }
-@media (max-width: 640px) { h1 { font-size: 1.9rem !important; } }
-details.res { border: 1px solid rgba(127,127,127,.3); border-radius: .5rem; padding: .45em .8em; margin: .45em 0; }
-details.res > summary { cursor: pointer; font-weight: 500; line-height: 1.5; }
-details.res[open] > summary { margin-bottom: .4em; }
-details.res .dot { display: inline-block; width: .65em; height: .65em; border-radius: 50%; margin-right: .5em; }
-details.eligible .dot { background: #1a7f37; } details.undetermined .dot { background: #d4a72c; }
-details.ineligible .dot { background: #cf222e; }
-table.sum { width: 100%; border-collapse: collapse; font-size: .92em; }
-table.sum th, table.sum td { border-bottom: 1px solid rgba(127,127,127,.25); padding: .25em .4em; text-align: left; }
+.muted { color: #59636e; font-size: .92em; }
+@media (max-width: 640px) { h1 { font-size: 1.7rem !important; }
+  [data-testid="stMainBlockContainer"] { padding-top: 2.5rem; padding-left: .8rem; padding-right: .8rem; } }
+/* the answer at the top */
+.sum { border: 2px solid #1a7f37; border-radius: .6rem; padding: .6em .9em; margin: 0 0 .6em; }
+.sum-head { font-weight: 600; } .sum .big { font-size: 1.9em; font-weight: 700; color: #1a7f37; line-height: 1.2; }
+.sum-definite.none { font-weight: 600; margin: .2em 0; }
+.sum-confirm { color: #9a6700; } .sum > div { margin: .15em 0; }
+ul.top { margin: .3em 0 0; padding-left: 1.1em; } ul.top .amt { font-weight: 600; }
+a.see-all { display: inline-block; margin-top: .3em; }
+/* one benefit: a card (no table: it reads on a phone) */
+h4.sec { margin: 1.1em 0 .3em; font-size: 1.05rem; }
+details.ben { border: 1px solid rgba(127,127,127,.3); border-left: 4px solid #1a7f37; border-radius: .5rem;
+  padding: .45em .8em; margin: .45em 0; }
+details.ben > summary { cursor: pointer; list-style: none; display: flex; flex-wrap: wrap; gap: .1em .8em;
+  align-items: baseline; }
+details.ben > summary::-webkit-details-marker { display: none; }
+details.ben .t { flex: 1 1 16em; font-weight: 600; } details.ben .amt { font-weight: 700; color: #1a7f37; }
+details.ben .sub { flex: 1 1 100%; color: #59636e; font-size: .9em; }
+details.ben[open] > summary { margin-bottom: .4em; }
+details.ben .body p { margin: .3em 0; }
+details.ben blockquote { margin: .4em 0; padding: .3em .8em; border-left: 4px solid #d1d9e0;
+  background: rgba(127,127,127,.08); font-size: .92em; }
+.alt { font-size: .92em; }
+.mq { border: 1px dashed rgba(127,127,127,.45); border-radius: .5rem; padding: .4em .8em; margin: .4em 0; }
+.answered ul { margin: .1em 0 .2em; padding-left: 1.1em; columns: 2 14em; } .answered li { break-inside: avoid; }
+.mq-head { font-weight: 600; } .mq ul, ul.svc, ul.inel { margin: .2em 0; padding-left: 1.2em; }
+details.more > summary { cursor: pointer; color: #0969da; font-size: .92em; }
+/* the phone: the answer above the form, hidden where the results column sits beside it */
+@media (min-width: 641px) { [data-testid="stElementContainer"]:has(.phone-summary) { display: none; } }
 </style>"""
+
+
+# Streamlit's date fields count a typed date only when the focus leaves the field (a "blur"). People
+# type the day last and expect it to count: when the day is typed (or Enter pressed) in any date field,
+# the focus moves to an invisible element, and the date counts at once. Installed once per page.
+DATE_COMMIT_JS = """<script>
+(() => {
+  if (window.__eligibilityDates) return;
+  window.__eligibilityDates = true;
+  const sink = document.createElement("span");
+  sink.tabIndex = -1;
+  sink.setAttribute("aria-hidden", "true");
+  sink.style.cssText = "position:fixed;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)";
+  document.body.appendChild(sink);
+  let typed = 0;  // digits typed into the day segment since it got the focus
+  document.addEventListener("focusin", (ev) => { typed = 0; }, true);
+  document.addEventListener("keydown", (ev) => {
+    const field = ev.target.closest && ev.target.closest("[data-testid=stDateInputField]");
+    if (!field) return;
+    const isDay = ev.target.getAttribute("data-type") === "day";
+    let done = ev.key === "Enter";
+    if (isDay && /^[0-9]$/.test(ev.key)) {
+      typed += 1;
+      done = typed >= 2 || (typed === 1 && /^[4-9]$/.test(ev.key));
+    }
+    if (done) setTimeout(() => { if (field.querySelector("input[type=date]")?.value) sink.focus(); }, 50);
+  }, true);
+})();
+</script>"""
 
 
 # ---------------------------------------------------------------- shared
 
 
-def tx(key: str) -> Any:
-    return TX[lang()][key]
+_CUR = {"lang": "zh"}  # the reader's language for this run: read once per run, not at every word
+
+
+def _read_lang() -> str:
+    _CUR["lang"] = "en" if st.session_state.get("lang") == "en" else "zh"
+    return _CUR["lang"]
 
 
 def lang() -> str:
-    return "en" if st.session_state.get("lang") == "en" else "zh"
+    return _CUR["lang"]
 
 
-def msg(e: Exception) -> str:
-    """FactValueError messages are 'zh / en': keep the reader's half."""
+def tx(key: str) -> Any:
+    return APP[_CUR["lang"]][key]
+
+
+def msg(e: Exception | str) -> str:
+    """Messages are 'zh / en': keep the reader's half."""
     text = str(e)
     if " / " not in text:
         return text
@@ -234,27 +177,55 @@ def early_places() -> dict:
     return known_places(None)
 
 
-# ---------------------------------------------------------------- questionnaire
+def zh(text: str) -> str:
+    """Chinese text (a place, a document) shown in English mode, marked as Chinese."""
+    return f'<span lang="zh-CN">{html.escape(text)}</span>' if lang() == "en" else html.escape(text)
+
+
+# ---------------------------------------------------------------- answers kept across pages, reset
+
+
+FORM_KEYS = ("q_", "skip_")
+FORM_SINGLE = ("on", "when", "company_name")
 
 
 def _persist_keys() -> None:
     """Widgets of a page that is not shown lose their state; keep answers in a plain dict."""
     store = st.session_state.setdefault("answers", {})
+    present = set(st.session_state.keys())  # one look at the state, not one per answer
     for k, v in store.items():
-        if k not in st.session_state:
+        if k not in present:
             st.session_state[k] = v
 
 
 def _save_keys() -> None:
     store = st.session_state.setdefault("answers", {})
     for k in list(st.session_state.keys()):
-        if isinstance(k, str) and (k.startswith("q_") or k.startswith("skip_") or k == "on"):
+        if isinstance(k, str) and (k.startswith(FORM_KEYS) or k in FORM_SINGLE):
             store[k] = st.session_state[k]
 
 
 def _reset() -> None:
+    """Clear everything: every widget back to empty (set, so the browser shows it) and every other
+    piece of session state dropped; only the language and the page stay."""
+    facts = default_facts()
     for k in list(st.session_state.keys()):
-        if isinstance(k, str) and (k.startswith("q_") or k.startswith("skip_")):
+        if not isinstance(k, str) or k in KEEP_ON_RESET:
+            continue
+        if k.startswith("q_") and k[2:] in facts:
+            spec = facts[k[2:]]
+            st.session_state[k] = None if spec.type in ("enum", "bool", "date") else ""
+        elif k.startswith("skip_") or k.startswith("show_"):
+            st.session_state[k] = False
+        elif k == "edit_fact":
+            st.session_state[k] = None
+        elif k == "company_name":
+            st.session_state[k] = ""
+        elif k == "when":
+            st.session_state[k] = "now"
+        elif k == "on":
+            st.session_state[k] = dt.date.today()
+        else:
             del st.session_state[k]
     st.session_state["answers"] = {}
     st.session_state["asked"] = []
@@ -267,13 +238,16 @@ def _relabel() -> None:
     for k, v in st.session_state.get("answers", {}).items():
         if k.startswith("q_") and v is not None:
             st.session_state[k] = v
-    for k in ("page", "rb_province", "rb_industry", "rb_kind", "rb_window", "rb_rule"):
+    for k in ("page", "when", "edit_fact", "rb_province", "rb_industry", "rb_kind", "rb_window", "rb_rule"):
         if k in st.session_state and st.session_state[k] is not None:
             st.session_state[k] = st.session_state[k]
 
 
 def _more() -> None:
     st.session_state["n_next"] = st.session_state.get("n_next", NEXT_STEP) + NEXT_STEP
+
+
+# ---------------------------------------------------------------- questionnaire
 
 
 def read_answers(facts, places) -> tuple[dict, dict, set, dict, dict]:
@@ -285,7 +259,7 @@ def read_answers(facts, places) -> tuple[dict, dict, set, dict, dict]:
     notes: dict[str, str] = {}
     names = []
     for k in st.session_state.keys():
-        if isinstance(k, str) and k.startswith(("q_", "skip_")):
+        if isinstance(k, str) and k.startswith(FORM_KEYS):
             name = k.split("_", 1)[1]
             if name in facts and name not in names:
                 names.append(name)
@@ -301,6 +275,14 @@ def read_answers(facts, places) -> tuple[dict, dict, set, dict, dict]:
                 continue
             raw[name] = spec.value_label(v, "zh") if spec.type == "enum" else ("是" if v == "yes" else "否")
             v = {"yes": True, "no": False}.get(v, v) if spec.type == "bool" else v
+        elif spec.type == "date":
+            if st.session_state.get(f"skip_{name}"):
+                skipped.add(name)
+                raw[name] = "不清楚"
+                continue
+            if v is None:
+                continue
+            raw[name] = v.isoformat()
         else:
             if st.session_state.get(f"skip_{name}"):
                 skipped.add(name)
@@ -320,7 +302,7 @@ def read_answers(facts, places) -> tuple[dict, dict, set, dict, dict]:
         if name in ("city", "county"):
             fixed = normalise_place(name, value, places)
             if fixed != str(v).strip():  # completed or cleaned (石家庄 -> 石家庄市, invisible characters)
-                notes[name] = tx("understood").format(v=fixed)
+                notes[name] = tx("understood").format(v=zh(fixed))
             value = fixed
         values[name] = value
     from eligibility.places import issues as place_issues
@@ -344,11 +326,6 @@ def unit_words(unit: str | None, L: str) -> str:
     return f" ({en})" if en else ""
 
 
-def big_money(value, L: str) -> str:
-    """Metric-sized money: 44,000.00元 / ¥44,000.00 (the English words do not fit a metric)."""
-    return money(value, L) if L == "zh" else f"¥{value:,.2f}"
-
-
 _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()<>#+-.!|~:$"})
 
 
@@ -357,19 +334,31 @@ def md_text(text: str) -> str:
     return text.translate(_MD_SPECIAL)
 
 
+_GLOSS = re.compile(r"\s*[（(][^()（）]*[\u4e00-\u9fff][^()（）]*[)）]")
+
+
+def help_words(text: str, L: str) -> str:
+    """A fact's English help as English: the currency in words, Chinese glosses left out."""
+    if L != "en" or not text:
+        return text
+    return _GLOSS.sub("", text).replace("万元", "10,000 yuan").replace("元", "yuan")
+
+
 def ask(spec: FactSpec, errors: dict, notes: dict, extra: str = "", first: bool = False) -> None:
     """One question: its widget, help text and unit, and its error right under it.
 
     The first questions are self-explanatory and keep their help in a tooltip; later ones show the
     question in bold, then the help text and what hangs on it, in the widget's own label (one element
-    per question rather than a text block and a widget: fewer elements, faster reruns)."""
+    per question rather than a text block and a widget: fewer elements, faster reruns). Dates are a
+    date picker: they count as soon as they are picked."""
     L = lang()
     key = f"q_{spec.name}"
     unit = unit_words(spec.unit, L)
     label = spec.label(L) + unit
     help_text = (spec.help(L) or None) if first else None
     if not first:
-        note = " ".join(x for x in (spec.help(L), extra) if x)
+        hint = tx("question_notes").get(spec.name, "")
+        note = " ".join(x for x in (help_words(spec.help(L), L), hint, extra) if x)
         label = f"**{md_text(label)}**" + (f" :gray[{md_text(note)}]" if note else "")
     if spec.type == "enum":
         st.selectbox(label, options=[*spec.values, UNKNOWN], index=None, key=key, help=help_text,
@@ -378,39 +367,50 @@ def ask(spec: FactSpec, errors: dict, notes: dict, extra: str = "", first: bool 
     elif spec.type == "bool":
         st.radio(label, options=["yes", "no", UNKNOWN], index=None, key=key, help=help_text, horizontal=True,
                  format_func={"yes": tx("yes"), "no": tx("no"), UNKNOWN: tx("unknown")}.__getitem__)
+    elif spec.type == "date":
+        skip_key = f"skip_{spec.name}"
+        st.date_input(label, value=None, key=key, help=help_text, min_value=dt.date(1950, 1, 1),
+                      max_value=dt.date(2040, 12, 31), disabled=bool(st.session_state.get(skip_key)))
+        if not first:
+            st.checkbox(tx("unknown"), key=skip_key)
     else:  # text-like: typed and parsed; later questions get an explicit "don't know" box
         skip_key = f"skip_{spec.name}"
-        ph = tx("placeholder_num").format(unit=unit) if spec.type in ("int", "money", "percent", "number") else \
-            ("2020-03-15" if spec.type == "date" else "")
+        ph = tx("placeholder_num") if spec.type == "money" else \
+            tx("placeholder_int") if spec.type in ("int", "percent", "number") else tx("placeholder_text")
         st.text_input(label, key=key, help=help_text, placeholder=ph, disabled=bool(st.session_state.get(skip_key)))
         if not first:  # a first question left empty is simply unknown
             st.checkbox(tx("unknown"), key=skip_key)
     if spec.name in errors:
         st.error(errors[spec.name], icon=":material/error:")
     elif spec.name in notes:
-        st.caption(notes[spec.name])
+        st.caption(notes[spec.name], unsafe_allow_html=True)
 
 
 def _report(values: dict, on: dt.date, rules):
-    """Evaluate, reusing the last report when nothing changed (reruns also come from other widgets)."""
+    """Evaluate, reusing the last report when nothing changed (reruns also come from other widgets), and
+    re-evaluating only the rules that read what an answer changed (eligibility.incremental: the same
+    report as evaluate())."""
     sig = (tuple(sorted((k, repr(v)) for k, v in values.items())), on, rules.version)
     cached = st.session_state.get("_last_report")
     if cached and cached[0] == sig:
-        return cached[1]
-    report = evaluate(values, on=on, rules=rules)
+        return cached[1], sig
+    ev = st.session_state.get("_evaluator")
+    if ev is None or ev.rules is not rules:
+        ev = st.session_state["_evaluator"] = Evaluator(rules)
+    report = ev.evaluate(values, on)
     st.session_state["_last_report"] = (sig, report)
-    return report
+    return report, sig
 
 
-def _form_view(values: dict, raw: dict, skipped: set, errors: dict, on: dt.date, L: str) -> dict:
+def _form_view(values: dict, raw: dict, skipped: set, errors: dict, on: dt.date, mode: str, L: str) -> dict:
     """Everything the rest of the form page shows, worked out before it is drawn (waits for the rules)."""
     facts = default_facts()
     rules, _ = get_rules()
     try:
-        report = _report(values, on, rules)
+        report, sig = _report(values, on, rules)
         eval_error = None
     except CompanyValidationError as e:
-        report, eval_error = None, e
+        report, eval_error, sig = None, e, None
     for name in list(values) + list(skipped) + list(errors):
         if name not in FIRST_QUESTIONS and name not in st.session_state["asked"]:
             st.session_state["asked"].append(name)
@@ -418,8 +418,8 @@ def _form_view(values: dict, raw: dict, skipped: set, errors: dict, on: dt.date,
     st.session_state["values"] = values
     st.session_state["raw_input"] = raw
     view: dict[str, Any] = {"rules": rules, "report": report, "eval_error": eval_error, "windows": None,
-                            "next": None, "results": None}
-    if report is not None:
+                            "next": None, "results": None, "owner": None}
+    if report is not None and mode == "now":
         counts = {w: 0 for w in P.WINDOWS}
         for r in report.results:
             counts[r.window] += 1
@@ -427,21 +427,30 @@ def _form_view(values: dict, raw: dict, skipped: set, errors: dict, on: dt.date,
     asked = [n for n in st.session_state["asked"] if n in facts and n not in FIRST_QUESTIONS]
     view["asked"] = asked
     if report is not None and "province" in values:
-        nxt = next_questions(report, rules, exclude=set(asked) | skipped | set(errors),
-                             limit=st.session_state["n_next"])
+        exclude = set(asked) | skipped | set(errors)
+        key = (sig, mode, tuple(sorted(exclude)), L)
+        cached = st.session_state.get("_last_view")
+        if cached and cached[0] == key:
+            questions, ov, results = cached[1]
+        else:
+            questions = question_order(report, rules, exclude=exclude)
+            ov = build_view(report, rules, mode, questions=questions, skipped=skipped)
+            results = results_view(ov, report, rules, L) if eval_error is None else None
+            st.session_state["_last_view"] = (key, (questions, ov, results))
+        view["owner"] = ov
+        view["results"] = results
         view["next"] = []
-        for q in nxt:
+        for q in questions[:st.session_state["n_next"]]:
             extra = tx("matters").format(n=q.n_rules)
             if q.money:
                 extra += tx("matters_money").format(m=money(q.money, L))
             view["next"].append((q.spec, f"（{extra}）" if L == "zh" else f"({extra})"))
-        if eval_error is None:
-            view["results"] = results_view(report, rules, L)
     return view
 
 
 def page_form() -> None:
-    """Questions on the left, results on the right (stacked on a phone).
+    """The date question, then the questions on the left and the results on the right (on a phone:
+    the answer first, above the form).
 
     Once the rules are loaded (every run after the first screen), the whole page is worked out first and
     then drawn in one go: the browser re-renders the page for each batch of elements it receives, so a
@@ -453,36 +462,60 @@ def page_form() -> None:
     _persist_keys()
     st.session_state.setdefault("asked", [])
     st.session_state.setdefault("n_next", NEXT_STEP)
+    st.session_state.setdefault("when", "now")
     values, raw, skipped, errors, notes = read_answers(facts, early_places())
-    on = st.session_state.get("on") or dt.date.today()
-    view = _form_view(values, raw, skipped, errors, on, L) if catalogue_future(_rules_dir()).done() else None
+    mode = st.session_state.get("when") if st.session_state.get("when") in MODES else "now"
+    # "now" is the day chosen (today by default); the whole period is told as of today
+    on = (st.session_state.get("on") or dt.date.today()) if mode == "now" else dt.date.today()
+    ready = catalogue_future(_rules_dir()).done()
+    view = _form_view(values, raw, skipped, errors, on, mode, L) if ready else None
 
+    phone = st.empty()  # the answer above the form, shown on a phone only (CSS)
+    if view is not None and view["results"] is not None:
+        phone.html(view["results"]["phone"])
     left, right = st.columns([5, 7], gap="large")
     with left:
-        st.date_input(tx("on"), min_value=dt.date(2015, 1, 1),
-                      max_value=dt.date(2035, 12, 31), key="on", help=tx("on_help"))
+        st.radio(tx("when"), options=list(MODES), key="when", format_func=tx("when_options").__getitem__,
+                 help=tx("when_help"))
+        if mode == "now":
+            st.date_input(tx("on"), min_value=dt.date(2015, 1, 1), max_value=dt.date(2035, 12, 31), key="on",
+                          help=tx("on_help"))
         windows_slot = st.empty() if view is None else None
         if view is not None and view["windows"]:
             st.caption(view["windows"])
         if errors:
             st.warning(tx("bad_answers").format(n=len(errors)))
         st.subheader(tx("basics"))
+        st.text_input(tx("company"), key="company_name", placeholder=tx("company_placeholder"))
         for q in first_questions(values, facts):
             ask(q.spec, errors, notes, first=True)
     with right:
-        st.subheader(tx("results"))
+        st.subheader(tx("results"), anchor="results")
         # a placeholder only while the rules load; otherwise the message goes straight into the column
         results_slot = st.empty() if view is None else st
     if view is None:  # first screen: the rules were still loading
-        view = _form_view(values, raw, skipped, errors, on, L)
+        view = _form_view(values, raw, skipped, errors, on, mode, L)
         if view["windows"]:
             windows_slot.caption(view["windows"])
+        if view["results"] is not None:
+            phone.html(view["results"]["phone"])
 
     with left:
         st.markdown(f"### {tx('more')}\n\n<span class=\"muted\">{html.escape(tx('more_help'))}</span>",
                     unsafe_allow_html=True)
+        # answered follow-ups as one compact list (a phone scrolls less, a rerun sends fewer widgets);
+        # one of them at a time is open for a change, and a wrong one stays open until it is fixed
+        answered = [n for n in view["asked"] if n not in errors]
         for name in view["asked"]:
-            ask(facts[name], errors, notes)
+            if name in errors:
+                ask(facts[name], errors, notes)
+        if answered:
+            st.html(answered_html(answered, values, skipped, facts, L))
+            st.selectbox(tx("edit"), options=answered, index=None, key="edit_fact", placeholder=tx("edit_placeholder"),
+                         format_func=lambda n: facts[n].label(L))
+            editing = st.session_state.get("edit_fact")
+            if editing in answered:
+                ask(facts[editing], errors, notes)
         if view["next"] is not None:
             for spec, extra in view["next"]:
                 ask(spec, errors, notes, extra)
@@ -490,116 +523,68 @@ def page_form() -> None:
                 st.button(tx("show_more").format(n=NEXT_STEP), key="more_questions", on_click=_more)
             else:
                 st.info(tx("no_more"))
-        st.button(tx("reset"), key="reset", on_click=_reset)
+        st.button(tx("reset"), key="reset", on_click=_reset, icon=":material/restart_alt:")
     with right:
         if view["eval_error"] is not None:
-            results_slot.error(tx("eval_error") + "; ".join(str(i) for i in view["eval_error"].issues))
+            results_slot.error(tx("eval_error") + "; ".join(msg(i.message) if hasattr(i, "message") else msg(str(i))
+                                                            for i in view["eval_error"].issues))
         elif view["results"] is None:
             results_slot.info(tx("start_hint"))
         else:
-            draw_results(view["results"], view["report"], view["rules"], raw, L)
+            draw_results(view["results"], view["owner"], view["report"], view["rules"], raw, mode, L)
     _save_keys()
 
 
-def results_view(report, rules, L: str) -> dict:
-    """The results column's figures and HTML, computed before anything is drawn."""
-    groups = P.by_window(report)
-    here = [r for g in groups.values() for r in g]
-    v: dict[str, Any] = {
-        "metrics": (big_money(report.total_amount, L), big_money(report.total_in_effect, L),
-                    big_money(P.possible_money(report, rules), L)),
-        "counts": tx("counts").format(e=sum(r.status == "eligible" for r in here),
-                                      u=sum(r.status == "undetermined" for r in here),
-                                      i=sum(r.status == "ineligible" for r in here)),
-        "summary": None, "star": False, "nothing": not here,
-        "hidden": sum(1 for r in report.results if P.not_here(r)),
+def answered_html(names: list[str], values: dict, skipped: set, facts, L: str) -> str:
+    sep = "：" if L == "zh" else ": "
+    items = []
+    for n in names:
+        spec = facts[n]
+        shown = tx("unknown") if n in skipped or n not in values else spec.value_label(values[n], L)
+        items.append(f"<li>{html.escape(spec.label(L))}{sep}<b>{html.escape(shown)}</b></li>")
+    return f'<div class="answered"><div class="muted">{html.escape(tx("answered"))}</div><ul>{"".join(items)}</ul></div>'
+
+
+def results_view(ov, report, rules, L: str) -> dict:
+    """The results column's HTML, computed before anything is drawn (and kept while nothing changes)."""
+    facts = rules.facts
+    summary = P.summary_html(ov, L)
+    top = P.top_lines_html(ov, L, facts)
+    return {
+        "summary": summary,
+        "phone": f'<div class="phone-summary">{summary}{top}<a class="see-all" href="#results">'
+                 f'{html.escape(tx("see_all"))}</a></div>',
+        "body": P.view_html(ov, rules, L, facts),
+        "n_inel": len(ov.ineligible),
+        "nothing": not (ov.lines or ov.services or ov.maybe or ov.closed or ov.ineligible),
     }
-    eligible = [r for w in P.WINDOWS for r in groups[w] if r.status == "eligible"]
-    if eligible:
-        cols = tx("sum_cols")
-        wwords = P.t(L, "window_head")
-        rows = [(r.title.get(L), wwords[r.window].split("（")[0].split(" (")[0],
-                 P.amount_words(r, L) + ("" if r.counted_in_total or r.amount is None else " *"),
-                 str(min((d for d in (r.period.end, r.period.deadline) if d), default="") or "—"))
-                for r in eligible]
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in cols.values())
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in row) + "</tr>" for row in rows)
-        v["summary"] = f'<table class="sum"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-        v["star"] = any(r.amount is not None and not r.counted_in_total for r in eligible)
-    first = P.default_window(groups)
-    v["first"] = first
-    heads = P.t(L, "window_head")
-    v["windows"] = []
-    for w in [first] + [x for x in P.WINDOWS if x != first]:
-        group = groups[w]
-        relevant = [r for r in group if r.status != "ineligible"]
-        inel = [r for r in group if r.status == "ineligible"]
-        eligible_here = [r for r in relevant if r.status == "eligible"]
-        maybe = [r for r in relevant if r.status == "undetermined"]
-        shown = eligible_here + (maybe if st.session_state.get(f"all_{w}", False) else maybe[:MAX_MAYBE])
-        items = "".join(_result_html(r, rules, L, report.as_of) for r in shown)
-        inel_html = (_ineligible_html(inel, rules, L) if inel and st.session_state.get(f"inel_{w}", False)
-                     else None)
-        v["windows"].append({"w": w, "head": f"### {heads[w]} · {len(relevant)}", "empty": not group,
-                             "items": items, "n_maybe": len(maybe), "n_inel": len(inel), "inel_html": inel_html})
-    return v
 
 
-def draw_results(v: dict, report, rules, raw: dict, L: str) -> None:
-    """Few elements, long texts in one Markdown block each: every element costs the server and the browser
+def draw_results(v: dict, ov, report, rules, raw: dict, mode: str, L: str) -> None:
+    """Few elements, long texts in one HTML block each: every element costs the server and the browser
     time on each answer."""
-    row = st.container(horizontal=True, gap="medium")
-    row.metric(tx("total"), v["metrics"][0], help=tx("total_help"))
-    row.metric(tx("total_open"), v["metrics"][1])
-    row.metric(tx("possible"), v["metrics"][2], help=tx("possible_help"))
-    st.caption(v["counts"])
-    with st.expander(tx("downloads"), expanded=False):
+    st.html(v["summary"])
+    # the download buttons only on request: three widgets fewer on every answer
+    if st.toggle(tx("downloads"), key="show_downloads"):
         stamp = report.as_of.isoformat()
-        d = st.container(horizontal=True)
-        d.download_button(tx("dl_html"), data=lambda: P.report_html(report, rules, L, raw).encode("utf-8"),
+        company = (st.session_state.get("company_name") or "").strip() or None
+        d = st
+        d.download_button(tx("dl_html"), data=lambda: P.report_html(report, rules, L, raw, company=company, mode=mode,
+                                                                   view=ov).encode("utf-8"),
                           file_name=f"policy-report-{stamp}.html", mime="text/html", key="dl_html",
-                          on_click="ignore")
-        d.download_button(tx("dl_csv"), data=lambda: P.report_csv(report, L), file_name=f"policy-results-{stamp}.csv",
-                          mime="text/csv", key="dl_csv", on_click="ignore")
+                          on_click="ignore", type="primary")
+        d.download_button(tx("dl_csv"), data=lambda: P.benefits_csv(ov, L, rules=rules),
+                          file_name=f"policy-results-{stamp}.csv", mime="text/csv", key="dl_csv", on_click="ignore")
         d.download_button(tx("dl_json"), data=lambda: P.report_json(report, L, raw),
                           file_name=f"policy-results-{stamp}.json", mime="application/json", key="dl_json",
                           on_click="ignore")
-    if v["summary"]:
-        star = f'<p class="muted">{html.escape(tx("star"))}</p>' if v["star"] else ""
-        st.markdown(f"#### {tx('summary')}\n\n{v['summary']}{star}", unsafe_allow_html=True)
-    if v["first"] != "open":
-        st.info(tx("window_empty_open"))
-    for g in v["windows"]:
-        if g["empty"]:
-            st.markdown(f"{g['head']}\n\n<p class=\"muted\">{html.escape(tx('none_here'))}</p>", unsafe_allow_html=True)
-            continue
-        st.markdown(f"{g['head']}\n\n{g['items']}" if g["items"] else g["head"], unsafe_allow_html=True)
-        if g["n_maybe"] > MAX_MAYBE:
-            st.checkbox(tx("show_all").format(n=g["n_maybe"]), key=f"all_{g['w']}")
-        if g["n_inel"]:
-            # rendered only on request: a long why-not list would slow every answer down
-            if st.checkbox(tx("ineligible_head").format(n=g["n_inel"]), key=f"inel_{g['w']}") and g["inel_html"]:
-                st.markdown(g["inel_html"], unsafe_allow_html=True)
-    if v["hidden"]:
-        st.caption(P.t(L, "not_here").format(n=v["hidden"]))
+    st.html(v["body"])
+    if v["n_inel"]:
+        # rendered only on request: a long why-not list would slow every answer down
+        if st.checkbox(tx("ineligible_head").format(n=v["n_inel"]), key="show_ineligible"):
+            st.html(P.ineligible_html(ov, L, rules.facts))
     if v["nothing"]:
         st.info(tx("nothing_here"))
-
-
-def _result_html(r, rules, L: str, on: dt.date | None = None) -> str:
-    facts = rules.facts
-    amount = f" · {P.amount_words(r, L)}" if r.amount is not None else ""
-    status = P.status_words(r, L, facts)
-    return (f'<details class="res {r.status}"><summary><span class="dot"></span>{html.escape(r.title.get(L))}'
-            f'{html.escape(amount)} — {html.escape(status)}</summary>'
-            f'{P.card_html(r, rules.by_id.get(r.rule_id), L, facts, on)}</details>')
-
-
-def _ineligible_html(results, rules, L: str) -> str:
-    """Compact why-not list: the failed condition in the document's words and what would change it."""
-    items = [f"<li><b>{html.escape(r.title.get(L))}</b> <span class=\"muted\">{html.escape(P.source_words(r))}</span>"
-             f"{P.why_not_html(r, L, rules.facts)}</li>" for r in results]
-    return f"<div class=\"card\"><ul>{''.join(items)}</ul></div>"
 
 
 # ---------------------------------------------------------------- rule browser
@@ -649,14 +634,17 @@ def page_browse(rules) -> None:
     rows = []
     for r in chosen:
         s = r.spec
-        rows.append({cols["id"]: s.id, cols["title"]: s.title.get(L), cols["region"]: r.jurisdiction_text,
+        end = s.period.deadline or s.period.end
+        rows.append({cols["title"]: s.title.get(L), cols["document"]: r.document.number or r.document.title,
+                     cols["region"]: r.jurisdiction_text,
                      cols["kind"]: KIND_WORDS[L][s.kind], cols["strength"]: STRENGTH_WORDS[L][s.strength],
-                     cols["period"]: f"{s.period.start} – {s.period.end or s.period.deadline or '…'}"})
+                     cols["period"]: f"{s.period.start} – {end or '…'}"})
     if rows:
-        st.dataframe(rows, hide_index=True, width="stretch", height=min(420, 38 + 35 * len(rows)))
+        st.dataframe(rows, hide_index=True, width="stretch", height=min(420, 38 + 35 * len(rows)), key="rb_table")
         ids = [r.id for r in chosen]
         rid = st.selectbox(tx("rb_rule"), options=ids, key="rb_rule",
-                           format_func=lambda i: f"{rules.by_id[i].spec.title.get(L)} ({i})")
+                           format_func=lambda i: rules.by_id[i].spec.title.get(L)
+                           + (f"（{rules.by_id[i].document.number}）" if rules.by_id[i].document.number else ""))
         if rid:
             rule_detail(rules.by_id[rid], rules, L, amounts, Labeller)
 
@@ -678,9 +666,11 @@ def rule_detail(rule, rules, L: str, amounts, Labeller) -> None:
     s = rule.spec
     facts = rules.facts
     colon = "：" if L == "zh" else ": "
-    st.markdown(f"#### {s.title.get(L)}")
-    st.markdown(f"`{s.id}` · {KIND_WORDS[L][s.kind]} · {STRENGTH_WORDS[L][s.strength]} · {rule.jurisdiction_text}")
-    st.markdown(f"**{s.benefit.get(L)}**  \n{P.t(L, 'agency')}{colon}{s.agency.get(L)}")
+    titles = {r.id: r.spec.title.get(L) for r in rules}
+    st.markdown(f"#### {md_text(s.title.get(L))}")
+    st.markdown(f"{KIND_WORDS[L][s.kind]} · {STRENGTH_WORDS[L][s.strength]} · {zh(rule.jurisdiction_text)}",
+                unsafe_allow_html=True)
+    st.markdown(f"**{md_text(s.benefit.get(L))}**  \n{P.t(L, 'agency')}{colon}{md_text(s.agency.get(L))}")
     st.markdown(f"##### {tx('rb_conditions')}")
     st.markdown("\n".join(P.condition_lines(rule.condition, L, facts)))
     st.markdown(f"##### {tx('rb_amount')}")
@@ -696,52 +686,77 @@ def rule_detail(rule, rules, L: str, amounts, Labeller) -> None:
                 lines.append(f"- {when} → {f}")
             else:
                 lines.append(f"- {f}")
-        if rule.amount.spec.text:
+        if rule.amount.spec.text and L == "zh":
             lines.append(f"- {rule.amount.spec.text.get(L)}")
         lines.append(f"- {tx('rb_per')[rule.amount.spec.per]}")
-        for label, part in ((tx("rb_cap"), rule.amount.spec.cap), (tx("rb_floor"), rule.amount.spec.floor)):
-            if part is not None:
-                lines.append(f"- {label}{colon}{part}")
+        for label, part in ((tx("rb_cap"), rule.amount.cap), (tx("rb_floor"), rule.amount.floor)):
+            if part is not None:  # compiled formulas: facts by their labels
+                lines.append(f"- {label}{colon}{amounts.render(part, lab.formula_name(_param_text(rule.amount)))}")
         st.markdown("\n".join(lines))
     st.markdown(f"##### {tx('rb_period')}")
     p = s.period
     st.markdown(f"{p.start} – {p.end or '…'}" + (f"；{P.t(L, 'deadline')}{colon}{p.deadline}" if p.deadline else "")
-                + (f"  \n{p.text}" if p.text else ""))
+                + (f"  \n{p.text}" if p.text and L == "zh" else ""))
     if s.excludes:
-        st.caption(f"{tx('rb_excludes')}{colon}{', '.join(s.excludes)}")
+        st.caption(f"{tx('rb_excludes')}{colon}{'；'.join(titles.get(i, '') for i in s.excludes)}")
     if s.tops_up:
-        st.caption(f"{tx('rb_tops_up')}{colon}{s.tops_up}")
+        st.caption(f"{tx('rb_tops_up')}{colon}{titles.get(s.tops_up, '')}")
     st.markdown(f"##### {tx('rb_source')}")
     doc = rule.document
-    st.markdown(f"{doc.title}" + (f"（{doc.number}）" if doc.number else "") + (f" · {doc.issuer}" if doc.issuer else "")
-                + (f" · {doc.date}" if doc.date else ""))
+    st.markdown(zh(doc.title + (f"（{doc.number}）" if doc.number else "") + (f" · {doc.issuer}" if doc.issuer else ""))
+                + (f" · {doc.date}" if doc.date else ""), unsafe_allow_html=True)
     quote = " …… ".join(s.quotes)
-    st.markdown(f"<div class=\"card\"><blockquote>{P.highlight_html(quote, P.highlight_terms(rule))}</blockquote></div>",
-                unsafe_allow_html=True)
-    if s.note:
-        st.caption(s.note)
+    st.html(f"<blockquote lang=\"zh-CN\">{P.highlight_html(quote, P.highlight_terms(rule))}</blockquote>")
+    note = P.clean_note(s.note, L, rules)
+    if note:
+        st.caption(note)
     st.markdown(f"##### {tx('rb_examples')}")
     cols = tx("rb_ex_cols")
     rows = []
     for ex in s.examples:
-        fx = "；".join(f"{facts[k].label(L)}={_value_text(facts[k], v, L)}" if k in facts else f"{k}={v}"
-                      for k, v in ex.facts.items())
-        rows.append({cols["name"]: ex.name, cols["facts"]: fx,
+        fx = ("；" if L == "zh" else "; ").join(f"{facts[k].label(L)}={_value_text(facts[k], v, L)}"
+                                               for k, v in ex.facts.items() if k in facts)
+        rows.append({**({cols["name"]: ex.name} if L == "zh" else {}), cols["facts"]: fx,
                      cols["status"]: STATUS_WORDS[L][ex.expect.status],
                      cols["amount"]: "" if ex.expect.amount is None else str(ex.expect.amount)})
-    st.dataframe(rows, hide_index=True, width="stretch")
+    st.dataframe(rows, hide_index=True, width="stretch", key="rb_examples")
 
 
 # ---------------------------------------------------------------- batch
 
 
+def _columns_table(facts, L: str) -> list[dict]:
+    """Every accepted column: its Chinese (or English) name, what it means, how to fill it."""
+    cols = tx("batch_columns_cols")
+    types = tx("batch_types")
+    sep = "、" if L == "zh" else ", "
+    rows = []
+    for spec in facts.values():
+        if spec.derived:
+            continue
+        rows.append({cols["column"]: spec.label(L), cols["meaning"]: spec.help(L), cols["type"]: types[spec.type],
+                     cols["values"]: sep.join(v.get(L, k) for k, v in spec.values.items()) if spec.values else ""})
+    return rows
+
+
+def _template_csv(facts) -> bytes:
+    heads = ["企业名称", *[facts[n].zh for n in ("province", "city", "county", "entity_type", "industry",
+                                                  "employees", "revenue", "monthly_rent")]]
+    row = ["石家庄某某餐饮有限公司", "河北省", "石家庄市", "长安区", "企业", "餐饮业", "40", "300万", "10000"]
+    return ("\ufeff" + ",".join(heads) + "\n" + ",".join(row) + "\n").encode("utf-8")
+
+
 def page_batch(rules) -> None:
     """Advisers' batch check: the same eligibility.batch code as `eligibility batch`, with web limits."""
     L = lang()
+    facts = rules.facts
     st.caption(tx("batch_intro"))
     from eligibility.batch import UPLOAD_LIMITS, evaluate_upload, read_table  # only this page needs polars
     from eligibility.errors import InputLimitError
-    st.caption(tx("batch_columns"))
+    with st.expander(tx("batch_columns_head"), expanded=False):
+        st.download_button(tx("batch_template"), data=_template_csv(facts), file_name="company-list-template.csv",
+                           mime="text/csv", key="batch_template", on_click="ignore")
+        st.dataframe(_columns_table(facts, L), hide_index=True, width="stretch", key="batch_columns")
     up = st.file_uploader(tx("batch_file"), type=["csv", "xlsx", "xls", "txt"], key="batch_file")
     on = st.date_input(tx("batch_on"), key="batch_on")
     if up is None:
@@ -795,46 +810,89 @@ def _name_column(frame, facts):
     return None
 
 
-def show_batch(frame, summary, long, rules, L: str) -> None:
+def _errors_words(text: str | None) -> str | None:
+    """'header: 中文 / English | …' in the reader's language."""
+    if not text:
+        return None
+    from eligibility.batch import ERROR_SEP
+
+    out = []
+    for part in text.split(ERROR_SEP):
+        head, sep, rest = part.partition(": ")
+        out.append(f"{head}{'：' if lang() == 'zh' else ': '}{msg(rest)}" if sep else msg(part))
+    return ("；" if lang() == "zh" else "; ").join(out)
+
+
+def batch_views(frame, summary, long, rules, L: str):
+    """The summary and the details as people read them: titles, labels, words; no internal names."""
     import polars as pl
 
     facts = rules.facts
-    st.success(tx("batch_done").format(n=summary.height))
     cols = tx("batch_cols")
     name_col = _name_column(frame, facts)
-    view = summary
-    if name_col:
-        view = view.with_columns(frame[name_col].cast(pl.Utf8).alias(cols["name"]))
     titles = {r.id: r.spec.title.get(L) for r in rules}
+    sep = "；" if L == "zh" else "; "
 
     def titled(ids):
-        return "；".join(titles.get(i, i) for i in (ids or "").split(";") if i)
+        return sep.join(titles.get(i, "") for i in (ids or "").split(";") if i in titles)
 
-    view = view.with_columns(
-        pl.col("eligible").map_elements(titled, return_dtype=pl.Utf8).alias(cols["eligible"]),
-        pl.col("facts_to_collect").map_elements(
-            lambda x: "、".join(facts[f].label(L) if f in facts else f for f in (x or "").split(";") if f),
-            return_dtype=pl.Utf8).alias(cols["collect"]),
+    def labelled(names):
+        asked = askable([f for f in (names or "").split(";") if f], facts, set())
+        return ("、" if L == "zh" else ", ").join(facts[f].label(L) for f in asked)
+
+    view = summary.with_columns(
+        pl.col("row").alias(cols["row"]),
+        *([frame[name_col].cast(pl.Utf8).alias(cols["name"])] if name_col else []),
+        pl.col("n_eligible").alias(cols["n_e"]), pl.col("n_undetermined").alias(cols["n_u"]),
         pl.col("total_amount").cast(pl.Float64).alias(cols["total"]),
+        pl.col("total_up_to").cast(pl.Float64).alias(cols["up_to"]),
         pl.col("total_in_effect").cast(pl.Float64).alias(cols["open"]),
+        pl.col("eligible").map_elements(titled, return_dtype=pl.Utf8).alias(cols["eligible"]),
+        pl.col("facts_to_collect").map_elements(labelled, return_dtype=pl.Utf8).alias(cols["collect"]),
+        pl.col("errors").map_elements(_errors_words, return_dtype=pl.Utf8).alias(cols["errors"]),
     )
-    view = view.rename({"n_eligible": cols["n_e"], "n_undetermined": cols["n_u"]})
-    show = ["row", *([cols["name"]] if name_col else []), cols["n_e"], cols["n_u"], cols["total"], cols["open"],
-            cols["eligible"], cols["collect"]]
+    show = [cols["row"], *([cols["name"]] if name_col else []), cols["n_e"], cols["n_u"], cols["total"],
+            cols["up_to"], cols["open"], cols["eligible"], cols["collect"]]
+    readable = view.select([*show, cols["errors"]])
+    status = STATUS_WORDS[L]
+    per = tx("rb_per")
+    yes_no = {True: tx("yes"), False: tx("no")}
+    long_view = long.with_columns(
+        pl.col("row").alias(cols["row"]),
+        pl.col("rule_id").replace_strict(titles, default="").alias(cols["measure"]),
+        pl.col("status").replace_strict(status, default="").alias(cols["status"]),
+        pl.col("amount").cast(pl.Float64).alias(cols["amount"]),
+        pl.col("per").replace_strict(per, default="").alias(cols["per"]),
+        pl.col("counted_in_total").replace_strict(yes_no, default="", return_dtype=pl.Utf8).alias(cols["counted"]),
+        pl.col("missing").cast(pl.Utf8).map_elements(labelled, return_dtype=pl.Utf8).alias(cols["missing"]),
+        pl.col("errors").map_elements(_errors_words, return_dtype=pl.Utf8).alias(cols["errors"]),
+    )
+    long_names = [c for c in long.columns if c == name_col]
+    long_readable = long_view.select([cols["row"], *long_names, cols["measure"], cols["status"], cols["amount"],
+                                      cols["per"], cols["counted"], cols["missing"], cols["errors"]])
+    return view, show, readable, long_readable, titles
+
+
+def show_batch(frame, summary, long, rules, L: str) -> None:
+    import polars as pl
+
+    st.success(tx("batch_done").format(n=summary.height))
+    cols = tx("batch_cols")
+    view, show, readable, long_readable, titles = batch_views(frame, summary, long, rules, L)
     st.markdown(f"#### {tx('batch_summary')}")
     st.dataframe(view.filter(pl.col("errors").is_null()).select(show), hide_index=True, width="stretch",
                  key="batch_summary")
     bad = view.filter(pl.col("errors").is_not_null())
     if bad.height:
+        name = [cols["name"]] if cols["name"] in view.columns else []
         st.markdown(f"#### {tx('batch_errors')} · {bad.height}")
-        st.dataframe(bad.select(["row", *([cols["name"]] if name_col else []), "errors"]), hide_index=True,
-                     width="stretch", key="batch_bad")
+        st.dataframe(bad.select([cols["row"], *name, cols["errors"]]), hide_index=True, width="stretch",
+                     key="batch_bad")
     per_rule = (long.filter(pl.col("status") == "eligible")
                 .group_by("rule_id")
                 .agg(pl.len().alias(cols["companies"]),
                      pl.col("amount").cast(pl.Float64).fill_null(0).sum().alias(cols["money"]))
-                .with_columns(pl.col("rule_id").replace_strict(titles, default=pl.col("rule_id"))
-                              .alias(cols["measure"]))
+                .with_columns(pl.col("rule_id").replace_strict(titles, default="").alias(cols["measure"]))
                 .sort(cols["companies"], descending=True))
     if per_rule.height:
         st.markdown(f"#### {tx('batch_chart')}")
@@ -844,13 +902,14 @@ def show_batch(frame, summary, long, rules, L: str) -> None:
                      sort=f"-{cols['companies']}")
         c2.bar_chart(top, x=cols["measure"], y=cols["money"], horizontal=True, height=520, color="#2e7d32",
                      sort=f"-{cols['money']}")
-        st.dataframe(per_rule.select([cols["measure"], "rule_id", cols["companies"], cols["money"]]),
+        st.dataframe(per_rule.select([cols["measure"], cols["companies"], cols["money"]]),
                      hide_index=True, width="stretch", key="batch_per_rule")
     d1, d2 = st.columns(2)
-    d1.download_button(tx("batch_download"), data=lambda: _csv_bytes(summary), file_name="batch-summary.csv",
+    d1.download_button(tx("batch_download"), data=lambda: _csv_bytes(readable), file_name="batch-summary.csv",
                        mime="text/csv", key="batch_download", on_click="ignore")
-    d2.download_button(tx("batch_download_long"), data=lambda: _csv_bytes(long), file_name="batch-results-long.csv",
-                       mime="text/csv", key="batch_download_long", on_click="ignore")
+    d2.download_button(tx("batch_download_long"), data=lambda: _csv_bytes(long_readable),
+                       file_name="batch-results-long.csv", mime="text/csv", key="batch_download_long",
+                       on_click="ignore")
 
 
 def _csv_bytes(frame) -> bytes:
@@ -875,28 +934,30 @@ def form_fragment() -> None:
     """The form page, its footer and the end-of-run marker as one fragment: answering a question reruns
     only this, and the header above (title, language, page switch) is neither rebuilt nor sent again."""
     started = _RUN.pop("started", None) or time.perf_counter()
+    _read_lang()
     page_form()
     footer(started)
 
 
 def footer(started: float) -> None:
     rules = get_rules()[0]
-    st.divider()
-    st.caption(tx("footer").format(tool=__version__, rules=rules.version, n=len(rules)))
-    # the last element of every run (full or fragment): tests and bench/ui.py wait for it to know a run is
-    # fully shown
+    # the last element of every run (full or fragment): tests and bench/ui.py wait for its marker to know
+    # a run is fully shown
     st.session_state["_runs"] = st.session_state.get("_runs", 0) + 1
     took = (time.perf_counter() - started) * 1000
-    st.markdown(f'<span class="run-done" data-run="{st.session_state["_runs"]}" data-ms="{took:.0f}"></span>',
-                unsafe_allow_html=True)
+    words = html.escape(tx("footer").format(tool=__version__, rules=rules.version, n=len(rules)))
+    st.html(f'<p class="muted footer">{words}</p>'
+            f'<span class="run-done" data-run="{st.session_state["_runs"]}" data-ms="{took:.0f}"></span>')
 
 
 def main() -> None:
     started = time.perf_counter()
-    st.markdown(CSS, unsafe_allow_html=True)
+    _read_lang()
+    st.html(CSS)
+    st.html(DATE_COMMIT_JS, unsafe_allow_javascript=True)
     head, switch = st.columns([5, 2])
     with switch:
-        st.radio(TX["zh"]["lang"], options=["zh", "en"], key="lang", horizontal=True, on_change=_relabel,
+        st.radio(APP["zh"]["lang"], options=["zh", "en"], key="lang", horizontal=True, on_change=_relabel,
                  format_func=lambda v: {"zh": "中文", "en": "English"}[v])
     with head:
         st.title(tx("title"))
