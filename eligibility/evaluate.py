@@ -20,7 +20,7 @@ from .facts import consistency
 from .errors import ArgumentError, CompanyValidationError, Issue
 from .loading import CompiledAmount, CompiledRule, RuleSet, load_rules
 from .models import Company, PeriodOut, Report, RuleResult, SourceRef
-from .money import counts_toward_total, tie_key
+from .money import counted_member, counts_toward_total
 from .validity import as_date, end_is_estimate, window
 
 ZERO = Decimal(0)
@@ -185,9 +185,7 @@ def _count_once(results: list[RuleResult], rules: RuleSet) -> tuple[Decimal, Dec
     superseders = rules.superseded_by
 
     def best(members: list[RuleResult]) -> RuleResult | None:
-        ids = {r.rule_id for r in members}
-        left = [r for r in members if not any(s in ids for s in superseders.get(r.rule_id, ()))]
-        return min(left, key=lambda r: (-r.amount, tie_key(r.amount_kind, r.rule_id))) if left else None
+        return counted_member(members, superseders)
 
     total = total_open = up_to = ZERO
     for members in groups:

@@ -18,3 +18,12 @@ def counts_toward_total(r) -> bool:
     """Money that can be added up: an eligible money measure with a one-off amount in 元 (元/月 and
     元/年 figures are never added to 元; they stay lines of their own)."""
     return r.status == "eligible" and r.amount is not None and r.kind == "money" and r.per == "once"
+
+
+def counted_member(members: list, superseded_by: dict[str, list[str]]):
+    """The member of a counted-once group whose money is added up: a member that a paying later
+    member supersedes is out (the later document narrowed it); of the rest, the largest amount, then
+    exact before up_to, then the smaller id. `members` are results that count toward a total."""
+    ids = {r.rule_id for r in members}
+    left = [r for r in members if not any(s in ids for s in superseded_by.get(r.rule_id, ()))]
+    return min(left, key=lambda r: (-r.amount, tie_key(r.amount_kind, r.rule_id))) if left else None

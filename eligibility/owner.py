@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Iterable
 
-from .evaluate import counts_toward_total, tie_key
+from .money import counted_member, counts_toward_total, tie_key
 from .facts import FactDictionary
 from .loading import RuleSet
 from .models import Report, RuleResult
@@ -188,17 +188,14 @@ def benefit_groups(rules: RuleSet) -> tuple[dict[str, int], dict[str, int]]:
     return line, engine
 
 
-def _best(members: Iterable[RuleResult], rank: dict[str, int]) -> RuleResult | None:
-    """The engine's choice within a counted-once group (evaluate._count_once's order)."""
-    members = list(members)
-    if not members:
-        return None
-    return min(members, key=lambda r: (-rank.get(r.rule_id, 0), -(r.amount or 0), tie_key(r.amount_kind, r.rule_id)))
+def _best(members: Iterable[RuleResult], sup: dict[str, list[str]]) -> RuleResult | None:
+    """The engine's choice within a counted-once group (money.counted_member, as evaluate._count_once)."""
+    return counted_member(list(members), sup)
 
 
-def _order(r: RuleResult, rank: dict[str, int], now: bool):
+def _order(r: RuleResult, sup: dict[str, list[str]], now: bool):
     return (0 if r.status == "eligible" else 1, WINDOW_PREF[r.window] if now else 0,
-            0 if r.kind == "money" else 1, -rank.get(r.rule_id, 0),
+            0 if r.kind == "money" else 1, 1 if sup.get(r.rule_id) else 0,
             -(r.amount if r.amount is not None else Decimal(-1)), tie_key(r.amount_kind, r.rule_id))
 
 
@@ -264,7 +261,7 @@ def build_view(report: Report, rules: RuleSet, mode: str = "now", questions: lis
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
     now = mode == "now"
-    rank = rules.rank
+    rank = rules.superseded_by  # later measures narrow earlier ones: those come after
     facts = rules.facts
     line_of, engine_of = benefit_groups(rules)
     hidden = 0
@@ -340,7 +337,7 @@ def build_view(report: Report, rules: RuleSet, mode: str = "now", questions: lis
                      closed, ineligible, hidden, questions, closed_maybe)
 
 
-def _counted(members: list[RuleResult], engine_of: dict[str, int], rank: dict[str, int],
+def _counted(members: list[RuleResult], engine_of: dict[str, int], rank: dict[str, list[str]],
              open_only: bool) -> list[RuleResult]:
     """Per engine counted-once group, the member whose money is added up: the engine's own choice
     (`counted_in_total`) for the whole period, its choice among the open ones for "now"."""
@@ -353,7 +350,7 @@ def _counted(members: list[RuleResult], engine_of: dict[str, int], rank: dict[st
     return [b for g in groups.values() if (b := _best(g, rank)) is not None]
 
 
-def _head(counted: list[RuleResult], candidates: list[RuleResult], rank: dict[str, int], now: bool) -> RuleResult:
+def _head(counted: list[RuleResult], candidates: list[RuleResult], rank: dict[str, list[str]], now: bool) -> RuleResult:
     if counted:
         return min(counted, key=lambda r: _order(r, rank, now))
     return min(candidates, key=lambda r: _order(r, rank, now))
