@@ -1279,13 +1279,15 @@ def _row_values(raw_row: dict[str, Any], plan: ColumnPlan, facts: FactDictionary
 
 
 def evaluate_chunk(raw: pl.DataFrame, on: Any, rules=None, row_offset: int = 0, long: bool = False,
-                   engine: str = "polars") -> ChunkResult:
-    """Evaluate one chunk of raw rows (the unit of work of every engine, Dask workers included)."""
+                   engine: str = "polars", facts_to_collect: bool = True) -> ChunkResult:
+    """Evaluate one chunk of raw rows (the unit of work of every engine, Dask workers included).
+    facts_to_collect=False: the summary has no `facts_to_collect` column, and (unless long) the
+    missing-fact masks it is ranked from are not computed."""
     rules = _rules(rules)
     on = as_date(on)
     plan = ColumnPlan.build(raw.columns, rules.facts)
     if engine == "single":
-        return _reference_chunk(raw, plan, on, rules, row_offset, long, range(raw.height))
+        return _reference_chunk(raw, plan, on, rules, row_offset, long, range(raw.height), facts_to_collect)
     enc = encode_frame(raw, plan, rules.facts)
     n = raw.height
     meta = _meta(rules, on)
@@ -1304,14 +1306,15 @@ def evaluate_chunk(raw: pl.DataFrame, on: Any, rules=None, row_offset: int = 0, 
     if split:  # the derived columns once for the chunk, not once per program
         frame = program_for(rules, on).derive(frame)
     have = set(frame.columns)
+    masks = long or facts_to_collect
     for prog, whole in groups:
         for pos in _slices(whole, n, len(prog.plans)):
             if pos is None:
-                res = prog.run(frame, split)
+                res = prog.run(frame, split, masks)
             elif whole is None:  # a run of consecutive rows
-                res = prog.run(frame.slice(int(pos[0]), len(pos)), split)
+                res = prog.run(frame.slice(int(pos[0]), len(pos)), split, masks)
             else:  # only the columns this program reads are gathered (derive() made them all: never none)
-                res = prog.run(frame.select(c for c in prog.reads if c in have)[pos], True)
+                res = prog.run(frame.select(c for c in prog.reads if c in have)[pos], True, masks)
             fixes = prog.ambiguous(res)
             if fixes:
                 res, k, over = _fix_amounts(res, fixes, raw, plan, rules, pos)
@@ -1327,7 +1330,7 @@ def evaluate_chunk(raw: pl.DataFrame, on: Any, rules=None, row_offset: int = 0, 
                 "total_in_effect": summ["__total_open"],
                 "total_up_to": summ["__total_up_to"],
                 "eligible": eligible,
-                "facts_to_collect": prog.facts_to_collect(res),
+                **({"facts_to_collect": prog.facts_to_collect(res)} if facts_to_collect else {}),
             }))
             if long:
                 sub = base if pos is None else base[pos]
@@ -1345,7 +1348,7 @@ def evaluate_chunk(raw: pl.DataFrame, on: Any, rules=None, row_offset: int = 0, 
     exact_rows = int(enc.inexact.sum())
     if exact_rows:
         positions = np.flatnonzero(enc.inexact.to_numpy()).tolist()
-        ref = _reference_chunk(raw, plan, on, rules, row_offset, long, positions)
+        ref = _reference_chunk(raw, plan, on, rules, row_offset, long, positions, facts_to_collect)
         keep = pl.Series(~enc.inexact.to_numpy())
         summary = pl.concat([summary.filter(keep), ref.summary]).sort("row", maintain_order=True)
         if long_df is not None:
@@ -1366,7 +1369,8 @@ def _finish_summary(summary: pl.DataFrame, ok: pl.Series, meta: dict[str, str]) 
         pl.when(okc).then(cents("total_in_effect")).alias("total_in_effect"),
         pl.when(okc).then(cents("total_up_to")).alias("total_up_to"),
         pl.when(okc).then(pl.col("eligible")).cast(pl.String).alias("eligible"),
-        pl.when(okc).then(pl.col("facts_to_collect")).cast(pl.String).alias("facts_to_collect"),
+        *([pl.when(okc).then(pl.col("facts_to_collect")).cast(pl.String).alias("facts_to_collect")]
+          if "facts_to_collect" in summary.columns else []),
     )
 
 
@@ -1581,7 +1585,7 @@ def collect_facts(report, facts: FactDictionary, k: int = TOP_FACTS) -> list[str
 
 
 def _reference_chunk(raw: pl.DataFrame, plan: ColumnPlan, on: dt.date, rules, row_offset: int, long: bool,
-                     positions: Iterable[int]) -> ChunkResult:
+                     positions: Iterable[int], facts_to_collect: bool = True) -> ChunkResult:
     """Rows evaluated one at a time by evaluate(): the reference the columnar path must equal."""
     from .evaluate import evaluate
 
@@ -1629,7 +1633,7 @@ def _reference_chunk(raw: pl.DataFrame, plan: ColumnPlan, on: dt.date, rules, ro
         recs["total_in_effect"].append(report.total_in_effect)
         recs["total_up_to"].append(report.total_up_to)
         recs["eligible"].append(";".join(r.rule_id for r in report.results if r.status == "eligible"))
-        recs["facts_to_collect"].append(";".join(collect_facts(report, facts)))
+        recs["facts_to_collect"].append(";".join(collect_facts(report, facts)) if facts_to_collect else None)
         if long:
             hits = 0
             for i, r in enumerate(report.results):
@@ -1654,7 +1658,7 @@ def _reference_chunk(raw: pl.DataFrame, plan: ColumnPlan, on: dt.date, rules, ro
         "total_in_effect": pl.Series(recs["total_in_effect"], dtype=AMOUNT),
         "total_up_to": pl.Series(recs["total_up_to"], dtype=AMOUNT),
         "eligible": pl.Series(recs["eligible"], dtype=pl.String),
-        "facts_to_collect": pl.Series(recs["facts_to_collect"], dtype=pl.String),
+        **({"facts_to_collect": pl.Series(recs["facts_to_collect"], dtype=pl.String)} if facts_to_collect else {}),
     })
     long_df = None
     if long:
@@ -1681,11 +1685,12 @@ def _chunk_rows(chunk_rows: int | None, long: bool) -> int:
 
 def evaluate_frame(df: pl.DataFrame, on: Any = None, rules=None, progress: Callable[[int, int], Any] | None = None,
                    *, long: bool = False, chunk_rows: int | None = None, engine: str = "polars",
-                   only: Iterable[str] | None = None):
+                   only: Iterable[str] | None = None, facts_to_collect: bool = True):
     """Summary rows for a table of companies (as read_table returns it); with long=True the pair
     (summary, long form). `progress(done_rows, total_rows)` is called after each chunk of chunk_rows
     rows (at least MIN_CHUNK_ROWS: a chunk has a fixed cost of a few tenths of a second). `only`: glob
-    patterns of rule ids (RuleSet.select): just those rules are evaluated."""
+    patterns of rule ids (RuleSet.select): just those rules are evaluated. facts_to_collect=False: no
+    such column (and less work)."""
     rules = _rules(rules, only)
     on = as_date(on)
     chunk_rows = max(_chunk_rows(chunk_rows, long), MIN_CHUNK_ROWS)
@@ -1693,7 +1698,7 @@ def evaluate_frame(df: pl.DataFrame, on: Any = None, rules=None, progress: Calla
     sums, longs = [], []
     done = 0
     chunks = [df.slice(start, chunk_rows) for start in range(0, total, chunk_rows)] or [df]
-    for res in _local_results(chunks, on, rules, long, engine):
+    for res in _local_results(chunks, on, rules, long, engine, facts_to_collect):
         sums.append(res.summary)
         if long:
             longs.append(res.long)
@@ -1897,11 +1902,13 @@ def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
 def run_batch(input: Source, output: str | os.PathLike, on: Any = None, long: bool = False, engine: str = "polars",
               scheduler: str | None = None, chunk_rows: int | None = None, rules=None,
               progress: Callable[[int, int | None], Any] | None = None, workers: int | None = None,
-              only: Iterable[str] | None = None) -> BatchSummary:
+              only: Iterable[str] | None = None, facts_to_collect: bool = True) -> BatchSummary:
     """Evaluate a company list file into OUTPUT (.csv, .xlsx, .parquet), streaming in chunks; what produced
     it (rules version, date, tool version, the `only` patterns) goes to OUTPUT.manifest.json (and the
     Parquet metadata, the Excel `about` sheet). `only`: glob patterns of rule ids (`sjz.ui_refund.*`);
-    just the rules they match are evaluated (RuleSet.select).
+    just the rules they match are evaluated (RuleSet.select). facts_to_collect=False: the summary leaves
+    that column out, and the missing-fact masks it is ranked from are not computed (a third less work
+    on a list that meets the whole catalogue).
 
     engine: "polars" (columnar, this machine), "dask" (the same chunks on a dask.distributed
     cluster: `scheduler` is its address, or None for a local cluster), "single" (every row through
@@ -1955,16 +1962,16 @@ def run_batch(input: Source, output: str | os.PathLike, on: Any = None, long: bo
             if progress is not None:
                 progress(stats.rows_read, None)
         if stats.rows_read == 0:
-            yield _empty_output(src, rules, long, meta)
+            yield _empty_output(src, rules, long, meta, facts_to_collect)
 
     try:
         if engine == "dask":
             from .distributed import evaluate_chunks
 
             results = evaluate_chunks(watched(src.chunks(chunk_rows)), on, rules, long=long, scheduler=scheduler,
-                                      workers=workers)
+                                      workers=workers, facts_to_collect=facts_to_collect)
         else:
-            results = _local_results(reader, on, rules, long, engine)
+            results = _local_results(reader, on, rules, long, engine, facts_to_collect)
         writer.write_all(frames(results))
         writer.close({"companies": stats.rows_read, "companies_with_errors": stats.rows_with_errors})
     except BaseException:
@@ -2003,8 +2010,8 @@ def _not_the_input(input: Any, output: Any) -> None:
 IN_FLIGHT = 2  # chunks evaluated at once: one chunk's single-threaded steps overlap the other's polars work
 
 
-def _local_results(chunks: Iterable[pl.DataFrame], on: dt.date, rules, long: bool, engine: str
-                   ) -> Iterator[ChunkResult]:
+def _local_results(chunks: Iterable[pl.DataFrame], on: dt.date, rules, long: bool, engine: str,
+                   facts_to_collect: bool = True) -> Iterator[ChunkResult]:
     """Chunk results in input order; up to IN_FLIGHT chunks are evaluated at once (threads: polars and
     numpy release the GIL), while the next chunk is read."""
     from collections import deque
@@ -2016,7 +2023,7 @@ def _local_results(chunks: Iterable[pl.DataFrame], on: dt.date, rules, long: boo
         pending: deque = deque()
         try:
             for raw in (chunks if isinstance(chunks, _Prefetch) else _Prefetch(chunks)):
-                pending.append(pool.submit(evaluate_chunk, raw, on, rules, offset, long, engine))
+                pending.append(pool.submit(evaluate_chunk, raw, on, rules, offset, long, engine, facts_to_collect))
                 offset += raw.height
                 if len(pending) > width:  # one more queued: the workers stay busy while the caller writes
                     yield pending.popleft().result()
@@ -2076,8 +2083,10 @@ class _Prefetch:
 
 
 
-def _empty_output(src: TableSource, rules, long: bool, meta: dict[str, str]) -> pl.DataFrame:
+def _empty_output(src: TableSource, rules, long: bool, meta: dict[str, str], facts_to_collect: bool = True
+                  ) -> pl.DataFrame:
     raw = pl.DataFrame({h: pl.Series([], dtype=pl.String) for h in src.header})
-    res = evaluate_chunk(raw, dt.date.fromisoformat(meta["evaluated_on"]), rules, 0, long)
+    res = evaluate_chunk(raw, dt.date.fromisoformat(meta["evaluated_on"]), rules, 0, long,
+                         facts_to_collect=facts_to_collect)
     return res.long if long else res.summary
 

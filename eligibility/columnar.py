@@ -206,6 +206,34 @@ class Program:
         self._mask_exprs = self.mask_exprs()
         self._outs = self._out_exprs()
         self._summary = self._summary_exprs()
+        self._prune_num_levels()
+
+    def _prune_num_levels(self) -> None:
+        """Drop the formula columns nothing reads: a node with an exact Int128 form rarely needs its float
+        value and error bound (about half of the catalogue's formula columns)."""
+        num = {e.meta.output_name(): e for level in self._num_levels.values() for e in level}
+        readers = [*self._leaf_exprs, *self._outs, *self._mask_exprs,
+                   *(e for levels in (self._group_levels, self._flag_levels) for level in levels.values() for e in level)]
+        live: set[str] = set()
+        todo = [r for e in readers for r in e.meta.root_names() if r in num]
+        while todo:
+            name = todo.pop()
+            if name not in live:
+                live.add(name)
+                todo += [r for r in num[name].meta.root_names() if r in num]
+        self._num_levels = {d: kept for d, level in self._num_levels.items()
+                            if (kept := [e for e in level if e.meta.output_name() in live])}
+        # the row flags the statuses and amounts read (amount cases); the rest only feed the masks
+        flags = {e.meta.output_name(): e for level in self._flag_levels.values() for e in level}
+        live = set()
+        todo = [r for e in self._outs for r in e.meta.root_names() if r in flags]
+        while todo:
+            name = todo.pop()
+            if name not in live:
+                live.add(name)
+                todo += [r for r in flags[name].meta.root_names() if r in flags]
+        self._out_flag_levels = {d: kept for d, level in self._flag_levels.items()
+                                 if (kept := [e for e in level if e.meta.output_name() in live])}
 
     # ------------------------------------------------------------------ conditions
 
@@ -648,12 +676,14 @@ class Program:
         return lf.with_columns(self.size_masks, *self._need_exprs()).drop(
             _names({0: self._size_pre, 1: self._size_pick}))
 
-    def run(self, enc: pl.DataFrame, derived: bool = False) -> pl.DataFrame:
+    def run(self, enc: pl.DataFrame, derived: bool = False, masks: bool = True) -> pl.DataFrame:
         """Per rule i: `s{i}` status code (0 ineligible, 1 eligible, 2 undetermined), `a{i}` fen,
         `x{i}` ambiguous amount, `m{i}_{w}` / `q{i}_{w}` bit masks of the missing / amount-missing
         candidates. Stages: every node is a column, computed once (the stages are one lazy query
         collected without optimisations: as eager calls, but ~30 % cheaper on the wide frames).
-        derived: enc is already derive()'s output (of this or any program of the same rule set and date)."""
+        derived: enc is already derive()'s output (of this or any program of the same rule set and date).
+        masks=False: no `m`/`q` masks (nor the row flags only they read) — what facts to collect and the
+        long form's missing facts are made from; a third of the work of a wide program."""
         lf = self.prepare(enc).lazy()
         if not derived:
             lf = self._derived(lf)
@@ -662,10 +692,13 @@ class Program:
             lf = lf.with_columns(self._group_levels[depth])
         for depth in sorted(self._num_levels):
             lf = lf.with_columns(self._num_levels[depth])
-        for depth in sorted(self._flag_levels):
-            lf = lf.with_columns(self._flag_levels[depth])
+        flag_levels = self._flag_levels if masks else self._out_flag_levels
+        for depth in sorted(flag_levels):
+            lf = lf.with_columns(flag_levels[depth])
         lf = lf.with_columns(self._outs).drop(_names(self._num_levels))
-        return lf.with_columns(self._mask_exprs).drop(_names(self._flag_levels)).collect(**PLAIN_COLLECT)
+        if masks:
+            lf = lf.with_columns(self._mask_exprs)
+        return lf.drop(_names(flag_levels)).collect(**PLAIN_COLLECT)
 
     def _out_exprs(self) -> list[pl.Expr]:
         outs = []

@@ -251,6 +251,39 @@ def evaluate_node(node: Node, values: dict[str, Any], needs: dict[str, tuple[str
     return Trace(node, None, children=kids, missing=tuple(missing))
 
 
+def decide(node: Node, values: dict[str, Any], needs: dict[str, tuple[str, ...]]) -> tuple[bool | None, tuple]:
+    """(outcome, missing) exactly as evaluate_node gives them, without building the trace: an `all` stops
+    at its first False child, an `any` at its first True (their missing facts are then empty anyway)."""
+    if isinstance(node, Compare):
+        actual = values.get(node.fact)
+        if actual is None:
+            return None, needs.get(node.fact, (node.fact,))
+        op = OPERATORS[node.op]
+        if isinstance(actual, Possible):
+            outcomes = {bool(op.test(v, node.value)) for v in actual.values}
+            if len(outcomes) == 1:
+                return outcomes.pop(), ()
+            return None, needs.get(node.fact, (node.fact,))
+        return bool(op.test(actual, node.value)), ()
+    if node.kind == "not":
+        outcome, missing = decide(node.children[0], values, needs)
+        return (None if outcome is None else not outcome), missing
+    decisive = node.kind == "any"
+    unknown = None
+    for c in node.children:
+        outcome, missing = decide(c, values, needs)
+        if outcome is decisive:
+            return decisive, ()
+        if outcome is None:
+            unknown = [missing] if unknown is None else [*unknown, missing]
+    if unknown is None:
+        return not decisive, ()
+    names: dict[str, None] = {}
+    for missing in unknown:
+        names.update(dict.fromkeys(missing))
+    return None, tuple(names)
+
+
 def node_from_jurisdiction(jur: dict[str, Any], regions: dict[str, Any], loc: str) -> list[Compare]:
     """Jurisdiction is data too: it becomes place comparisons ahead of the rule's own condition."""
     out: list[Compare] = []

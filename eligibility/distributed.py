@@ -35,10 +35,10 @@ def _import():
     return Client, LocalCluster
 
 
-def _evaluate(raw: pl.DataFrame, on: dt.date, rules, offset: int, long: bool):
+def _evaluate(raw: pl.DataFrame, on: dt.date, rules, offset: int, long: bool, facts_to_collect: bool = True):
     from .batch import evaluate_chunk
 
-    return evaluate_chunk(raw, on, rules, offset, long)
+    return evaluate_chunk(raw, on, rules, offset, long, facts_to_collect=facts_to_collect)
 
 
 def connect(scheduler: str | None = None, workers: int | None = None, processes: bool = True):
@@ -57,7 +57,7 @@ def connect(scheduler: str | None = None, workers: int | None = None, processes:
 
 def evaluate_chunks(chunks: Iterable[pl.DataFrame], on: dt.date, rules, long: bool = False,
                     scheduler: str | None = None, workers: int | None = None, client: Any = None,
-                    in_flight: int | None = None) -> Iterator:
+                    in_flight: int | None = None, facts_to_collect: bool = True) -> Iterator:
     """ChunkResults in input order, each chunk evaluated on the cluster."""
     own_cluster = None
     own_client = None
@@ -71,7 +71,7 @@ def evaluate_chunks(chunks: Iterable[pl.DataFrame], on: dt.date, rules, long: bo
         pending: collections.deque = collections.deque()
         offset = 0
         for raw in chunks:
-            pending.append(client.submit(_evaluate, raw, on, rules_ref, offset, long, pure=False))
+            pending.append(client.submit(_evaluate, raw, on, rules_ref, offset, long, facts_to_collect, pure=False))
             offset += raw.height
             while len(pending) >= limit:
                 yield pending.popleft().result()

@@ -8,13 +8,13 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from decimal import Decimal
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, Mapping
 
 from pydantic import ValidationError
 
 from . import __version__, amounts
-from .conditions import Possible, Trace, evaluate_node
+from .conditions import Possible, Trace, decide, evaluate_node
 from .derived import derive
 from .facts import consistency
 from .errors import ArgumentError, CompanyValidationError, Issue
@@ -132,11 +132,10 @@ def _period_out(rule: CompiledRule) -> PeriodOut:
 
 def evaluate_rule(rule: CompiledRule, values: dict[str, Any], needs: dict[str, tuple[str, ...]],
                   on: dt.date, labeller, superseded_by: list[str] | None = None) -> RuleResult:
-    trace = evaluate_node(rule.condition, values, needs)
-    status = {True: "eligible", False: "ineligible", None: "undetermined"}[trace.outcome]
+    outcome, missing = decide(rule.condition, values, needs)  # the trace is built when asked for (reasons)
+    status = {True: "eligible", False: "ineligible", None: "undetermined"}[outcome]
     win, in_effect = window(rule, on)
     spec = rule.spec
-    doc = rule.document
     amount_value = formula = filled = None
     amount_missing: list[str] = []
     amount_traces: list[Trace] = []
@@ -148,25 +147,51 @@ def evaluate_rule(rule: CompiledRule, values: dict[str, Any], needs: dict[str, t
             raise CompanyValidationError([Issue(n, "数值过大，金额无法计算 / too large to compute an amount")
                                           for n in used[:1]]) from None
         if expr is not None:
-            formula = amounts.render(expr, labeller.formula_name(rule.amount.param_text))
+            formula = _formula_text(rule, expr, labeller)
             if amount_value is not None:
                 filled = amounts.render(expr, labeller.formula_value(values, rule.amount.param_text))
-    result = RuleResult(
-        rule_id=spec.id, title=spec.title, status=status, in_effect=in_effect, window=win,
-        kind=spec.kind, strength=spec.strength, benefit=spec.benefit, agency=spec.agency,
-        jurisdiction=rule.jurisdiction_text,
+    result = _template(rule).model_copy(update=dict(
+        status=status, in_effect=in_effect, window=win,
         amount=amount_value, amount_formula=formula, amount_filled=filled, amount_missing=amount_missing,
-        amount_kind=spec.amount.kind if spec.amount else None,
-        per=spec.amount.per if spec.amount else "once",
-        period=_period_out(rule),
-        source=SourceRef(seed=rule.seed, document=doc.title, number=doc.number, issuer=doc.issuer, date=doc.date,
-                         quote=" …… ".join(spec.quotes)),
-        missing=list(trace.missing), excludes=list(spec.excludes), tops_up=spec.tops_up, note=spec.note,
-        supersedes=list(spec.supersedes), superseded_by=list(superseded_by or ()),
-    )
-    result._trace = trace
+        missing=list(missing), excludes=list(spec.excludes),
+        superseded_by=list(superseded_by or ()),
+    ))
+    result._trace = partial(evaluate_node, rule.condition, values, needs)
     result._amount_trace = amount_traces
     return result
+
+
+def _template(rule: CompiledRule) -> RuleResult:
+    """A rule's result with what does not depend on the company (id, texts, period, source), validated
+    once and kept on the rule; evaluate_rule copies it with the company's verdict (no validation: the
+    values it fills in are its own)."""
+    got = rule.__dict__.get("_result_template")
+    if got is None:
+        spec, doc = rule.spec, rule.document
+        got = rule.__dict__["_result_template"] = RuleResult(
+            rule_id=spec.id, title=spec.title, status="ineligible", in_effect=False, window="open",
+            kind=spec.kind, strength=spec.strength, benefit=spec.benefit, agency=spec.agency,
+            jurisdiction=rule.jurisdiction_text,
+            amount=None, amount_formula=None, amount_filled=None, amount_missing=[],
+            amount_kind=spec.amount.kind if spec.amount else None,
+            per=spec.amount.per if spec.amount else "once",
+            period=_period_out(rule),
+            source=SourceRef(seed=rule.seed, document=doc.title, number=doc.number, issuer=doc.issuer, date=doc.date,
+                             quote=" …… ".join(spec.quotes)),
+            missing=[], excludes=list(spec.excludes), tops_up=spec.tops_up, note=spec.note,
+            supersedes=list(spec.supersedes),
+        )
+    return got
+
+
+def _formula_text(rule: CompiledRule, expr: amounts.Expr, labeller) -> str:
+    """The formula in words: it depends on the rule, the case chosen and the labeller's language only."""
+    cache = rule.__dict__.setdefault("_formula_texts", {})
+    key = (id(expr), labeller.lang)
+    hit = cache.get(key)
+    if hit is None or hit[0] is not labeller.facts:
+        hit = cache[key] = (labeller.facts, amounts.render(expr, labeller.formula_name(rule.amount.param_text)))
+    return hit[1]
 
 
 def _count_once(results: list[RuleResult], rules: RuleSet) -> tuple[Decimal, Decimal, Decimal]:

@@ -255,6 +255,8 @@ class RuleResult(BaseModel):
 
     @property
     def trace(self):
+        if callable(self._trace):  # evaluate() decides without the tree: it is built when first asked for
+            self._trace = self._trace()
         return self._trace
 
     def reasons(self, lang: str = "zh") -> list[str]:

@@ -287,3 +287,21 @@ def test_half_fen_float_amounts_are_recomputed_exactly(rules):
     res = evaluate_chunk(df, dt.date(2020, 6, 1), rules)
     assert res.exact_amounts > 0
     assert_agree(rows, dt.date(2020, 6, 1), rules)
+
+
+def test_without_facts_to_collect_the_rest_is_the_same(rules):
+    """facts_to_collect=False leaves that column out and skips the missing-fact masks (and the row flags
+    only they read): every other column is the same, for every rule's worked examples, on both engines."""
+    rows = [{k: (v if v is None or isinstance(v, str) else _text(v)) for k, v in ex.facts.items()}
+            for r in rules for ex in r.spec.examples]
+    df = pl.DataFrame({k: pl.Series([r.get(k) for r in rows], dtype=pl.String)
+                       for k in dict.fromkeys(k for r in rows for k in r)})
+    on = dt.date(2020, 6, 1)
+    full = evaluate_frame(df, on, rules)
+    lean = evaluate_frame(df, on, rules, facts_to_collect=False)
+    assert "facts_to_collect" not in lean.columns
+    assert lean.equals(full.drop("facts_to_collect"))
+    single = evaluate_frame(df.head(40), on, rules, facts_to_collect=False, engine="single")
+    assert single.equals(lean.head(40))
+    summary, long = evaluate_frame(df, on, rules, long=True, facts_to_collect=False)
+    assert summary.equals(lean) and long.equals(evaluate_frame(df, on, rules, long=True)[1])

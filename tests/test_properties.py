@@ -49,3 +49,21 @@ def test_total_counts_each_benefit_once(partial, extra):
     for group in rules.exclusion_groups:
         assert len(counted & group) <= 1, group
     assert report.total_amount == sum(r.amount for r in report.results if r.counted_in_total)
+
+
+@SETTINGS
+@given(partial=companies())
+def test_the_verdict_without_the_trace_is_the_traced_verdict(partial):
+    """evaluate() decides with conditions.decide (short-circuits, no tree) and builds each rule's trace
+    only when asked for: the trace, built later, holds the same outcome and missing facts."""
+    from eligibility.conditions import decide, evaluate_node
+    from eligibility.derived import derive
+    from eligibility.evaluate import to_company
+
+    rules = default_rules()
+    report = evaluate(partial, on="2020-06-01", rules=rules)
+    values, needs, _ = derive(to_company(partial).known())
+    for rule, r in zip(rules, report.results):
+        eager = evaluate_node(rule.condition, values, needs)
+        assert decide(rule.condition, values, needs) == (eager.outcome, eager.missing)
+        assert r.trace == eager and r.missing == list(eager.missing)
