@@ -321,6 +321,10 @@ CSV_HEADERS: dict[str, dict[str, str]] = {
            "period": "period", "deadline": "apply by", "document": "document", "number": "document number",
            "formula": "computation", "missing": "still needed", "reasons": "why", "quote": "document's words (Chinese)"},
 }
+# place names the catalogue's jurisdictions use, for English readers (Chinese elsewhere)
+CITY_EN = {"石家庄市": "Shijiazhuang", "广元市": "Guangyuan", "郑州市": "Zhengzhou", "保定市": "Baoding",
+           "洛阳市": "Luoyang"}
+SOME_COUNTIES = {"zh": "部分县区", "en": "some counties/districts"}
 YES_NO = {"zh": {True: "是", False: "否"}, "en": {True: "yes", False: "no"}}
 PER = {"zh": {"once": "一次性", "month": "每月", "year": "每年"}, "en": {"once": "once", "month": "monthly", "year": "yearly"}}
 
