@@ -232,7 +232,7 @@ VIEW: dict[str, dict[str, Any]] = {
         "per": {"month": "paid monthly", "year": "paid yearly"},
         "not_here": "{n} more measures do not apply where you are (not listed).",
         "why_not": "Why not", "change": "What would change it",
-        "report_title": "Support measures your business can claim", "company": "Company", "company_blank": "(not given)",
+        "report_title": "Support-policy eligibility report", "company": "Company", "company_blank": "(not given)",
         "asked_on": "Date asked", "question": "Question", "generated": "Generated",
         "rules_version": "Rules version", "tool_version": "Tool version", "print": "Print / save as PDF",
         "print_hint": "Choose “Save as PDF” in the print dialog to keep a copy.",
