@@ -405,9 +405,14 @@ def _form_view(values: dict, raw: dict, skipped: set, errors: dict, on: dt.date,
         eval_error = None
     except CompanyValidationError as e:
         report, eval_error, sig = None, e, None
+    new = 0
     for name in list(values) + list(skipped) + list(errors):
         if name not in FIRST_QUESTIONS and name not in st.session_state["asked"]:
             st.session_state["asked"].append(name)
+            new += 1
+    # an answered question leaves the list and no other takes its place, down to the usual length:
+    # "show more" lengthens the list for a while, not for ever (fewer widgets to send on every answer)
+    st.session_state["n_next"] = max(NEXT_STEP, st.session_state["n_next"] - new)
     st.session_state["report"] = report
     st.session_state["values"] = values
     st.session_state["raw_input"] = raw
