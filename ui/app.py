@@ -521,8 +521,11 @@ def page_form() -> None:
         st.button(tx("reset"), key="reset", on_click=_reset, icon=":material/restart_alt:")
     with right:
         if view["eval_error"] is not None:
-            results_slot.error(tx("eval_error") + "; ".join(msg(i.message) if hasattr(i, "message") else msg(str(i))
-                                                            for i in view["eval_error"].issues))
+            facts_ = view["rules"].facts
+            colon = "：" if L == "zh" else ": "
+            results_slot.error(tx("eval_error") + ("；" if L == "zh" else "; ").join(
+                (facts_[i.where].label(L) + colon if i.where in facts_ else "") + msg(i.message)
+                for i in view["eval_error"].issues))
         elif view["results"] is None:
             results_slot.info(tx("start_hint"))
         else:
