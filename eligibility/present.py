@@ -447,7 +447,7 @@ def report_json(report: Report, lang: str = "zh", raw_input: Mapping[str, Any] |
 def zh_span(text: str, lang: str) -> str:
     """Chinese source text (a document's title, its words) inside English: marked as Chinese."""
     e = html.escape(text)
-    return f'<span lang="zh-CN">{e}</span>' if lang == "en" and text else e
+    return f'<span lang="zh-CN">{e}</span>' if lang == "en" and re.search(r"[\u3000-\u9fff\uff00-\uffef]", text) else e
 
 
 def formula_words(r: RuleResult, rule: CompiledRule | None, lang: str, facts: FactDictionary) -> str | None:

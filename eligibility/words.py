@@ -232,7 +232,7 @@ VIEW: dict[str, dict[str, Any]] = {
         "per": {"month": "paid monthly", "year": "paid yearly"},
         "not_here": "{n} more measures do not apply where you are (not listed).",
         "why_not": "Why not", "change": "What would change it",
-        "report_title": "Support measures your business can claim", "company": "Company", "company_blank": "(not given)",
+        "report_title": "Support-policy eligibility report", "company": "Company", "company_blank": "(not given)",
         "asked_on": "Date asked", "question": "Question", "generated": "Generated",
         "rules_version": "Rules version", "tool_version": "Tool version", "print": "Print / save as PDF",
         "print_hint": "Choose “Save as PDF” in the print dialog to keep a copy.",
@@ -321,6 +321,10 @@ CSV_HEADERS: dict[str, dict[str, str]] = {
            "period": "period", "deadline": "apply by", "document": "document", "number": "document number",
            "formula": "computation", "missing": "still needed", "reasons": "why", "quote": "document's words (Chinese)"},
 }
+# place names the catalogue's jurisdictions use, for English readers (Chinese elsewhere)
+CITY_EN = {"石家庄市": "Shijiazhuang", "广元市": "Guangyuan", "郑州市": "Zhengzhou", "保定市": "Baoding",
+           "洛阳市": "Luoyang"}
+SOME_COUNTIES = {"zh": "部分县区", "en": "some counties/districts"}
 YES_NO = {"zh": {True: "是", False: "否"}, "en": {True: "yes", False: "no"}}
 PER = {"zh": {"once": "一次性", "month": "每月", "year": "每年"}, "en": {"once": "once", "month": "monthly", "year": "yearly"}}
 

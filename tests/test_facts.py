@@ -34,7 +34,7 @@ def test_percent_accepts_sign_and_percent(facts):
     assert facts["revenue_change_pct"].parse("12") == Decimal(12)
 
 
-@pytest.mark.parametrize("raw", ["abc", "万", "12万5", "nan", "inf", float("inf"), True, "-5", "1e20"])
+@pytest.mark.parametrize("raw", ["abc", "万", "万元", "12万5", "nan", "inf", float("inf"), True, "-5", "1e20"])
 def test_bad_money_is_rejected_with_message(facts, raw):
     with pytest.raises(FactValueError) as e:
         facts["revenue"].parse(raw)

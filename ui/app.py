@@ -34,7 +34,7 @@ from eligibility.facts import FactSpec, FactValueError, default_facts  # noqa: E
 from eligibility.incremental import Evaluator  # noqa: E402
 from eligibility.owner import MODES, askable, build_view, question_order  # noqa: E402
 from eligibility.questions import FIRST_QUESTIONS, first_questions, known_places, normalise_place  # noqa: E402
-from eligibility.words import APP  # noqa: E402
+from eligibility.words import APP, CITY_EN, SOME_COUNTIES  # noqa: E402
 
 st.set_page_config(page_title="政策计算器 · Policy calculator", page_icon="🧾", layout="wide")
 
@@ -77,7 +77,7 @@ details.ben blockquote { margin: .4em 0; padding: .3em .8em; border-left: 4px so
 .mq-head { font-weight: 600; } .mq ul, ul.svc, ul.inel { margin: .2em 0; padding-left: 1.2em; }
 details.more > summary { cursor: pointer; color: #0969da; font-size: .92em; }
 /* the phone: the answer above the form, hidden where the results column sits beside it */
-@media (min-width: 641px) { [data-testid="stElementContainer"]:has(.phone-summary) { display: none; } }
+@media (min-width: 641px) { .st-key-phone_summary { display: none; } }
 </style>"""
 
 
@@ -411,9 +411,14 @@ def _form_view(values: dict, raw: dict, skipped: set, errors: dict, on: dt.date,
         eval_error = None
     except CompanyValidationError as e:
         report, eval_error, sig = None, e, None
+    new = 0
     for name in list(values) + list(skipped) + list(errors):
         if name not in FIRST_QUESTIONS and name not in st.session_state["asked"]:
             st.session_state["asked"].append(name)
+            new += 1
+    # an answered question leaves the list and no other takes its place, down to the usual length:
+    # "show more" lengthens the list for a while, not for ever (fewer widgets to send on every answer)
+    st.session_state["n_next"] = max(NEXT_STEP, st.session_state["n_next"] - new)
     st.session_state["report"] = report
     st.session_state["values"] = values
     st.session_state["raw_input"] = raw
@@ -435,7 +440,7 @@ def _form_view(values: dict, raw: dict, skipped: set, errors: dict, on: dt.date,
         else:
             questions = question_order(report, rules, exclude=exclude)
             ov = build_view(report, rules, mode, questions=questions, skipped=skipped)
-            results = results_view(ov, report, rules, L) if eval_error is None else None
+            results = results_view(ov, report, rules, L, view["windows"]) if eval_error is None else None
             st.session_state["_last_view"] = (key, (questions, ov, results))
         view["owner"] = ov
         view["results"] = results
@@ -470,7 +475,8 @@ def page_form() -> None:
     ready = catalogue_future(_rules_dir()).done()
     view = _form_view(values, raw, skipped, errors, on, mode, L) if ready else None
 
-    phone = st.empty()  # the answer above the form, shown on a phone only (CSS)
+    # the answer above the form, shown on a phone only (CSS); a placeholder only while the rules load
+    phone = st.container(key="phone_summary")  # hidden by CSS where the results column sits beside the form
     if view is not None and view["results"] is not None:
         phone.html(view["results"]["phone"])
     left, right = st.columns([5, 7], gap="large")
@@ -480,9 +486,6 @@ def page_form() -> None:
         if mode == "now":
             st.date_input(tx("on"), min_value=dt.date(2015, 1, 1), max_value=dt.date(2035, 12, 31), key="on",
                           help=tx("on_help"))
-        windows_slot = st.empty() if view is None else None
-        if view is not None and view["windows"]:
-            st.caption(view["windows"])
         if errors:
             st.warning(tx("bad_answers").format(n=len(errors)))
         st.subheader(tx("basics"))
@@ -495,8 +498,6 @@ def page_form() -> None:
         results_slot = st.empty() if view is None else st
     if view is None:  # first screen: the rules were still loading
         view = _form_view(values, raw, skipped, errors, on, mode, L)
-        if view["windows"]:
-            windows_slot.caption(view["windows"])
         if view["results"] is not None:
             phone.html(view["results"]["phone"])
 
@@ -526,8 +527,11 @@ def page_form() -> None:
         st.button(tx("reset"), key="reset", on_click=_reset, icon=":material/restart_alt:")
     with right:
         if view["eval_error"] is not None:
-            results_slot.error(tx("eval_error") + "; ".join(msg(i.message) if hasattr(i, "message") else msg(str(i))
-                                                            for i in view["eval_error"].issues))
+            facts_ = view["rules"].facts
+            colon = "：" if L == "zh" else ": "
+            results_slot.error(tx("eval_error") + ("；" if L == "zh" else "; ").join(
+                (facts_[i.where].label(L) + colon if i.where in facts_ else "") + msg(i.message)
+                for i in view["eval_error"].issues))
         elif view["results"] is None:
             results_slot.info(tx("start_hint"))
         else:
@@ -545,10 +549,13 @@ def answered_html(names: list[str], values: dict, skipped: set, facts, L: str) -
     return f'<div class="answered"><div class="muted">{html.escape(tx("answered"))}</div><ul>{"".join(items)}</ul></div>'
 
 
-def results_view(ov, report, rules, L: str) -> dict:
+def results_view(ov, report, rules, L: str, windows: str | None = None) -> dict:
     """The results column's HTML, computed before anything is drawn (and kept while nothing changes)."""
     facts = rules.facts
     summary = P.summary_html(ov, L)
+    if windows:  # how many measures are open on the day asked about, under the answer
+        summary = summary[:-len("</div>")] + f'<div class="sum-windows muted">{html.escape(windows)}</div></div>'
+
     top = P.top_lines_html(ov, L, facts)
     return {
         "summary": summary,
@@ -636,7 +643,7 @@ def page_browse(rules) -> None:
         s = r.spec
         end = s.period.deadline or s.period.end
         rows.append({cols["title"]: s.title.get(L), cols["document"]: r.document.number or r.document.title,
-                     cols["region"]: r.jurisdiction_text,
+                     cols["region"]: region_words(r, facts, L),
                      cols["kind"]: KIND_WORDS[L][s.kind], cols["strength"]: STRENGTH_WORDS[L][s.strength],
                      cols["period"]: f"{s.period.start} – {end or '…'}"})
     if rows:
@@ -647,6 +654,19 @@ def page_browse(rules) -> None:
                            + (f"（{rules.by_id[i].document.number}）" if rules.by_id[i].document.number else ""))
         if rid:
             rule_detail(rules.by_id[rid], rules, L, amounts, Labeller)
+
+
+def region_words(rule, facts, L: str) -> str:
+    """Where a measure applies, in the reader's language (province and city; counties summarised)."""
+    if L == "zh":
+        return rule.jurisdiction_text
+    j = rule.spec.jurisdiction
+    parts = [facts["province"].value_label(j.province, L)] if getattr(j, "province", None) else []
+    if getattr(j, "city", None):
+        parts.append(CITY_EN.get(j.city, j.city))
+    if getattr(j, "counties", None) or getattr(j, "region", None):
+        parts.append(SOME_COUNTIES[L])
+    return ", ".join(parts)
 
 
 def _value_text(spec, v, L: str) -> str:
@@ -668,8 +688,7 @@ def rule_detail(rule, rules, L: str, amounts, Labeller) -> None:
     colon = "：" if L == "zh" else ": "
     titles = {r.id: r.spec.title.get(L) for r in rules}
     st.markdown(f"#### {md_text(s.title.get(L))}")
-    st.markdown(f"{KIND_WORDS[L][s.kind]} · {STRENGTH_WORDS[L][s.strength]} · {zh(rule.jurisdiction_text)}",
-                unsafe_allow_html=True)
+    st.markdown(f"{KIND_WORDS[L][s.kind]} · {STRENGTH_WORDS[L][s.strength]} · {region_words(rule, facts, L)}")
     st.markdown(f"**{md_text(s.benefit.get(L))}**  \n{P.t(L, 'agency')}{colon}{md_text(s.agency.get(L))}")
     st.markdown(f"##### {tx('rb_conditions')}")
     st.markdown("\n".join(P.condition_lines(rule.condition, L, facts)))
