@@ -231,6 +231,11 @@ class TableSource:
             yield _read_excel(self.data if self.data is not None else self.path.read_bytes(), self.name)
 
 
+def show_name(name: str) -> str:
+    """A file name fit for a one-line message (control characters escaped)."""
+    return name if name.isprintable() else repr(name)
+
+
 def open_table(source: Source, name: str | None = None, limits: ReadLimits | None = None) -> TableSource:
     """Detect the format (and for CSV the encoding, separator and header) without reading it all.
 
@@ -257,8 +262,8 @@ def open_table(source: Source, name: str | None = None, limits: ReadLimits | Non
                 head = f.read(SAMPLE_BYTES)
         except IsADirectoryError:
             raise BatchInputError(f"{name}: 是目录而不是文件 / is a folder, not a file") from None
-        except OSError as e:
-            raise BatchInputError(f"{name}: 无法打开 / cannot open: {e.strerror or e}") from None
+        except (OSError, ValueError) as e:  # ValueError: a NUL in the path
+            raise BatchInputError(f"{show_name(name)}: 无法打开 / cannot open: {getattr(e, 'strerror', None) or e}") from None
     if size == 0:
         raise BatchInputError(f"{name}: 文件为空（0字节）/ the file is empty (0 bytes)")
     if limits.max_bytes is not None and size > limits.max_bytes:
