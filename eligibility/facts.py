@@ -330,7 +330,7 @@ _ENUM_SYNONYMS = {"个体户": "个体工商户", "民非": "民办非企业单�
 
 def _label_forms(label: str) -> set[str]:
     """A Chinese option label and the shorter ways people write it: '工业（采矿、制造、…）' is also
-    '工业', '采矿', '制造'; '农、林、牧、渔业' is also '农业', '渔业'; '旅游业' is also '旅游'."""
+    '工业', '采矿', '制造'; '农、林、牧、渔业' is also '农业', '渔业'; '河北省' is also '河北'."""
     label = _clean_text(label)
     base = _PARENS.sub("", label).strip()
     parts = [p.strip() for m in _PARENS.finditer(label) for p in re.split(r"[、，,]", m.group(1)) if p.strip()]
@@ -338,23 +338,16 @@ def _label_forms(label: str) -> set[str]:
     items = [p for p in re.split(r"[、，,]", base) if p]
     if len(items) > 1:  # 农、林、牧、渔业: each item with its 业
         forms |= {i.rstrip("业") + "业" for i in items} | set(items)
-    forms |= {f[:-1] for f in list(forms) if len(f) > 2 and f.endswith(("业", "省", "市"))}
+    forms |= {f[:-1] for f in list(forms) if len(f) > 2 and f.endswith(("省", "市"))}  # 河北省 is also 河北
     return {f for f in forms if f}
 
 
 def enum_label_key(spec: FactSpec, text: str) -> str | None:
-    """The option a Chinese word names, when exactly one option's label has it (see _label_forms),
-    or is the unique option whose label starts with it (two characters at least)."""
+    """The option a Chinese word names, when exactly one option's label has it (see _label_forms).
+    Nothing is guessed from a part of a word ('餐饮' is not '餐饮业'): that gets a suggestion."""
     text = _ENUM_SYNONYMS.get(text, text)
     hits = {key for key, labels in spec.values.items() if text in _label_forms(str(labels.get("zh", "")))}
-    if len(hits) == 1:
-        return hits.pop()
-    if len(text) >= 2 and not hits:
-        starts = {key for key, labels in spec.values.items()
-                  if _PARENS.sub("", _clean_text(str(labels.get("zh", "")))).startswith(text)}
-        if len(starts) == 1:
-            return starts.pop()
-    return None
+    return hits.pop() if len(hits) == 1 else None
 
 
 def enum_label_error(spec: FactSpec, text: str) -> str:

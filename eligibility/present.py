@@ -549,11 +549,12 @@ def summary_html(ov, lang: str) -> str:
     e = html.escape
     head = V(lang, "now_head" if ov.mode == "now" else "period_head")
     parts = [f'<div class="sum"><div class="sum-head">{e(head)}</div>']
-    if ov.definite or ov.up_to or ov.mode == "period":
+    if ov.definite or ov.up_to:
         parts.append(f'<div class="sum-definite"><span class="big">{e(money(ov.definite, lang))}</span> '
                      f'<span class="muted">{e(V(lang, "definite"))}</span></div>')
-    else:
-        parts.append(f'<div class="sum-definite none">{e(V(lang, "nothing_open"))}</div>')
+    else:  # no "0.00元": say it in words
+        words = V(lang, "nothing_open" if ov.mode == "now" else "nothing_period")
+        parts.append(f'<div class="sum-definite none">{e(words)}</div>')
     if ov.up_to:
         parts.append(f'<div class="sum-upto">{e(V(lang, "up_to"))} <b>{e(money(ov.up_to, lang))}</b> '
                      f'<span class="muted">（{e(V(lang, "up_to_note"))}）</span></div>' if lang == "zh" else

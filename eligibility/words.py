@@ -159,6 +159,7 @@ VIEW: dict[str, dict[str, Any]] = {
         "closed_maybe": "另有 {n} 项政策可能适用，但已截止（选“政策有效期内我本可以享受什么”查看）",
         "monthly": "另有按月、按年计发的 {n} 项（不计入上面的合计）",
         "nothing_open": "按您目前的回答，现在没有确定可以申请的资金。",
+        "nothing_period": "按您目前的回答，还没有确定可以享受的资金。",
         "sections": {
             "open": "现在可以申请", "end_unknown": "文件未写明截止日期，请向受理部门确认",
             "upcoming": "尚未开始", "all": "您本可以享受的政策",
@@ -206,6 +207,7 @@ VIEW: dict[str, dict[str, Any]] = {
         "closed_maybe": "{n} more may have applied but have closed (choose “while each measure ran” to see them)",
         "monthly": "{n} more paid per month or per year (not in the totals above)",
         "nothing_open": "On your answers so far, no money can definitely be applied for now.",
+        "nothing_period": "On your answers so far, no money is certain yet.",
         "sections": {
             "open": "Open now", "end_unknown": "No end date stated: confirm with the agency",
             "upcoming": "Not started yet", "all": "What you could have had",

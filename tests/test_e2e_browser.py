@@ -332,6 +332,8 @@ def test_guangyuan_shop(browser, app_url, rules):
     closed = page.locator("[data-testid=stColumn] .sum-closed").inner_text()
     assert "已截止" in closed and "政策有效期内我本可以享受什么" in closed
     when(page, "政策有效期内我本可以享受什么")
+    answer = page.locator("[data-testid=stColumn] .sum").inner_text()
+    assert "还没有确定可以享受的资金" in answer and "0.00元" not in answer  # words, not "0.00元"
     groups = page.locator("[data-testid=stColumn] .mq")
     assert groups.count() and "已截止" in groups.first.inner_text()
     assert_no_internal_names(owner_text(page), rules)
