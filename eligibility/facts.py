@@ -153,6 +153,10 @@ def load_fact_dictionary(path: Path | None = None) -> FactDictionary:
         values = spec.get("values") or {}
         if spec["type"] == "enum" and not values:
             issues.append(Issue(loc + ".values", "an enum needs values"))
+        for k, v in values.items():  # {zh: .., en: a, b} splits an unquoted comma into keys: caught here
+            if not isinstance(v, dict) or set(v) != {"zh", "en"} or not all(isinstance(x, str) and x for x in v.values()):
+                issues.append(Issue(f"{loc}.values.{k}", "a value has exactly zh and en labels, both text (quote "
+                                                         "an English label that has a comma)"))
         facts[str(name)] = FactSpec(
             name=str(name),
             type=spec["type"],

@@ -133,3 +133,20 @@ def test_insured_decline():
 def test_enum_labels_match_with_full_width_brackets(facts):
     assert facts["industry"].parse("住宿业（宾馆、酒店）") == "accommodation"
     assert facts["entity_type"].parse("社会服务机构（民办非企业单位）") == "social_service_agency"
+
+
+def test_an_unquoted_comma_in_an_option_label_fails_at_load(tmp_path):
+    """YAML reads {zh: 工业, en: Industry (mining, manufacturing)} as three keys: the dictionary refuses it."""
+    from eligibility.errors import RuleLoadError
+    from eligibility.facts import load_fact_dictionary
+
+    path = tmp_path / "facts.yaml"
+    path.write_text("industry:\n  type: enum\n  zh: 行业\n  en: Industry\n  group: basics\n"
+                    "  values:\n    manufacturing: {zh: 工业, en: Industry (mining, manufacturing)}\n", "utf-8")
+    with pytest.raises(RuleLoadError) as e:
+        load_fact_dictionary(path)
+    assert "industry.values.manufacturing" in str(e.value) and "quote" in str(e.value)
+
+
+def test_every_bundled_option_has_its_whole_english_label(facts):
+    assert facts["industry"].value_label("manufacturing", "en") == "Industry (mining, manufacturing, utilities)"
