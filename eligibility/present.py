@@ -498,8 +498,9 @@ def clean_note(note: str | None, lang: str, rules: RuleSet | None = None) -> str
     return _SCHEMA_WORD.sub(lambda m: fields[m.group(0)], note).strip()
 
 
-_SCHEMA_WORD = re.compile(r"(?<![A-Za-z])(entitled|discretionary|encouraged|end|start|deadline|relief|strength|period|"
-                          r"benefit|excludes|money|service)(?![A-Za-z])")
+_SCHEMA_WORD = re.compile(r"(?<![A-Za-z_])(entitled|discretionary|encouraged|end|start|deadline|relief|strength|period|"
+                          r"benefit|excludes|money|service|exact|estimate|stated|derived|event|supersedes|kind)"
+                          r"(?![A-Za-z_])")
 
 
 def tag_words(r: RuleResult, lang: str) -> str:

@@ -278,7 +278,12 @@ REPORT: dict[str, dict[str, Any]] = {
                         "entitled": "符合条件即可享受", "discretionary": "经审核批准后享受", "encouraged": "政策鼓励",
                         "end": "截止日期", "start": "起始日期", "deadline": "申请截止日期", "relief": "缓解措施",
                         "strength": "政策力度", "period": "执行期", "benefit": "政策内容", "excludes": "“同一笔钱”关联",
-                        "money": "资金", "service": "服务"},
+                        "money": "资金", "service": "服务",
+                        "up_to": "上限", "exact": "确定金额", "estimate": "估计金额", "end_kind": "截止方式",
+                        "end_basis": "截止依据", "end_event": "截止事件", "end_after_days": "事件后天数",
+                        "not_stated": "未写明", "stated": "文件写明", "derived": "按原文推算", "event": "按事件",
+                        "supersedes": "取代", "tops_up": "补差", "end_unknown": "未写明截止日期",
+                        "amount.kind": "金额类型", "kind": "类型"},
     },
     "en": {
         "window_head": {"open": "Open now", "closed": "Closed (for back-claims and audits)",
@@ -310,7 +315,13 @@ REPORT: dict[str, dict[str, Any]] = {
                         "encouraged": "encouraged", "end": "end date", "start": "start date",
                         "deadline": "application deadline", "relief": "relief", "strength": "strength",
                         "period": "period", "benefit": "benefit", "excludes": "same-money link", "money": "money",
-                        "service": "service"},
+                        "service": "service",
+                        "up_to": "cap", "exact": "exact amount", "estimate": "estimate", "end_kind": "how it ends",
+                        "end_basis": "the words the end rests on", "end_event": "the event that ends it",
+                        "end_after_days": "days after the event", "not_stated": "not stated", "stated": "stated",
+                        "derived": "derived from the text", "event": "an event", "supersedes": "supersedes",
+                        "tops_up": "tops up", "end_unknown": "no end date stated", "amount.kind": "kind of amount",
+                        "kind": "kind"},
     },
 }
 
