@@ -1806,31 +1806,33 @@ def _local_results(chunks: Iterable[pl.DataFrame], on: dt.date, rules, long: boo
 class _Prefetch:
     """Read the next chunk in a thread while this one is evaluated (polars and numpy release the GIL).
     The thread starts at once: run_batch reads the first chunk while the rules (and their models) load.
-    Errors are raised in the consumer, in order; memory holds at most depth + 1 chunks."""
+    It reads a chunk only once the one before was taken (at most `depth` read and not yet taken), so the
+    chunks alive are bounded the same whatever the file's length. Errors are raised in the consumer, in
+    order."""
 
     def __init__(self, items: Iterable[Any], depth: int = 1):
         import queue
 
-        self.q: queue.Queue = queue.Queue(maxsize=depth)
+        self.q: queue.Queue = queue.Queue()
+        self.slots = threading.Semaphore(depth)
         self.done = object()
         self.stop = threading.Event()
         self.items = items
         threading.Thread(target=self._work, name="batch-reader", daemon=True).start()
 
     def _work(self) -> None:
-        import queue
-
         try:
-            for item in self.items:
-                while not self.stop.is_set():
-                    try:
-                        self.q.put((item, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+            items = iter(self.items)
+            while True:
+                while not self.slots.acquire(timeout=0.1):
+                    if self.stop.is_set():
+                        return
                 if self.stop.is_set():
                     return
-            self.q.put((self.done, None))
+                item = next(items, self.done)
+                self.q.put((item, None))
+                if item is self.done:
+                    return
         except BaseException as e:  # noqa: BLE001 - handed to the consumer
             self.q.put((None, e))
 
@@ -1838,6 +1840,7 @@ class _Prefetch:
         try:
             while True:
                 item, err = self.q.get()
+                self.slots.release()
                 if err is not None:
                     raise err
                 if item is self.done:
@@ -1849,7 +1852,6 @@ class _Prefetch:
     def close(self) -> None:
         """Stop reading (also when never iterated)."""
         self.stop.set()
-
 
 
 def _empty_output(src: TableSource, rules, long: bool, meta: dict[str, str], facts_to_collect: bool = True
