@@ -1615,13 +1615,13 @@ class _Writer:
         from): no pyarrow, no per-row copies, and a bounded number of frames in memory."""
         from polars.io.plugins import register_io_source
 
-        first = next(frames)
-        schema = _plain(first.head(0)).schema
+        head = [next(frames)]  # popped when written: a chunk is not kept alive for the whole run
+        schema = _plain(head[0].head(0)).schema
         failed: list[BaseException] = []
 
         def source(with_columns, predicate, n_rows, batch_size) -> Iterator[pl.DataFrame]:
             try:
-                for df in _chain(first, frames):
+                for df in _chain(head, frames):
                     for part in self._slices(df):
                         self.rows += part.height
                         if part.schema != schema:
@@ -1682,8 +1682,9 @@ class _Writer:
                 p.unlink()
 
 
-def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
-    yield first
+def _chain(head: list[Any], rest: Iterator[Any]) -> Iterator[Any]:
+    while head:
+        yield head.pop()
     yield from rest
 
 
