@@ -1828,13 +1828,13 @@ class _Writer:
         from): no pyarrow, no per-row copies, and a bounded number of frames in memory."""
         from polars.io.plugins import register_io_source
 
-        first = next(frames)
-        schema = _plain(first.head(0)).schema
+        head = [next(frames)]  # popped when written: a chunk is not kept alive for the whole run
+        schema = _plain(head[0].head(0)).schema
         failed: list[BaseException] = []
 
         def source(with_columns, predicate, n_rows, batch_size) -> Iterator[pl.DataFrame]:
             try:
-                for df in _chain(first, frames):
+                for df in _chain(head, frames):
                     for part in self._slices(df):
                         self.rows += part.height
                         if part.schema != schema:
@@ -1899,8 +1899,9 @@ class _Writer:
                 p.unlink()
 
 
-def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
-    yield first
+def _chain(head: list[Any], rest: Iterator[Any]) -> Iterator[Any]:
+    while head:
+        yield head.pop()
     yield from rest
 
 
@@ -2042,31 +2043,33 @@ def _local_results(chunks: Iterable[pl.DataFrame], on: dt.date, rules, long: boo
 class _Prefetch:
     """Read the next chunk in a thread while this one is evaluated (polars and numpy release the GIL).
     The thread starts at once: run_batch reads the first chunk while the rules (and their models) load.
-    Errors are raised in the consumer, in order; memory holds at most depth + 1 chunks."""
+    It reads a chunk only once the one before was taken (at most `depth` read and not yet taken), so the
+    chunks alive are bounded the same whatever the file's length. Errors are raised in the consumer, in
+    order."""
 
     def __init__(self, items: Iterable[Any], depth: int = 1):
         import queue
 
-        self.q: queue.Queue = queue.Queue(maxsize=depth)
+        self.q: queue.Queue = queue.Queue()
+        self.slots = threading.Semaphore(depth)
         self.done = object()
         self.stop = threading.Event()
         self.items = items
         threading.Thread(target=self._work, name="batch-reader", daemon=True).start()
 
     def _work(self) -> None:
-        import queue
-
         try:
-            for item in self.items:
-                while not self.stop.is_set():
-                    try:
-                        self.q.put((item, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+            items = iter(self.items)
+            while True:
+                while not self.slots.acquire(timeout=0.1):
+                    if self.stop.is_set():
+                        return
                 if self.stop.is_set():
                     return
-            self.q.put((self.done, None))
+                item = next(items, self.done)
+                self.q.put((item, None))
+                if item is self.done:
+                    return
         except BaseException as e:  # noqa: BLE001 - handed to the consumer
             self.q.put((None, e))
 
@@ -2074,6 +2077,7 @@ class _Prefetch:
         try:
             while True:
                 item, err = self.q.get()
+                self.slots.release()
                 if err is not None:
                     raise err
                 if item is self.done:
@@ -2085,7 +2089,6 @@ class _Prefetch:
     def close(self) -> None:
         """Stop reading (also when never iterated)."""
         self.stop.set()
-
 
 
 def _empty_output(src: TableSource, rules, long: bool, meta: dict[str, str], facts_to_collect: bool = True

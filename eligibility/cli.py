@@ -292,6 +292,7 @@ def batch(
     """批量评估企业名单 / Evaluate a company list: one output row per input row."""
     import gc
 
+    _two_malloc_arenas()
     gc.disable()  # importing polars and building the rule models allocate ~0.1 s of collections' worth of
     from .batch import run_batch  # objects that all live on; enabled again once the rules are loaded
 
@@ -329,6 +330,18 @@ def batch(
         bar.stop()
     for line in summary.lines():
         typer.echo(line)
+
+
+def _two_malloc_arenas() -> None:
+    """glibc gives threads that allocate at once heap arenas of their own (up to 8 per core): the batch's
+    reader and workers then hold 10-20 % more memory, more the longer the file. Two arenas (before any
+    thread starts): flat peak memory, the same speed. Elsewhere than glibc this does nothing."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
 
 
 def main() -> None:
