@@ -11,7 +11,6 @@ from decimal import Decimal
 from functools import lru_cache, partial
 from typing import Any, Mapping
 
-from pydantic import ValidationError
 
 from . import __version__, amounts
 from .conditions import Possible, Trace, decide, evaluate_node
@@ -61,19 +60,8 @@ def to_company(company: Any) -> Any:
 
 
 def _validate(company: Mapping) -> Any:
-    try:
-        return Company.model_validate(dict(company))
-    except ValidationError as e:
-        issues = []
-        for err in e.errors():
-            field = ".".join(str(p) for p in err["loc"]) or "(company)"
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                from .facts import default_facts
-
-                msg = "未知的事实项 / unknown fact" + default_facts().suggest(field)
-            issues.append(Issue(field, msg))
-        raise CompanyValidationError(issues) from None
+    """Company(...) itself turns pydantic's errors into CompanyValidationError naming each field."""
+    return Company.model_validate(dict(company))
 
 
 def _env(values: dict[str, Any]) -> dict[str, Any]:
@@ -242,6 +230,13 @@ def evaluate(company: Any, on: dt.date | str | None = None, rules: RuleSet | Non
     labeller = Labeller(rules.facts)
     sup = rules.superseded_by
     results = [evaluate_rule(r, values, needs, on, labeller, sup.get(r.id)) for r in rules]
+    return assemble_report(on, given, values, how, results, rules, warnings)
+
+
+def assemble_report(on: dt.date, given: dict[str, Any], values: dict[str, Any], how: dict[str, str],
+                    results: list[RuleResult], rules: RuleSet, warnings: list) -> Report:
+    """The report around a company's results: totals counted once, derived facts, the input as given
+    (one place for evaluate() and the app's incremental re-evaluation)."""
     total, total_open, up_to = _count_once(results, rules)
     derived = {}
     for name in how:
@@ -250,7 +245,8 @@ def evaluate(company: Any, on: dt.date | str | None = None, rules: RuleSet | Non
     for name, v in values.items():
         if isinstance(v, Possible):
             derived[name] = sorted(v.values)
-    return Report(as_of=on, derived=derived, results=results, total_amount=total, total_in_effect=total_open, total_up_to=up_to,
-                  rules_version=rules.version, tool_version=__version__, warnings=[str(w) for w in warnings],
+    return Report(as_of=on, derived=derived, results=results, total_amount=total, total_in_effect=total_open,
+                  total_up_to=up_to, rules_version=rules.version, tool_version=__version__,
+                  warnings=[str(w) for w in warnings],
                   input={k: (str(v) if isinstance(v, Decimal) else v.isoformat() if isinstance(v, dt.date) else v)
                          for k, v in given.items()})

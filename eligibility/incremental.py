@@ -13,13 +13,10 @@ One Evaluator per person: it keeps the last results and hands them on to the nex
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from typing import Any
 
-from . import __version__
-from .conditions import Possible
 from .derived import derive
-from .evaluate import _count_once, evaluate_rule, to_company
+from .evaluate import assemble_report, evaluate_rule, to_company
 from .facts import consistency
 from .loading import RuleSet
 from .models import Report, RuleResult
@@ -40,7 +37,7 @@ class Evaluator:
         comp = to_company(company)
         given = comp.known()
         _, warnings = consistency(given)
-        values, needs, how = derive(given)
+        values, needs, how = derive(given, rules.facts)
         from .explain import Labeller
 
         labeller = Labeller(rules.facts)
@@ -61,20 +58,8 @@ class Evaluator:
         else:
             results = [evaluate_rule(r, values, needs, on, labeller, sup.get(r.id)) for r in rules]
             self.reevaluated = len(results)
-        total, total_open, up_to = _count_once(results, rules)
         self._last = (on, values, needs, results)
-        derived = {}
-        for name in how:
-            v = values.get(name)
-            derived[name] = sorted(v.values) if isinstance(v, Possible) else v
-        for name, v in values.items():
-            if isinstance(v, Possible):
-                derived[name] = sorted(v.values)
-        return Report(as_of=on, derived=derived, results=results, total_amount=total, total_in_effect=total_open,
-                      total_up_to=up_to, rules_version=rules.version, tool_version=__version__,
-                      warnings=[str(w) for w in warnings],
-                      input={k: (str(v) if isinstance(v, Decimal) else v.isoformat() if isinstance(v, dt.date) else v)
-                             for k, v in given.items()})
+        return assemble_report(on, given, values, how, results, rules, warnings)
 
 
 def _same(a: Any, b: Any) -> bool:
