@@ -8,8 +8,9 @@ The names below are imported on first use (PEP 562): `eligibility batch` starts 
 before the rule models (pydantic, ~0.3 s) are built, and `import eligibility.cli` stays cheap.
 """
 
-import importlib
-import types
+import importlib as _importlib
+import sys as _sys
+import types as _types
 
 __version__ = "0.1.0"
 
@@ -52,25 +53,23 @@ def __getattr__(name: str):
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    value = getattr(_importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted({n for n in globals() if not n.startswith("_") or n == "__version__"} | set(_LAZY))
 
 
-class _Package(types.ModuleType):
+class _Package(_types.ModuleType):
     """`eligibility.evaluate` is the function, as it always was, even once the submodule of that name is
     imported (the import system would otherwise bind the module over it)."""
 
     def __setattr__(self, name: str, value) -> None:
-        if name == "evaluate" and isinstance(value, types.ModuleType):
+        if name == "evaluate" and isinstance(value, _types.ModuleType):
             value = value.evaluate
         super().__setattr__(name, value)
 
 
-import sys  # noqa: E402
-
-sys.modules[__name__].__class__ = _Package
+_sys.modules[__name__].__class__ = _Package
