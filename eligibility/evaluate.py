@@ -221,16 +221,21 @@ def evaluate(company: Any, on: dt.date | str | None = None, rules: RuleSet | Non
     if not isinstance(rules, RuleSet):
         raise ArgumentError([Issue("rules", f"应为规则集 / expected a RuleSet (load_rules()), got {type(rules).__name__}")])
     on = as_date(on)
-    comp = to_company(company)
-    given = comp.known()
-    _, warnings = consistency(given)
-    values, needs, how = derive(given, rules.facts)
-    from .explain import Labeller
-
-    labeller = Labeller(rules.facts)
+    given, warnings, values, needs, how, labeller = prepare(company, rules)
     sup = rules.superseded_by
     results = [evaluate_rule(r, values, needs, on, labeller, sup.get(r.id)) for r in rules]
     return assemble_report(on, given, values, how, results, rules, warnings)
+
+
+def prepare(company: Any, rules: RuleSet) -> tuple:
+    """A company's facts made ready for the rules (one place for evaluate() and the app's incremental
+    re-evaluation): (given, warnings, values incl. derived, needs, how derived, labeller)."""
+    from .explain import Labeller
+
+    given = to_company(company).known()
+    _, warnings = consistency(given)
+    values, needs, how = derive(given, rules.facts)
+    return given, warnings, values, needs, how, Labeller(rules.facts)
 
 
 def assemble_report(on: dt.date, given: dict[str, Any], values: dict[str, Any], how: dict[str, str],

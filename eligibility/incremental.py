@@ -15,9 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from .derived import derive
-from .evaluate import assemble_report, evaluate_rule, to_company
-from .facts import consistency
+from .evaluate import assemble_report, evaluate_rule, prepare
 from .loading import RuleSet
 from .models import Report, RuleResult
 from .validity import as_date
@@ -34,13 +32,7 @@ class Evaluator:
     def evaluate(self, company: Any, on: dt.date | str | None = None) -> Report:
         rules = self.rules
         on = as_date(on)
-        comp = to_company(company)
-        given = comp.known()
-        _, warnings = consistency(given)
-        values, needs, how = derive(given, rules.facts)
-        from .explain import Labeller
-
-        labeller = Labeller(rules.facts)
+        given, warnings, values, needs, how, labeller = prepare(company, rules)
         sup = rules.superseded_by
         last = self._last
         if last is not None and last[0] == on:
