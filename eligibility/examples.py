@@ -38,7 +38,7 @@ def check(case: ExampleCase, rules: RuleSet) -> list[str]:
     except CompanyValidationError as e:
         return [f"facts do not validate: {e}"]
     values, needs, _ = derive(company.known())
-    on = ex.on or case.rule.spec.period.start
+    on = ex.as_of or case.rule.spec.period.start
     result = evaluate_rule(case.rule, values, needs, on, Labeller(rules.facts))
     problems = []
     if result.status != ex.expect.status:

@@ -164,7 +164,7 @@ class Expect(_Strict):
 
 class Example(_Strict):
     name: str
-    on: dt.date | None = None
+    as_of: dt.date | None = None
     facts: dict[str, Any] = Field(default_factory=dict)
     expect: Expect
 

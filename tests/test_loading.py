@@ -70,10 +70,25 @@ def test_duplicate_rule_ids_across_files(tmp_path):
     assert "duplicate rule id" in str(e.value)
 
 
-def test_on_is_a_plain_key_not_a_boolean(tmp_path):
-    text = (BROKEN / "_valid.yaml.txt").read_text("utf-8").replace("      - name: ok\n", "      - name: ok\n        on: 2020-06-01\n")
+def test_an_example_date_is_as_of(tmp_path):
+    text = (BROKEN / "_valid.yaml.txt").read_text("utf-8").replace("      - name: ok\n", "      - name: ok\n        as_of: 2020-06-01\n")
     rules = _load_one(tmp_path, "ok.yaml", text.encode())
-    assert str(rules.rules[0].spec.examples[0].on) == "2020-06-01"
+    assert str(rules.rules[0].spec.examples[0].as_of) == "2020-06-01"
+
+
+def test_catalogue_survives_a_plain_pyyaml_round_trip(tmp_path, rules):
+    """Outside tools (the OpenFisca anchor's subset script) read and rewrite our files with PyYAML's
+    YAML 1.1 loader, where a bare on/yes/no key turns into a boolean: no key of ours may be one."""
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    for path in sorted((HERE.parent / "rules").glob("*.yaml")):
+        data = yaml.safe_load(path.read_text("utf-8"))
+        (folder / path.name).write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), "utf-8")
+    again = load_rules(folder, seeds_dir=SEEDS, cache=False)
+    assert [r.id for r in again.rules] == [r.id for r in rules.rules]
+    assert [len(r.spec.examples) for r in again.rules] == [len(r.spec.examples) for r in rules.rules]
+    assert [[e.as_of for e in r.spec.examples] for r in again.rules] == \
+        [[e.as_of for e in r.spec.examples] for r in rules.rules]
 
 
 def test_bundled_rules_load_and_have_a_version(rules):
