@@ -118,23 +118,26 @@ class RuleSet:
 
     @cached_property
     def exclusion_groups(self) -> list[set[str]]:
-        """Rules linked by `excludes` (either direction) pay the same money: counted once."""
-        parent = {r.id: r.id for r in self.rules}
+        """Rules linked by `excludes` or `supersedes` (either direction) pay the same money: counted once."""
+        links = [(r.id, other) for r in self.rules for other in (*r.spec.excludes, *r.spec.supersedes)]
+        return [g for g in _components([r.id for r in self.rules], links) if len(g) > 1]
 
-        def find(x: str) -> str:
-            while parent[x] != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
-
-        for r in self.rules:
-            for other in (*r.spec.excludes, *r.spec.supersedes):
-                if other in parent:
-                    parent[find(r.id)] = find(other)
-        groups: dict[str, set[str]] = {}
-        for r in self.rules:
-            groups.setdefault(find(r.id), set()).add(r.id)
-        return [g for g in groups.values() if len(g) > 1]
+    @cached_property
+    def benefit_groups(self) -> "BenefitGroups":
+        """How the rules group into benefits, the one grouping every view uses: `counted_once` numbers
+        the engine's counted-once groups (`exclusion_groups`, in their order, then each other rule on its
+        own); `line` numbers the benefits a person reads as one line: those groups joined by `tops_up`
+        links (a top-up and its base are one benefit). Numbers follow the catalogue's order."""
+        ids = [r.id for r in self.rules]
+        counted_once = {i: n for n, g in enumerate(self.exclusion_groups) for i in g}
+        n = len(self.exclusion_groups)
+        for i in ids:
+            if i not in counted_once:
+                counted_once[i], n = n, n + 1
+        links = [(i, min(g)) for g in self.exclusion_groups for i in g]
+        links += [(r.id, r.spec.tops_up) for r in self.rules if r.spec.tops_up]
+        line = {i: k for k, g in enumerate(_components(ids, links)) for i in g}
+        return BenefitGroups(line, counted_once)
 
     @cached_property
     def superseded_by(self) -> dict[str, list[str]]:
@@ -144,6 +147,34 @@ class RuleSet:
             for other in r.spec.supersedes:
                 out.setdefault(other, []).append(r.id)
         return out
+
+
+@dataclass(frozen=True)
+class BenefitGroups:
+    """RuleSet.benefit_groups: rule id -> benefit line number, rule id -> counted-once group number."""
+
+    line: dict[str, int]
+    counted_once: dict[str, int]
+
+
+def _components(ids: list[str], links: list[tuple[str, str]]) -> list[set[str]]:
+    """The connected groups of `ids` under `links` (pairs naming an id outside `ids` are ignored), each
+    group once, in the order of its first member in `ids`."""
+    parent = {i: i for i in ids}
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in links:
+        if a in parent and b in parent:
+            parent[find(a)] = find(b)
+    groups: dict[str, set[str]] = {}
+    for i in ids:
+        groups.setdefault(find(i), set()).add(i)
+    return list(groups.values())
 
 
 def _suggest_id(pattern: str, ids) -> str:

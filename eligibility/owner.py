@@ -147,45 +147,11 @@ class OwnerView:
 # ---------------------------------------------------------------- groups
 
 
-_GROUPS: dict[int, tuple[RuleSet, dict[str, int], dict[str, int]]] = {}
-
-
 def benefit_groups(rules: RuleSet) -> tuple[dict[str, int], dict[str, int]]:
-    """(rule id -> benefit line number, rule id -> the engine's counted-once group number).
-
-    A benefit line joins the engine's groups (`exclusion_groups`: excludes and supersedes) with
-    `tops_up` links; rules in no group are their own."""
-    hit = _GROUPS.get(id(rules))
-    if hit is not None and hit[0] is rules:
-        return hit[1], hit[2]
-    engine: dict[str, int] = {}
-    for n, g in enumerate(rules.exclusion_groups):
-        for i in g:
-            engine[i] = n
-    parent = {r.id: r.id for r in rules}
-
-    def find(x: str) -> str:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for g in rules.exclusion_groups:
-        first = next(iter(sorted(g)))
-        for i in g:
-            parent[find(i)] = find(first)
-    for r in rules:
-        if r.spec.tops_up and r.spec.tops_up in parent:
-            parent[find(r.id)] = find(r.spec.tops_up)
-    roots: dict[str, int] = {}
-    line = {r.id: roots.setdefault(find(r.id), len(roots)) for r in rules}
-    n = len(rules.exclusion_groups)
-    for r in rules:
-        if r.id not in engine:
-            engine[r.id] = n
-            n += 1
-    _GROUPS[id(rules)] = (rules, line, engine)
-    return line, engine
+    """(rule id -> benefit line number, rule id -> the engine's counted-once group number): the rule
+    set's one grouping (`RuleSet.benefit_groups`)."""
+    groups = rules.benefit_groups
+    return groups.line, groups.counted_once
 
 
 def _best(members: Iterable[RuleResult], sup: dict[str, list[str]]) -> RuleResult | None:

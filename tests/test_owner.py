@@ -78,6 +78,42 @@ def test_one_line_per_benefit(rules, mode, on):
     assert len(ids) == len(set(ids))
 
 
+def _old_benefit_groups(rules):
+    """owner.benefit_groups before the grouping became RuleSet.benefit_groups (kept to compare)."""
+    engine = {i: n for n, g in enumerate(rules.exclusion_groups) for i in g}
+    parent = {r.id: r.id for r in rules}
+
+    def find(x):
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for g in rules.exclusion_groups:
+        first = sorted(g)[0]
+        for i in g:
+            parent[find(i)] = find(first)
+    for r in rules:
+        if r.spec.tops_up and r.spec.tops_up in parent:
+            parent[find(r.id)] = find(r.spec.tops_up)
+    roots: dict[str, int] = {}
+    line = {r.id: roots.setdefault(find(r.id), len(roots)) for r in rules}
+    n = len(rules.exclusion_groups)
+    for r in rules:
+        if r.id not in engine:
+            engine[r.id] = n
+            n += 1
+    return line, engine
+
+
+@pytest.mark.parametrize("only", [None, "sjz.*", "*rent*"])
+def test_benefit_groups_are_the_rule_sets_one_grouping(rules, only):
+    chosen = rules if only is None else rules.select(only)
+    groups = chosen.benefit_groups
+    assert groups is chosen.benefit_groups  # built once
+    assert (groups.line, groups.counted_once) == _old_benefit_groups(chosen) == benefit_groups(chosen)
+    assert any(r.spec.tops_up for r in chosen) or only is not None  # the catalogue has top-ups to join
+
+
 def test_the_rent_waivers_are_one_line_with_the_alternatives_folded(rules):
     report = evaluate(CATERER, on=dt.date(2020, 3, 15), rules=rules)
     view = build_view(report, rules, "now")
