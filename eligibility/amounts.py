@@ -14,6 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal, DivisionByZero, InvalidOperation
 from typing import Any, Callable, Union
 
 from .errors import FormulaError
+from .facts import FactDictionary, format_decimal
 
 CENT = Decimal("0.01")
 
@@ -238,3 +239,32 @@ def render(e: Expr, label: Callable[[str], str], top: bool = True) -> str:
 
 def to_cents(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+# ---------------------------------------------------------------- naming the names of a formula
+
+
+class Labeller:
+    """Names in formulas as the fact dictionary labels them (the engine's `amount_formula`) or as numbers
+    (`amount_filled`), for render()."""
+
+    def __init__(self, facts: FactDictionary, lang: str = "zh"):
+        self.facts = facts
+        self.lang = lang
+
+    def formula_name(self, params: dict[str, str]) -> Callable[[str], str]:
+        def label(name: str) -> str:
+            if name in params:
+                return params[name]
+            spec = self.facts.get(name)
+            return spec.label(self.lang) if spec else name
+
+        return label
+
+    def formula_value(self, values: dict[str, Any], params: dict[str, str]) -> Callable[[str], str]:
+        def label(name: str) -> str:
+            if name in params:
+                return params[name]
+            return format_decimal(values[name])
+
+        return label

@@ -102,6 +102,53 @@ class Trace:
             yield from c.walk()
 
 
+# ---------------------------------------------------------------- reading an evaluated tree (no words)
+def deciding(trace: Trace) -> list[Trace]:
+    """The leaves that decided the outcome: failures for a no, unknowns for a maybe, passes for a yes."""
+    node = trace.node
+    if isinstance(node, Compare):
+        return [trace]
+    if node.kind == "not":
+        return deciding(trace.children[0])
+    if trace.outcome is None:
+        kids = [k for k in trace.children if k.outcome is None]
+    elif node.kind == "all":
+        kids = trace.children if trace.outcome else [k for k in trace.children if k.outcome is False]
+    else:
+        kids = [k for k in trace.children if k.outcome is True][:1] if trace.outcome else trace.children
+    out: list[Trace] = []
+    for k in kids:
+        out += deciding(k)
+    return out
+
+def parents_of(trace: Trace) -> dict[int, Trace]:
+    """id(node) -> its parent in an evaluated condition tree."""
+    parents: dict[int, Trace] = {}
+    for t in trace.walk():
+        for c in t.children:
+            parents[id(c)] = t
+    return parents
+
+def cite_for(trace: Trace, parents: dict[int, Trace]) -> str | None:
+    """The document's words for a condition: its own cite, else the nearest ancestor's."""
+    t: Trace | None = trace
+    while t is not None:
+        if t.node.cite:
+            return t.node.cite
+        t = parents.get(id(t))
+    return None
+
+def is_negated(leaf: Trace, parents: dict[int, Trace]) -> bool:
+    """Whether a leaf sits under an odd number of `not`s."""
+    n = 0
+    t = parents.get(id(leaf))
+    while t is not None:
+        if isinstance(t.node, Group) and t.node.kind == "not":
+            n += 1
+        t = parents.get(id(t))
+    return n % 2 == 1
+
+
 # ---------------------------------------------------------------- parsing
 
 

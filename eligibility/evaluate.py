@@ -230,12 +230,10 @@ def evaluate(company: Any, on: dt.date | str | None = None, rules: RuleSet | Non
 def prepare(company: Any, rules: RuleSet) -> tuple:
     """A company's facts made ready for the rules (one place for evaluate() and the app's incremental
     re-evaluation): (given, warnings, values incl. derived, needs, how derived, labeller)."""
-    from .explain import Labeller
-
     given = to_company(company).known()
     _, warnings = consistency(given)
     values, needs, how = derive(given, rules.facts)
-    return given, warnings, values, needs, how, Labeller(rules.facts)
+    return given, warnings, values, needs, how, amounts.Labeller(rules.facts)
 
 
 def assemble_report(on: dt.date, given: dict[str, Any], values: dict[str, Any], how: dict[str, str],

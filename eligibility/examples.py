@@ -8,7 +8,7 @@ from decimal import Decimal
 from .derived import derive
 from .errors import CompanyValidationError, Issue
 from .evaluate import evaluate_rule, to_company
-from .explain import Labeller
+from .amounts import Labeller
 from .loading import CompiledRule, RuleSet
 
 
@@ -37,14 +37,14 @@ def check(case: ExampleCase, rules: RuleSet) -> list[str]:
         company = to_company(ex.facts)
     except CompanyValidationError as e:
         return [f"facts do not validate: {e}"]
-    values, needs, _ = derive(company.known())
+    values, needs, _ = derive(company.known(), rules.facts)
     on = ex.as_of or case.rule.spec.period.start
     result = evaluate_rule(case.rule, values, needs, on, Labeller(rules.facts))
     problems = []
     if result.status != ex.expect.status:
         from .explain import reasons
 
-        why = "; ".join(reasons(result, "en")) or "-"
+        why = "; ".join(reasons(result, "en", rules.facts)) or "-"
         problems.append(f"status {result.status}, expected {ex.expect.status} ({why})")
     if ex.expect.amount is not None:
         want = Decimal(ex.expect.amount).quantize(Decimal("0.01"))

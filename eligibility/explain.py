@@ -6,7 +6,9 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any, Callable
 
-from .conditions import OPERATORS, Compare, Group, Possible, Trace
+from .amounts import Labeller  # noqa: F401 - where it always was for the app; the engine names formulas with it
+from .conditions import (OPERATORS, Compare, Possible, Trace, cite_for, deciding,  # noqa: F401 - trace analysis lives
+                         is_negated, parents_of)  # with the traces; re-exported for the callers of explain
 from .facts import FactDictionary, default_facts, format_decimal
 
 STATUS_WORDS = {
@@ -46,31 +48,6 @@ def money(value: Decimal | None, lang: str = "zh") -> str:
         return "金额待定" if lang == "zh" else "amount to be determined"
     text = f"{value:,.2f}"
     return f"{text}元" if lang == "zh" else f"{text} yuan"
-
-
-class Labeller:
-    """Names in formulas as words (for the formula) or numbers (for the filled-in formula)."""
-
-    def __init__(self, facts: FactDictionary | None = None, lang: str = "zh"):
-        self.facts = facts or default_facts()
-        self.lang = lang
-
-    def formula_name(self, params: dict[str, str]) -> Callable[[str], str]:
-        def label(name: str) -> str:
-            if name in params:
-                return params[name]
-            spec = self.facts.get(name)
-            return spec.label(self.lang) if spec else name
-
-        return label
-
-    def formula_value(self, values: dict[str, Any], params: dict[str, str]) -> Callable[[str], str]:
-        def label(name: str) -> str:
-            if name in params:
-                return params[name]
-            return format_decimal(values[name])
-
-        return label
 
 
 def _value_words(spec, value: Any, lang: str) -> str:
@@ -119,44 +96,6 @@ def _with_cite(text: str, cite: str | None, lang: str) -> str:
     return f"{text}（原文：“{cite}”）" if lang == "zh" else f"{text} (document: “{cite}”)"
 
 
-def deciding(trace: Trace) -> list[Trace]:
-    """The leaves that decided the outcome: failures for a no, unknowns for a maybe, passes for a yes."""
-    node = trace.node
-    if isinstance(node, Compare):
-        return [trace]
-    if node.kind == "not":
-        return deciding(trace.children[0])
-    if trace.outcome is None:
-        kids = [k for k in trace.children if k.outcome is None]
-    elif node.kind == "all":
-        kids = trace.children if trace.outcome else [k for k in trace.children if k.outcome is False]
-    else:
-        kids = [k for k in trace.children if k.outcome is True][:1] if trace.outcome else trace.children
-    out: list[Trace] = []
-    for k in kids:
-        out += deciding(k)
-    return out
-
-
-def parents_of(trace: Trace) -> dict[int, Trace]:
-    """id(node) -> its parent in an evaluated condition tree."""
-    parents: dict[int, Trace] = {}
-    for t in trace.walk():
-        for c in t.children:
-            parents[id(c)] = t
-    return parents
-
-
-def cite_for(trace: Trace, parents: dict[int, Trace]) -> str | None:
-    """The document's words for a condition: its own cite, else the nearest ancestor's."""
-    t: Trace | None = trace
-    while t is not None:
-        if t.node.cite:
-            return t.node.cite
-        t = parents.get(id(t))
-    return None
-
-
 def reasons(result, lang: str = "zh", facts: FactDictionary | None = None, cites: bool = True) -> list[str]:
     """Why (or why not, or what is missing), each line in the document's words where it gives them
     (`cites=False`: without the document's words, e.g. when the quote is shown next to them)."""
@@ -184,17 +123,6 @@ def reasons(result, lang: str = "zh", facts: FactDictionary | None = None, cites
         names = "、".join(facts[m].label(lang) for m in result.amount_missing if m in facts)
         lines.append(f"计算金额还需：{names}" if lang == "zh" else f"To compute the amount: {names}")
     return lines
-
-
-def is_negated(leaf: Trace, parents: dict[int, Trace]) -> bool:
-    """Whether a leaf sits under an odd number of `not`s."""
-    n = 0
-    t = parents.get(id(leaf))
-    while t is not None:
-        if isinstance(t.node, Group) and t.node.kind == "not":
-            n += 1
-        t = parents.get(id(t))
-    return n % 2 == 1
 
 
 def _jsonable(v: Any) -> Any:

@@ -27,6 +27,7 @@ from decimal import Decimal
 from typing import Iterable
 
 from .money import counted_member, counts_toward_total, tie_key
+from .conditions import Compare, deciding
 from .facts import FactDictionary
 from .loading import RuleSet
 from .models import Report, RuleResult
@@ -147,6 +148,14 @@ class OwnerView:
 # ---------------------------------------------------------------- groups
 
 
+def not_here(result: RuleResult) -> bool:
+    """Ineligible only because of where the business is (the rule's jurisdiction failed)."""
+    if result.status != "ineligible" or result.trace is None:
+        return False
+    leaves = deciding(result.trace)
+    return bool(leaves) and any(isinstance(x.node, Compare) and x.node.origin == "jurisdiction" for x in leaves)
+
+
 def benefit_groups(rules: RuleSet) -> tuple[dict[str, int], dict[str, int]]:
     """(rule id -> benefit line number, rule id -> the engine's counted-once group number): the rule
     set's one grouping (`RuleSet.benefit_groups`)."""
@@ -222,8 +231,6 @@ def question_order(report: Report, rules: RuleSet, exclude: Iterable[str] = ()) 
 def build_view(report: Report, rules: RuleSet, mode: str = "now", questions: list[Question] | None = None,
                skipped: Iterable[str] = ()) -> OwnerView:
     """The owner's view of `report` for one of the two questions (MODES)."""
-    from .present import not_here
-
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
     now = mode == "now"

@@ -14,12 +14,13 @@ from decimal import Decimal
 from typing import Any, Iterable, Mapping
 
 from . import safe_cells
-from .conditions import OPERATORS, Compare, Group, Node
-from .explain import (PER_WORDS, STATUS_WORDS, STRENGTH_WORDS, WINDOW_WORDS, _jsonable, cite_for,
-                      deciding, describe_compare, is_negated, money, parents_of, reasons)
+from .conditions import OPERATORS, Compare, Group, Node, cite_for, deciding, is_negated, parents_of
+from .explain import (PER_WORDS, STATUS_WORDS, STRENGTH_WORDS, WINDOW_WORDS, _jsonable, describe_compare, money,
+                      reasons)
 from .facts import FactDictionary, default_facts, format_decimal
 from .loading import CompiledRule, RuleSet
 from .models import Report, RuleResult
+from .owner import not_here  # noqa: F401 - present.not_here, as it was
 
 from .validity import WINDOWS
 from .words import APP as APP_WORDS, CSV_HEADERS, PER, REPORT, YES_NO, view as V
@@ -34,14 +35,6 @@ def t(lang: str, key: str) -> Any:
 
 # ---------------------------------------------------------------- grouping
 
-
-
-def not_here(result: RuleResult) -> bool:
-    """Ineligible only because of where the business is (the rule's jurisdiction failed)."""
-    if result.status != "ineligible" or result.trace is None:
-        return False
-    leaves = deciding(result.trace)
-    return bool(leaves) and any(isinstance(x.node, Compare) and x.node.origin == "jurisdiction" for x in leaves)
 
 
 def sort_key(r: RuleResult):
