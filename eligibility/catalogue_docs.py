@@ -54,9 +54,15 @@ def compare_text(node: Compare, facts: FactDictionary, negate: bool = False) -> 
     return f"{label}{op.zh_not if negate else op.zh}{_value_text(spec, node.value)}"
 
 
+def _bundled(facts: FactDictionary | None) -> FactDictionary:
+    """The public functions below called without a fact dictionary (tests, a session at the prompt):
+    the bundled one. render() always passes the rule set's."""
+    return facts if facts is not None else default_facts()
+
+
 def condition_text(node: Node, facts: FactDictionary | None = None, top: bool = True) -> str:
     """A condition tree in Chinese: top-level `all` parts joined by '；', nested groups in brackets."""
-    facts = facts or default_facts()
+    facts = _bundled(facts)
     if isinstance(node, Compare):
         return compare_text(node, facts)
     if node.kind == "not":
@@ -72,7 +78,7 @@ def condition_text(node: Node, facts: FactDictionary | None = None, top: bool = 
 
 def rule_condition(rule: CompiledRule, facts: FactDictionary | None = None) -> Node:
     """The rule's own `when` (the compiled condition also holds the jurisdiction)."""
-    facts = facts or default_facts()
+    facts = _bundled(facts)
     issues: list = []
     node = parse_condition(rule.spec.when, facts, "$.when", issues)
     assert node is not None and not issues, issues  # the rule loaded, so its condition parses
@@ -86,7 +92,7 @@ def amount_text(rule: CompiledRule, facts: FactDictionary | None = None) -> str 
     """The formula in words with the document's figures filled in, bounds and what the figure covers."""
     if rule.amount is None:
         return None
-    facts = facts or default_facts()
+    facts = _bundled(facts)
     label = Labeller(facts, "zh").formula_name(rule.amount.param_text)
     pieces = []
     for cond, expr in rule.amount.cases:
@@ -178,7 +184,7 @@ def _seed_titles(rules: RuleSet, seeds_dir: Path | None) -> dict[str, str]:
 
 def rule_entry(rule: CompiledRule, facts: FactDictionary | None = None) -> list[str]:
     """The Markdown lines of one rule."""
-    facts = facts or default_facts()
+    facts = _bundled(facts)
     s = rule.spec
     lines = [f"#### {md(s.title.zh)}", "", f"`{s.id}` · {md(s.title.en)}", ""]
     lines.append(f"- **谁可以享受**：{md(condition_text(rule_condition(rule, facts), facts))}")
@@ -208,7 +214,7 @@ def rule_entry(rule: CompiledRule, facts: FactDictionary | None = None) -> list[
 
 def render(rules: RuleSet, seeds_dir: Path | None = None, facts: FactDictionary | None = None) -> str:
     """The whole of docs/rules.md as text (ends with one newline)."""
-    facts = facts or rules.facts or default_facts()
+    facts = facts or rules.facts
     # seed, then table-of-contents number, then the order the rule files first name the document
     found: dict[tuple, list[CompiledRule]] = {}
     for r in rules:

@@ -146,6 +146,7 @@ def evaluate_rule(rule: CompiledRule, values: dict[str, Any], needs: dict[str, t
     ))
     result._trace = partial(evaluate_node, rule.condition, values, needs)
     result._amount_trace = amount_traces
+    result._facts = labeller.facts
     return result
 
 
@@ -231,7 +232,7 @@ def prepare(company: Any, rules: RuleSet) -> tuple:
     """A company's facts made ready for the rules (one place for evaluate() and the app's incremental
     re-evaluation): (given, warnings, values incl. derived, needs, how derived, labeller)."""
     given = to_company(company).known()
-    _, warnings = consistency(given)
+    _, warnings = consistency(given, rules.facts)
     values, needs, how = derive(given, rules.facts)
     return given, warnings, values, needs, how, amounts.Labeller(rules.facts)
 
@@ -248,8 +249,10 @@ def assemble_report(on: dt.date, given: dict[str, Any], values: dict[str, Any], 
     for name, v in values.items():
         if isinstance(v, Possible):
             derived[name] = sorted(v.values)
-    return Report(as_of=on, derived=derived, results=results, total_amount=total, total_in_effect=total_open,
-                  total_up_to=up_to, rules_version=rules.version, tool_version=__version__,
-                  warnings=[str(w) for w in warnings],
-                  input={k: (str(v) if isinstance(v, Decimal) else v.isoformat() if isinstance(v, dt.date) else v)
-                         for k, v in given.items()})
+    report = Report(as_of=on, derived=derived, results=results, total_amount=total, total_in_effect=total_open,
+                    total_up_to=up_to, rules_version=rules.version, tool_version=__version__,
+                    warnings=[str(w) for w in warnings],
+                    input={k: (str(v) if isinstance(v, Decimal) else v.isoformat() if isinstance(v, dt.date) else v)
+                           for k, v in given.items()})
+    report._facts = rules.facts
+    return report

@@ -9,7 +9,7 @@ from typing import Any, Callable
 from .amounts import Labeller  # noqa: F401 - where it always was for the app; the engine names formulas with it
 from .conditions import (OPERATORS, Compare, Possible, Trace, cite_for, deciding,  # noqa: F401 - trace analysis lives
                          is_negated, parents_of)  # with the traces; re-exported for the callers of explain
-from .facts import FactDictionary, default_facts, format_decimal
+from .facts import FactDictionary, format_decimal
 
 STATUS_WORDS = {
     "zh": {"eligible": "符合", "ineligible": "不符合", "undetermined": "可能符合，还需补充信息"},
@@ -62,9 +62,8 @@ def _value_words(spec, value: Any, lang: str) -> str:
     return spec.value_label(value, lang)
 
 
-def describe_compare(node: Compare, trace: Trace, lang: str = "zh", facts: FactDictionary | None = None) -> str:
+def describe_compare(node: Compare, trace: Trace, lang: str, facts: FactDictionary) -> str:
     """One comparison in words, e.g. '裁员率为6.1%，高于5.5%'."""
-    facts = facts or default_facts()
     spec = facts[node.fact]
     op = OPERATORS[node.op]
     label = spec.label(lang)
@@ -98,8 +97,9 @@ def _with_cite(text: str, cite: str | None, lang: str) -> str:
 
 def reasons(result, lang: str = "zh", facts: FactDictionary | None = None, cites: bool = True) -> list[str]:
     """Why (or why not, or what is missing), each line in the document's words where it gives them
-    (`cites=False`: without the document's words, e.g. when the quote is shown next to them)."""
-    facts = facts or default_facts()
+    (`cites=False`: without the document's words, e.g. when the quote is shown next to them).
+    `facts`: the fact dictionary (the one the result was judged with when not given)."""
+    facts = facts or result.facts
     trace: Trace | None = result.trace
     if trace is None:
         return []
@@ -137,7 +137,7 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def result_dict(r, lang: str = "zh") -> dict[str, Any]:
+def result_dict(r, lang: str = "zh", facts: FactDictionary | None = None) -> dict[str, Any]:
     return {
         "rule_id": r.rule_id,
         "title": r.title.get(lang),
@@ -160,7 +160,7 @@ def result_dict(r, lang: str = "zh") -> dict[str, Any]:
         "period": _jsonable(r.period.model_dump()),
         "source": _jsonable(r.source.model_dump()),
         "missing": r.missing,
-        "reasons": reasons(r, lang),
+        "reasons": reasons(r, lang, facts),
         "excludes": r.excludes,
         "supersedes": r.supersedes,
         "superseded_by": r.superseded_by,
@@ -169,7 +169,8 @@ def result_dict(r, lang: str = "zh") -> dict[str, Any]:
     }
 
 
-def report_dict(report, lang: str = "zh") -> dict[str, Any]:
+def report_dict(report, lang: str = "zh", facts: FactDictionary | None = None) -> dict[str, Any]:
+    facts = facts or report.facts
     return {
         "as_of": report.as_of.isoformat(),
         "derived": _jsonable(report.derived),
@@ -180,19 +181,20 @@ def report_dict(report, lang: str = "zh") -> dict[str, Any]:
         "tool_version": report.tool_version,
         "input": report.input,
         "warnings": report.warnings,
-        "results": [result_dict(r, lang) for r in report.results],
+        "results": [result_dict(r, lang, facts) for r in report.results],
     }
 
 
-def summary_text(report, lang: str = "zh", show_ineligible: bool = False) -> str:
-    """A readable summary for the terminal: eligible, then possible, then (optionally) not eligible."""
+def summary_text(report, lang: str = "zh", show_ineligible: bool = False, facts: FactDictionary | None = None) -> str:
+    """A readable summary for the terminal: eligible, then possible, then (optionally) not eligible.
+    `facts`: the fact dictionary (the report's rule set's when not given)."""
+    facts = facts or report.facts
     w = STATUS_WORDS[lang]
     out = []
     head = f"评估日期：{report.as_of}　规则版本：{report.rules_version}" if lang == "zh" else \
         f"As of {report.as_of}, rules version {report.rules_version}"
     out.append(head)
     if report.derived:
-        facts = default_facts()
         parts = []
         for k, v in report.derived.items():
             spec = facts[k]
@@ -217,7 +219,7 @@ def summary_text(report, lang: str = "zh", show_ineligible: bool = False) -> str
             if r.amount_filled:
                 out.append(f"    计算：{r.amount_filled} = {money(r.amount, lang)}" if lang == "zh" else
                            f"    computed: {r.amount_filled} = {money(r.amount, lang)}")
-            for line in reasons(r, lang)[:4]:
+            for line in reasons(r, lang, facts)[:4]:
                 out.append(f"    {line}")
             doc = r.source.document + (f"（{r.source.number}）" if r.source.number else "")
             out.append(f"    依据：{doc}" if lang == "zh" else f"    source: {doc}")

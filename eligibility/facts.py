@@ -442,10 +442,11 @@ def parse_facts(mapping: dict[str, Any], facts: FactDictionary | None = None,
 
 # ---------------------------------------------------------------- cross-fact checks
 
-def consistency(values: dict[str, Any]) -> tuple[list[Issue], list[Issue]]:
+def consistency(values: dict[str, Any], facts: FactDictionary | None = None) -> tuple[list[Issue], list[Issue]]:
     """(errors, warnings) for combinations a finance clerk would want caught, each naming a field.
 
-    Errors are impossible (a layoff rate above 100%); warnings are possible but suspicious.
+    Errors are impossible (a layoff rate above 100%); warnings are possible but suspicious. `facts`:
+    the rule set's fact dictionary (the bundled one when not given).
     """
     errors: list[Issue] = []
     warnings: list[Issue] = []
@@ -461,7 +462,7 @@ def consistency(values: dict[str, Any]) -> tuple[list[Issue], list[Issue]]:
     if insured is not None and employees is not None and insured > employees:
         warnings.append(Issue("insured_employees",
                               f"参保职工人数（{insured}）多于从业人员（{employees}），请核对 / more insured staff than employees"))
-    facts = default_facts()
+    facts = facts or default_facts()
     for name, v in values.items():
         spec = facts.get(name)
         if spec is not None and spec.type == "percent" and v is not None and 0 < abs(v) < 1:

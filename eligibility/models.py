@@ -252,6 +252,13 @@ class RuleResult(BaseModel):
     note: str | None = None
     _trace: Any = PrivateAttr(default=None)
     _amount_trace: Any = PrivateAttr(default=None)
+    _facts: Any = PrivateAttr(default=None)  # the rule set's fact dictionary, set by evaluate_rule
+
+    @property
+    def facts(self) -> FactDictionary:
+        """The fact dictionary this result was judged with (its rule set's), for its words; the bundled
+        one for a result made by hand."""
+        return self._facts if self._facts is not None else default_facts()
 
     @property
     def trace(self):
@@ -278,6 +285,13 @@ class Report(BaseModel):
     tool_version: str
     input: dict[str, Any]
     warnings: list[str] = Field(default_factory=list)
+    _facts: Any = PrivateAttr(default=None)  # the rule set's fact dictionary, set by assemble_report
+
+    @property
+    def facts(self) -> FactDictionary:
+        """The fact dictionary of the rule set that made this report, for its words; the bundled one
+        for a report made by hand."""
+        return self._facts if self._facts is not None else default_facts()
 
     def by_status(self, status: Status) -> list[RuleResult]:
         return [r for r in self.results if r.status == status]

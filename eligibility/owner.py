@@ -114,6 +114,7 @@ class OwnerView:
     not_here: int
     questions: list[Question]  # the order the form asks them in (first questions first)
     closed_maybe: int = 0  # "now": measures that may have applied, now closed
+    facts: FactDictionary | None = None  # the rule set's fact dictionary, for the view's words
 
     @property
     def lines(self) -> list[Line]:
@@ -307,7 +308,7 @@ def build_view(report: Report, rules: RuleSet, mode: str = "now", questions: lis
     maybe = _group_maybes(maybe_lines, order, facts, _known(report), questions)
     ineligible.sort(key=lambda r: (WINDOW_PREF[r.window], -(r.amount or 0), r.title.zh))
     return OwnerView(mode, report.as_of, [(s, ls) for s, ls in sections.items()], services, services_maybe, maybe,
-                     closed, ineligible, hidden, questions, closed_maybe)
+                     closed, ineligible, hidden, questions, closed_maybe, facts)
 
 
 def _counted(members: list[RuleResult], engine_of: dict[str, int], rank: dict[str, list[str]],

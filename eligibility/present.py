@@ -17,7 +17,7 @@ from . import safe_cells
 from .conditions import OPERATORS, Compare, Group, Node, cite_for, deciding, is_negated, parents_of
 from .explain import (PER_WORDS, STATUS_WORDS, STRENGTH_WORDS, WINDOW_WORDS, _jsonable, describe_compare, money,
                       reasons)
-from .facts import FactDictionary, default_facts, format_decimal
+from .facts import FactDictionary, format_decimal
 from .loading import CompiledRule, RuleSet
 from .models import Report, RuleResult
 from .owner import not_here  # noqa: F401 - present.not_here, as it was
@@ -82,7 +82,7 @@ def possible_money(report: Report, rules: RuleSet | None = None) -> Decimal:
 
 def status_words(r: RuleResult, lang: str = "zh", facts: FactDictionary | None = None) -> str:
     """符合 / 可能符合，还需… / 不符合."""
-    facts = facts or default_facts()
+    facts = facts or r.facts
     if r.status == "undetermined" and r.missing:
         names = [facts[m].label(lang) for m in r.missing if m in facts]
         if lang == "zh":
@@ -186,7 +186,7 @@ def _values_words(spec, value: Any, lang: str) -> str:
 
 def why_not(r: RuleResult, lang: str = "zh", facts: FactDictionary | None = None) -> list[dict[str, str]]:
     """For an ineligible result: each failed condition in words, its cite, and what would change it."""
-    facts = facts or default_facts()
+    facts = facts or r.facts
     if r.status != "ineligible" or r.trace is None:
         return []
     parents = parents_of(r.trace)
@@ -343,9 +343,8 @@ def _paint(marks: list[int], start: int, end: int, level: int) -> None:
 # ---------------------------------------------------------------- rule conditions in words (rule browser)
 
 
-def condition_lines(node: Node, lang: str = "zh", facts: FactDictionary | None = None, depth: int = 0) -> list[str]:
+def condition_lines(node: Node, lang: str, facts: FactDictionary, depth: int = 0) -> list[str]:
     """A condition tree as nested markdown bullets."""
-    facts = facts or default_facts()
     pad = "  " * depth
     if isinstance(node, Compare):
         spec = facts[node.fact]
@@ -394,7 +393,7 @@ CSV_COLUMNS = ["rule_id", "title", "status", "status_words", "window", "in_effec
 
 
 def result_rows(report: Report, lang: str = "zh", facts: FactDictionary | None = None) -> list[dict[str, Any]]:
-    facts = facts or default_facts()
+    facts = facts or report.facts
     rows = []
     for r in sorted(report.results, key=lambda r: (WINDOWS.index(r.window), sort_key(r))):
         rows.append({
@@ -461,12 +460,13 @@ def formula_words(r: RuleResult, rule: CompiledRule | None, lang: str, facts: Fa
 _INTERNAL = re.compile(r"[（(]?[A-Za-z][A-Za-z0-9_]*(?:[._][A-Za-z0-9_*]+)+[）)]?")
 
 
-def clean_note(note: str | None, lang: str, rules: RuleSet | None = None) -> str:
+def clean_note(note: str | None, lang: str, rules: RuleSet | None = None, facts: FactDictionary | None = None) -> str:
     """A rule's note for people: Chinese only (notes are written in Chinese), with the editors' names
-    for things (rule ids, fact names, schema fields, "(cite)") replaced by their words."""
+    for things (rule ids, fact names, schema fields, "(cite)") replaced by their words (rule titles need
+    `rules`, fact labels `facts` or `rules`)."""
     if not note or lang == "en":
         return ""
-    facts = rules.facts if rules is not None else default_facts()
+    facts = facts or (rules.facts if rules is not None else {})
     titles = {r.id: r.spec.title.zh for r in rules} if rules is not None else {}
     fields = REPORT["zh"]["note_fields"]
 
@@ -738,7 +738,7 @@ def ineligible_html(ov, lang: str, facts: FactDictionary) -> str:
 def benefits_csv(ov, lang: str = "zh", facts: FactDictionary | None = None, rules: RuleSet | None = None) -> bytes:
     """The owner's results table: one row per benefit (titles, words, amounts; no internal names),
     then the measures one does not qualify for. UTF-8 with BOM so that Excel opens the Chinese right."""
-    facts = facts or (rules.facts if rules is not None else default_facts())
+    facts = facts or (rules.facts if rules is not None else ov.facts)
     heads = CSV_HEADERS["en" if lang == "en" else "zh"]
     yes_no = YES_NO["en" if lang == "en" else "zh"]
     sep = "；" if lang == "zh" else "; "
@@ -991,7 +991,7 @@ def card_html(r: RuleResult, rule: CompiledRule | None, lang: str, facts: FactDi
         (f" · {src.date.isoformat()}" if src.date else "")
     out.append(f"<p>{e(t(lang, 'source'))}{colon}{zh_span(doc, lang)}</p>")
     out.append(f"<blockquote lang=\"zh-CN\">{highlight_html(r.source.quote, highlight_terms(rule, r))}</blockquote>")
-    extra = clean_note(r.note, lang, rules)
+    extra = clean_note(r.note, lang, rules, facts)
     if extra:
         out.append(f"<p class=\"muted\">{e(t(lang, 'note'))}{colon}{e(extra)}</p>")
     out.append("</div>")

@@ -97,18 +97,18 @@ def first_questions(values: Mapping[str, Any] | None = None, facts: FactDictiona
     values = values or {}
     out = []
     for name in FIRST_QUESTIONS:
-        if name == "total_assets" and not _assets_needed(values.get("industry")):
+        if name == "total_assets" and not _assets_needed(values.get("industry"), facts):
             continue
         out.append(Question(name, facts[name], first=True))
     return out
 
 
-def _assets_needed(industry: str | None) -> bool:
+def _assets_needed(industry: str | None, facts: FactDictionary) -> bool:
     if industry is None:
         return True
     from .derived import size_standard
 
-    std = size_standard()
+    std = size_standard(facts)
     return "total_assets" in std.inputs(std.sector_for(industry))
 
 
@@ -125,7 +125,7 @@ def next_questions(report: Report | Mapping[str, Any], rules: RuleSet | None = N
         from .evaluate import evaluate
 
         report = evaluate(report, on=on, rules=rules)
-    facts = rules.facts if rules is not None else default_facts()
+    facts = rules.facts if rules is not None else report.facts
     known = set(report.input) | {k for k, v in report.derived.items() if not isinstance(v, list)}
     skip = set(exclude) | known
     if not include_first:
