@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from . import amounts
-from .conditions import OPERATORS, Compare, Group, Node, parse_condition
-from .explain import KIND_WORDS, PER_WORDS, STRENGTH_WORDS, Labeller
+from .conditions import Compare, Group, Node, parse_condition
+from .explain import KIND_WORDS, PER_WORDS, STRENGTH_WORDS, Labeller, requirement_words
 from .facts import FactDictionary, default_facts
 from .loading import CompiledRule, RuleSet
 from .errors import RuleLoadError
@@ -30,28 +28,16 @@ HEADER = "<!-- 本文件由 `eligibility rules docs` 根据 rules/*.yaml 生成�
 # ---------------------------------------------------------------- conditions in words
 
 
-def _value_text(spec, value: Any) -> str:
-    if isinstance(value, tuple):
-        return "、".join(_value_text(spec, v) for v in value)
-    if isinstance(value, dt.date):
-        return f"{value.year}年{value.month}月{value.day}日"
-    if isinstance(value, Decimal) and spec.type == "percent":
-        return spec.value_label(value.normalize() if value == value.to_integral_value() else value)
-    return spec.value_label(value)
-
-
 def compare_text(node: Compare, facts: FactDictionary, negate: bool = False) -> str:
     """One comparison in words: 主体类型为企业, 企业规模属于中型、小型、微型, 裁员率不高于5.5%.
 
     A yes/no fact reads as its label (受疫情影响较大) or the label with 否; `negate` words the opposite.
     """
     spec = facts[node.fact]
-    label = spec.label("zh")
-    op = OPERATORS[node.op]
     if spec.type == "bool" and node.op in ("eq", "ne"):
         yes = (bool(node.value) if node.op == "eq" else not node.value) != negate
-        return label if yes else f"{label}：否"
-    return f"{label}{op.zh_not if negate else op.zh}{_value_text(spec, node.value)}"
+        return spec.label("zh") if yes else f"{spec.label('zh')}：否"
+    return requirement_words(node, "zh", facts, negate)
 
 
 def _bundled(facts: FactDictionary | None) -> FactDictionary:

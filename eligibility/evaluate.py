@@ -127,6 +127,7 @@ def evaluate_rule(rule: CompiledRule, values: dict[str, Any], needs: dict[str, t
     amount_value = formula = filled = None
     amount_missing: list[str] = []
     amount_traces: list[Trace] = []
+    expr = None
     if rule.amount and status != "ineligible":
         try:
             amount_value, expr, amount_missing, amount_traces = compute_amount(rule.amount, values, needs)
@@ -146,6 +147,7 @@ def evaluate_rule(rule: CompiledRule, values: dict[str, Any], needs: dict[str, t
     ))
     result._trace = partial(evaluate_node, rule.condition, values, needs)
     result._amount_trace = amount_traces
+    result._amount_expr = expr
     result._facts = labeller.facts
     return result
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from .amounts import Labeller  # noqa: F401 - where it always was for the app; the engine names formulas with it
 from .conditions import (OPERATORS, Compare, Possible, Trace, cite_for, deciding,  # noqa: F401 - trace analysis lives
@@ -43,6 +43,16 @@ def amount_words(amount: Decimal, kind: str | None = None, per: str = "once", la
     return AMOUNT_KIND_WORDS[lang][kind or "exact"] + money(amount, lang) + PER_WORDS[lang][per]
 
 
+def computation_words(r, lang: str = "zh") -> str:
+    """The company's numbers in the amount's formula and what they come to: "10,000 × 2 = 20,000.00元"."""
+    return f"{r.amount_filled} = {money(r.amount, lang)}" if r.amount_filled else ""
+
+
+def fact_names(names, lang: str, facts: FactDictionary) -> list[str]:
+    """Facts as a person reads them (their labels), in the order given; names not in `facts` left out."""
+    return [facts[m].label(lang) for m in names if m in facts]
+
+
 def money(value: Decimal | None, lang: str = "zh") -> str:
     if value is None:
         return "金额待定" if lang == "zh" else "amount to be determined"
@@ -50,16 +60,29 @@ def money(value: Decimal | None, lang: str = "zh") -> str:
     return f"{text}元" if lang == "zh" else f"{text} yuan"
 
 
-def _value_words(spec, value: Any, lang: str) -> str:
+def value_words(spec, value: Any, lang: str = "zh") -> str:
+    """A value of a fact in words (a rule's threshold or a company's answer): 5.5% (two places at most),
+    餐饮业、零售业 (a list), 小型或微型 (a derived value known only up to a set), 2020年3月1日."""
     if isinstance(value, Possible):
         joiner = "或" if lang == "zh" else " or "
         return joiner.join(spec.value_label(v, lang) for v in sorted(value.values))
     if isinstance(value, tuple):
-        return "、".join(spec.value_label(v, lang) for v in value) if lang == "zh" else ", ".join(
-            spec.value_label(v, lang) for v in value)
+        return ("、" if lang == "zh" else ", ").join(value_words(spec, v, lang) for v in value)
+    if isinstance(value, dt.date):
+        return f"{value.year}年{value.month}月{value.day}日" if lang == "zh" else value.isoformat()
     if isinstance(value, Decimal) and spec.type == "percent":
         return f"{format_decimal(round(value, 2))}%"
     return spec.value_label(value, lang)
+
+
+def requirement_words(node: Compare, lang: str, facts: FactDictionary, negate: bool = False) -> str:
+    """What a comparison asks for (or, `negate`, its opposite): 裁员率不高于5.5% / layoff rate at most 5.5%.
+    Yes/no facts are worded by each caller (a list item, a requirement, a catalogue line differ)."""
+    spec = facts[node.fact]
+    op = OPERATORS[node.op]
+    if lang == "zh":
+        return f"{spec.label(lang)}{op.zh_not if negate else op.zh}{value_words(spec, node.value, lang)}"
+    return f"{spec.label(lang)} {'not ' if negate else ''}{op.en} {value_words(spec, node.value, lang)}"
 
 
 def describe_compare(node: Compare, trace: Trace, lang: str, facts: FactDictionary) -> str:
@@ -67,12 +90,12 @@ def describe_compare(node: Compare, trace: Trace, lang: str, facts: FactDictiona
     spec = facts[node.fact]
     op = OPERATORS[node.op]
     label = spec.label(lang)
-    expected = _value_words(spec, node.value, lang)
+    expected = value_words(spec, node.value, lang)
     if trace.outcome is None:
         if lang == "zh":
             return f"{label}未知（条件：{op.zh}{expected}）"
         return f"{label} unknown (condition: {op.en} {expected})"
-    actual = _value_words(spec, trace.actual, lang)
+    actual = value_words(spec, trace.actual, lang)
     if spec.type == "bool" and node.op in ("eq", "ne"):
         want = node.value if node.op == "eq" else not node.value
         if lang == "zh":
@@ -89,7 +112,8 @@ def describe_compare(node: Compare, trace: Trace, lang: str, facts: FactDictiona
     return f"{label} is {actual}, {words} {expected}"
 
 
-def _with_cite(text: str, cite: str | None, lang: str) -> str:
+def with_cite(text: str, cite: str | None, lang: str) -> str:
+    """Words followed by the document's own: （原文：“…”） / (document: “…”)."""
     if not cite:
         return text
     return f"{text}（原文：“{cite}”）" if lang == "zh" else f"{text} (document: “{cite}”)"
@@ -114,13 +138,12 @@ def reasons(result, lang: str = "zh", facts: FactDictionary | None = None, cites
             text = ("不得存在以下情形：" if lang == "zh" else "must not hold: ") + text
         if node.origin == "jurisdiction":
             text = ("适用地区：" if lang == "zh" else "where it applies: ") + text
-        lines.append(_with_cite(text, cite_for(leaf, parents) if cites else None, lang))
+        lines.append(with_cite(text, cite_for(leaf, parents) if cites else None, lang))
     if result.status == "undetermined" and result.missing:
-        names = "、".join(facts[m].label(lang) for m in result.missing if m in facts) if lang == "zh" else \
-            ", ".join(facts[m].label(lang) for m in result.missing if m in facts)
+        names = ("、" if lang == "zh" else ", ").join(fact_names(result.missing, lang, facts))
         lines.insert(0, f"还需补充：{names}" if lang == "zh" else f"Still needed: {names}")
     if result.status != "ineligible" and result.amount_missing:
-        names = "、".join(facts[m].label(lang) for m in result.amount_missing if m in facts)
+        names = "、".join(fact_names(result.amount_missing, lang, facts))
         lines.append(f"计算金额还需：{names}" if lang == "zh" else f"To compute the amount: {names}")
     return lines
 
@@ -153,7 +176,7 @@ def result_dict(r, lang: str = "zh", facts: FactDictionary | None = None) -> dic
         "amount": _jsonable(r.amount),
         "amount_kind": r.amount_kind,
         "amount_formula": r.amount_formula,
-        "amount_filled": (f"{r.amount_filled} = {money(r.amount, lang)}" if r.amount_filled else None),
+        "amount_filled": computation_words(r, lang) or None,
         "amount_missing": r.amount_missing,
         "per": r.per,
         "counted_in_total": r.counted_in_total,
@@ -198,7 +221,7 @@ def summary_text(report, lang: str = "zh", show_ineligible: bool = False, facts:
         parts = []
         for k, v in report.derived.items():
             spec = facts[k]
-            val = _value_words(spec, Possible(frozenset(v)) if isinstance(v, list) else v, lang)
+            val = value_words(spec, Possible(frozenset(v)) if isinstance(v, list) else v, lang)
             parts.append(f"{spec.label(lang)}：{val}" if lang == "zh" else f"{spec.label(lang)}: {val}")
         out.append(("推算：" if lang == "zh" else "Derived: ") + "；".join(parts))
     out.append((f"确定可得资金合计：{money(report.total_amount, lang)}（当前仍在执行期内的：{money(report.total_in_effect, lang)}）；"
@@ -217,8 +240,8 @@ def summary_text(report, lang: str = "zh", show_ineligible: bool = False, facts:
             amount = f"　{amount_text(r, lang)}" if r.amount is not None else ""
             out.append(f"- {r.title.get(lang)}（{WINDOW_WORDS[lang][r.window]}）{amount}")
             if r.amount_filled:
-                out.append(f"    计算：{r.amount_filled} = {money(r.amount, lang)}" if lang == "zh" else
-                           f"    computed: {r.amount_filled} = {money(r.amount, lang)}")
+                out.append(f"    计算：{computation_words(r, lang)}" if lang == "zh" else
+                           f"    computed: {computation_words(r, lang)}")
             for line in reasons(r, lang, facts)[:4]:
                 out.append(f"    {line}")
             doc = r.source.document + (f"（{r.source.number}）" if r.source.number else "")

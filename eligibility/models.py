@@ -252,7 +252,14 @@ class RuleResult(BaseModel):
     note: str | None = None
     _trace: Any = PrivateAttr(default=None)
     _amount_trace: Any = PrivateAttr(default=None)
+    _amount_expr: Any = PrivateAttr(default=None)  # the formula (amounts.Expr) `amount_formula` words
     _facts: Any = PrivateAttr(default=None)  # the rule set's fact dictionary, set by evaluate_rule
+
+    @property
+    def amount_expr(self):
+        """The formula the amount was computed with (the case that applied), as structure: the words of
+        `amount_formula` in another language are rendered from it, never parsed back from the text."""
+        return self._amount_expr
 
     @property
     def facts(self) -> FactDictionary:

@@ -14,9 +14,9 @@ from decimal import Decimal
 from typing import Any, Iterable, Mapping
 
 from . import safe_cells
-from .conditions import OPERATORS, Compare, Group, Node, cite_for, deciding, is_negated, parents_of
-from .explain import (PER_WORDS, STATUS_WORDS, STRENGTH_WORDS, WINDOW_WORDS, _jsonable, describe_compare, money,
-                      reasons)
+from .conditions import Compare, Group, Node, cite_for, deciding, is_negated, parents_of
+from .explain import (STATUS_WORDS, STRENGTH_WORDS, _jsonable, amount_text,
+                      computation_words, describe_compare, fact_names, money, reasons, requirement_words, with_cite)
 from .facts import FactDictionary, format_decimal
 from .loading import CompiledRule, RuleSet
 from .models import Report, RuleResult
@@ -84,30 +84,32 @@ def status_words(r: RuleResult, lang: str = "zh", facts: FactDictionary | None =
     """符合 / 可能符合，还需… / 不符合."""
     facts = facts or r.facts
     if r.status == "undetermined" and r.missing:
-        names = [facts[m].label(lang) for m in r.missing if m in facts]
+        names = fact_names(r.missing, lang, facts)
         if lang == "zh":
             return "可能符合，还需：" + "、".join(names)
         return "possibly eligible, still needed: " + ", ".join(names)
     return STATUS_WORDS["en" if lang == "en" else "zh"][r.status]
 
 
-def amount_words(r: RuleResult, lang: str = "zh") -> str:
-    from .explain import amount_text
-
-    return amount_text(r, lang)
+amount_words = amount_text  # a result's amount in words (explain.amount_text): "最高12,000.00元/月"
 
 
 def strength_words(r: RuleResult, lang: str = "zh") -> str:
     return STRENGTH_WORDS["en" if lang == "en" else "zh"][r.strength]
 
 
+def span_words(start: dt.date, end: dt.date | None, lang: str = "zh") -> str:
+    """From a day to a day (or from a day on): 2020-02-01 至 2020-06-30 / from 2020-02-01."""
+    if lang == "en":
+        return f"{start.isoformat()} to {end.isoformat()}" if end else f"from {start.isoformat()}"
+    return f"{start.isoformat()} 至 {end.isoformat()}" if end else f"自{start.isoformat()}起"
+
+
 def period_words(r: RuleResult, lang: str = "zh") -> str:
     p = r.period
     zh = lang != "en"
-    if p.end:
-        span = f"{p.start.isoformat()} 至 {p.end.isoformat()}" if zh else f"{p.start.isoformat()} to {p.end.isoformat()}"
-    elif p.deadline:
-        span = f"自{p.start.isoformat()}起" if zh else f"from {p.start.isoformat()}"
+    if p.end or p.deadline:
+        span = span_words(p.start, p.end, lang)
     else:
         span = (f"自{p.start.isoformat()}起（{t(lang, 'open_ended')}）" if zh
                 else f"from {p.start.isoformat()} ({t(lang, 'open_ended')})")
@@ -162,26 +164,11 @@ def source_words(r: RuleResult) -> str:
 
 def _requirement(node: Compare, negated: bool, lang: str, facts: FactDictionary) -> str:
     spec = facts[node.fact]
-    op = OPERATORS[node.op]
-    expected = _values_words(spec, node.value, lang)
     if spec.type == "bool" and node.op in ("eq", "ne"):
         want = (node.value if node.op == "eq" else not node.value) ^ negated
         yes = ("是" if want else "否") if lang == "zh" else ("yes" if want else "no")
         return f"{spec.label(lang)}：{yes}" if lang == "zh" else f"{spec.label(lang)}: {yes}"
-    if lang == "zh":
-        return f"{spec.label(lang)}{op.zh_not if negated else op.zh}{expected}"
-    return f"{spec.label(lang)} {'not ' if negated else ''}{op.en} {expected}"
-
-
-def _values_words(spec, value: Any, lang: str) -> str:
-    vals = value if isinstance(value, tuple) else (value,)
-    words = []
-    for v in vals:
-        if isinstance(v, Decimal) and spec.type == "percent":
-            words.append(f"{format_decimal(v)}%")
-        else:
-            words.append(spec.value_label(v, lang))
-    return ("、" if lang == "zh" else ", ").join(words)
+    return requirement_words(node, lang, facts, negated)
 
 
 def why_not(r: RuleResult, lang: str = "zh", facts: FactDictionary | None = None) -> list[dict[str, str]]:
@@ -348,23 +335,17 @@ def condition_lines(node: Node, lang: str, facts: FactDictionary, depth: int = 0
     pad = "  " * depth
     if isinstance(node, Compare):
         spec = facts[node.fact]
-        op = OPERATORS[node.op]
-        words = _values_words(spec, node.value, lang)
         if spec.type == "bool" and node.op == "eq":
             text = f"{spec.label(lang)}：{spec.value_label(node.value, lang)}" if lang == "zh" else \
                 f"{spec.label(lang)}: {spec.value_label(node.value, lang)}"
         else:
-            text = f"{spec.label(lang)}{op.zh}{words}" if lang == "zh" else f"{spec.label(lang)} {op.en} {words}"
+            text = requirement_words(node, lang, facts)
         if node.origin == "jurisdiction":
             text = (t(lang, "jurisdiction") + ("：" if lang == "zh" else ": ")) + text
-        if node.cite:
-            text += f"（原文：“{node.cite}”）" if lang == "zh" else f" (document: “{node.cite}”)"
-        return [f"{pad}- {text}"]
+        return [f"{pad}- {with_cite(text, node.cite, lang)}"]
     head = {"zh": {"all": "同时满足以下全部条件", "any": "满足以下任一条件", "not": "不得存在以下情形"},
             "en": {"all": "all of", "any": "any of", "not": "none of"}}["en" if lang == "en" else "zh"][node.kind]
-    if node.cite:
-        head += f"（原文：“{node.cite}”）" if lang == "zh" else f" (document: “{node.cite}”)"
-    lines = [f"{pad}- {head}"]
+    lines = [f"{pad}- {with_cite(head, node.cite, lang)}"]
     for c in node.children:
         lines += condition_lines(c, lang, facts, depth + 1)
     return lines
@@ -403,8 +384,8 @@ def result_rows(report: Report, lang: str = "zh", facts: FactDictionary | None =
             "amount": "" if r.amount is None else f"{r.amount:.2f}", "per": r.per,
             "counted_in_total": r.counted_in_total, "amount_formula": r.amount_formula or "",
             "amount_filled": r.amount_filled or "",
-            "missing": "；".join(facts[m].label(lang) for m in r.missing if m in facts),
-            "amount_missing": "；".join(facts[m].label(lang) for m in r.amount_missing if m in facts),
+            "missing": "；".join(fact_names(r.missing, lang, facts)),
+            "amount_missing": "；".join(fact_names(r.amount_missing, lang, facts)),
             "agency": r.agency.get(lang), "jurisdiction": r.jurisdiction,
             "period_start": r.period.start.isoformat(),
             "period_end": r.period.end.isoformat() if r.period.end else "",
@@ -443,18 +424,32 @@ def zh_span(text: str, lang: str) -> str:
 
 
 def formula_words(r: RuleResult, rule: CompiledRule | None, lang: str, facts: FactDictionary) -> str | None:
-    """The amount's formula in the reader's language (the engine words it in Chinese)."""
+    """The amount's formula in the reader's language: the engine words it in Chinese
+    (`amount_formula`); in English, the formula the engine computed with (`r.amount_expr`), relabelled."""
     if lang != "en" or not r.amount_formula or rule is None or rule.amount is None:
         return r.amount_formula
+    if r.amount_expr is None:  # a result made by hand: no formula to relabel
+        return None
     from . import amounts
-    from .explain import Labeller
 
-    zh = Labeller(facts, "zh").formula_name(rule.amount.param_text)
-    en = Labeller(facts, "en").formula_name(rule.amount.param_text)
-    for _, expr in rule.amount.cases:
-        if amounts.render(expr, zh) == r.amount_formula:
-            return amounts.render(expr, en)
-    return None
+    return amounts.render(r.amount_expr, amounts.Labeller(facts, "en").formula_name(rule.amount.param_text))
+
+
+def formula_html(r: RuleResult, rule: CompiledRule | None, lang: str, facts: FactDictionary, card: bool = False) -> str:
+    """The amount's formula and the company's numbers in it, as one paragraph: under a heading in an
+    owner's benefit line, labelled inline in the report's card (`card`); '' without a formula."""
+    formula = formula_words(r, rule, lang, facts)
+    if not formula:
+        return ""
+    e = html.escape
+    if card:
+        colon = "：" if lang == "zh" else ": "
+        head = f"<p>{e(t(lang, 'formula'))}{colon}{e(formula)}"
+        filled = f"<br>{e(t(lang, 'filled'))}{colon}{e(computation_words(r, lang))}"
+    else:
+        head = f"<p><b>{e(V(lang, 'formula'))}</b><br>{e(formula)}"
+        filled = f"<br>{e(computation_words(r, lang))}"
+    return head + (filled if r.amount_filled else "") + "</p>"
 
 
 _INTERNAL = re.compile(r"[（(]?[A-Za-z][A-Za-z0-9_]*(?:[._][A-Za-z0-9_*]+)+[）)]?")
@@ -496,19 +491,17 @@ _SCHEMA_WORD = re.compile(r"(?<![A-Za-z_])(entitled|discretionary|encouraged|end
                           r"(?![A-Za-z_])")
 
 
-def tag_words(r: RuleResult, lang: str) -> str:
-    """The measure's window in a few words: open until / no end stated / closed on / starts on."""
+def tag_words(r: RuleResult, lang: str, short: bool = False) -> str:
+    """The measure's window in a few words: open until / no end stated / closed on / starts on
+    (`short`: two or three words, for lists of many measures)."""
     from .validity import last_day
 
-    tags = V(lang, "tag")
+    tags = V(lang, "short_tag" if short else "tag")
     last = last_day(r.period)
     if r.window == "open":
         return tags["open"].format(d=last.isoformat()) if last else tags["open_no_end"]
-    if r.window == "closed":
-        return tags["closed"].format(d=(last or r.period.start).isoformat())
-    if r.window == "upcoming":
-        return tags["upcoming"].format(d=r.period.start.isoformat())
-    return tags["end_unknown"]
+    day = {"closed": last or r.period.start, "upcoming": r.period.start}.get(r.window)
+    return tags[r.window].format(d=day.isoformat()) if day else tags[r.window]
 
 
 def line_amount_words(ln, lang: str, facts: FactDictionary, maybe: bool = False) -> str:
@@ -519,7 +512,7 @@ def line_amount_words(ln, lang: str, facts: FactDictionary, maybe: bool = False)
     if amount is None or (maybe and not amount):
         if maybe or not ln.money:
             return ""
-        need = [facts[m].label(lang) for m in ln.head.amount_missing if m in facts]
+        need = fact_names(ln.head.amount_missing, lang, facts)
         if need:
             shown = ("、" if lang == "zh" else ", ").join(need[:2])
             if len(need) > 2:
@@ -532,10 +525,7 @@ def line_amount_words(ln, lang: str, facts: FactDictionary, maybe: bool = False)
 def _period_span(r: RuleResult, lang: str) -> str:
     from .validity import last_day
 
-    end = last_day(r.period)
-    if lang == "en":
-        return f"{r.period.start.isoformat()} to {end.isoformat()}" if end else f"from {r.period.start.isoformat()}"
-    return f"{r.period.start.isoformat()} 至 {end.isoformat()}" if end else f"自{r.period.start.isoformat()}起"
+    return span_words(r.period.start, last_day(r.period), lang)
 
 
 def summary_html(ov, lang: str) -> str:
@@ -609,12 +599,7 @@ def line_html(ln, rules: RuleSet, lang: str, facts: FactDictionary, on: dt.date 
     note = window_note(r, lang, on)
     if note:
         out.append(f'<p class="muted">{e(note)}</p>')
-    formula = formula_words(r, rule, lang, facts)
-    if formula:
-        out.append(f"<p><b>{e(V(lang, 'formula'))}</b><br>{e(formula)}")
-        if r.amount_filled:
-            out.append(f"<br>{e(r.amount_filled)} = {e(money(r.amount, lang))}")
-        out.append("</p>")
+    out.append(formula_html(r, rule, lang, facts))
     why = why_lines(r, lang, facts, cites=lang == "zh")
     if why:
         out.append(f"<p><b>{e(V(lang, 'why'))}</b></p><ul>" + "".join(f"<li>{e(x)}</li>" for x in why) + "</ul>")
@@ -637,15 +622,7 @@ def line_html(ln, rules: RuleSet, lang: str, facts: FactDictionary, on: dt.date 
 
 def short_tag(r: RuleResult, lang: str) -> str:
     """The window in two or three words (lists of many measures)."""
-    from .validity import last_day
-
-    last = last_day(r.period)
-    words = V(lang, "short_tag")
-    if r.window == "open":
-        return words["open"].format(d=last.isoformat()) if last else words["open_no_end"]
-    if r.window == "upcoming":
-        return words["upcoming"].format(d=r.period.start.isoformat())
-    return words[r.window]
+    return tag_words(r, lang, short=True)
 
 
 def _maybe_item(ln, lang: str, facts: FactDictionary) -> str:
@@ -758,9 +735,9 @@ def benefits_csv(ov, lang: str = "zh", facts: FactDictionary | None = None, rule
                     yes_no[counted], sep.join(o.title.get(lang) for o in ln.others), r.agency.get(lang),
                     _period_span(r, lang), (r.period.deadline.isoformat() if r.period.deadline else ""),
                     r.source.document, r.source.number or "",
-                    (f"{formula_words(r, rule, lang, facts) or ''}" + (f" = {r.amount_filled} = {money(r.amount, lang)}"
-                                                                       if r.amount_filled else "")),
-                    sep.join(facts[m].label(lang) for m in r.missing if m in facts),
+                    (formula_words(r, rule, lang, facts) or "") + (f" = {computation_words(r, lang)}"
+                                                                    if r.amount_filled else ""),
+                    sep.join(fact_names(r.missing, lang, facts)),
                     sep.join(reasons(r, lang, facts, cites=lang == "zh")), r.source.quote])
     for r in ov.ineligible:
         w.writerow([r.title.get(lang), status_words(r, lang, facts), tag_words(r, lang), "", "",
@@ -967,12 +944,7 @@ def card_html(r: RuleResult, rule: CompiledRule | None, lang: str, facts: FactDi
                        f" <span class=\"muted\">({e(t(lang, 'not_counted'))})</span>")
     out.append("</p>")
     out.append(f"<p>{e(r.benefit.get(lang))}</p>")
-    formula = formula_words(r, rule, lang, facts)
-    if formula:
-        out.append(f"<p>{e(t(lang, 'formula'))}{colon}{e(formula)}")
-        if r.amount_filled:
-            out.append(f"<br>{e(t(lang, 'filled'))}{colon}{e(r.amount_filled)} = {e(money(r.amount, lang))}")
-        out.append("</p>")
+    out.append(formula_html(r, rule, lang, facts, card=True))
     out.append(f"<p>{e(period_words(r, lang))}")
     note = window_note(r, lang, on)
     if note:
