@@ -8,6 +8,7 @@ the only place operators are defined; the batch compiler builds its column expre
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Union
@@ -31,12 +32,12 @@ class Operator:
 OPERATORS: dict[str, Operator] = {
     op.name: op
     for op in (
-        Operator("eq", lambda a, b: a == b, lambda c, v: c == v, "为", "is", "不为"),
-        Operator("ne", lambda a, b: a != b, lambda c, v: c != v, "不为", "is not", "为"),
-        Operator("lt", lambda a, b: a < b, lambda c, v: c < v, "低于", "below", "不低于", ordered=True),
-        Operator("le", lambda a, b: a <= b, lambda c, v: c <= v, "不高于", "at most", "高于", ordered=True),
-        Operator("gt", lambda a, b: a > b, lambda c, v: c > v, "高于", "above", "不高于", ordered=True),
-        Operator("ge", lambda a, b: a >= b, lambda c, v: c >= v, "不低于", "at least", "低于", ordered=True),
+        Operator("eq", operator.eq, lambda c, v: c == v, "为", "is", "不为"),
+        Operator("ne", operator.ne, lambda c, v: c != v, "不为", "is not", "为"),
+        Operator("lt", operator.lt, lambda c, v: c < v, "低于", "below", "不低于", ordered=True),
+        Operator("le", operator.le, lambda c, v: c <= v, "不高于", "at most", "高于", ordered=True),
+        Operator("gt", operator.gt, lambda c, v: c > v, "高于", "above", "不高于", ordered=True),
+        Operator("ge", operator.ge, lambda c, v: c >= v, "不低于", "at least", "低于", ordered=True),
         Operator("in", lambda a, b: a in b, lambda c, v: c.is_in(list(v)), "属于", "one of", "不属于",
                  list_value=True),
         Operator("not_in", lambda a, b: a not in b, lambda c, v: ~c.is_in(list(v)), "不属于", "none of", "属于",
@@ -56,6 +57,14 @@ class Possible:
     values: frozenset
 
 
+def _without_closure(node: Any) -> dict[str, Any]:
+    """A node's pickled state: its fields, not the closure decide() keeps on it (the rule cache and
+    Dask's workers pickle rules; the closure is rebuilt on first use)."""
+    state = node.__dict__.copy()
+    state.pop("_decide", None)
+    return state
+
+
 @dataclass(frozen=True)
 class Compare:
     fact: str
@@ -68,6 +77,9 @@ class Compare:
     def facts(self) -> set[str]:
         return {self.fact}
 
+    def __getstate__(self) -> dict[str, Any]:
+        return _without_closure(self)
+
 
 @dataclass(frozen=True)
 class Group:
@@ -75,6 +87,9 @@ class Group:
     children: tuple["Node", ...]
     cite: str | None = None
     path: str = ""
+
+    def __getstate__(self) -> dict[str, Any]:
+        return _without_closure(self)
 
     def facts(self) -> set[str]:
         out: set[str] = set()
@@ -300,35 +315,62 @@ def evaluate_node(node: Node, values: dict[str, Any], needs: dict[str, tuple[str
 
 def decide(node: Node, values: dict[str, Any], needs: dict[str, tuple[str, ...]]) -> tuple[bool | None, tuple]:
     """(outcome, missing) exactly as evaluate_node gives them, without building the trace: an `all` stops
-    at its first False child, an `any` at its first True (their missing facts are then empty anyway)."""
+    at its first False child, an `any` at its first True (their missing facts are then empty anyway).
+    Runs the node's closure (built once per node by _decider): no dispatch on node types per call."""
+    f = node.__dict__.get("_decide")
+    if f is None:
+        f = _decider(node)
+    return f(values, needs)
+
+
+def _decider(node: Node) -> Callable[[dict[str, Any], dict[str, tuple[str, ...]]], tuple[bool | None, tuple]]:
+    """decide() of one node as a closure over its children's closures, kept on the (frozen) node."""
     if isinstance(node, Compare):
-        actual = values.get(node.fact)
-        if actual is None:
-            return None, needs.get(node.fact, (node.fact,))
-        op = OPERATORS[node.op]
-        if isinstance(actual, Possible):
-            outcomes = {bool(op.test(v, node.value)) for v in actual.values}
-            if len(outcomes) == 1:
-                return outcomes.pop(), ()
-            return None, needs.get(node.fact, (node.fact,))
-        return bool(op.test(actual, node.value)), ()
-    if node.kind == "not":
-        outcome, missing = decide(node.children[0], values, needs)
-        return (None if outcome is None else not outcome), missing
-    decisive = node.kind == "any"
-    unknown = None
-    for c in node.children:
-        outcome, missing = decide(c, values, needs)
-        if outcome is decisive:
-            return decisive, ()
-        if outcome is None:
-            unknown = [missing] if unknown is None else [*unknown, missing]
-    if unknown is None:
-        return not decisive, ()
-    names: dict[str, None] = {}
-    for missing in unknown:
-        names.update(dict.fromkeys(missing))
-    return None, tuple(names)
+        fact, value, test = node.fact, node.value, OPERATORS[node.op].test
+        unknown_here = (fact,)
+
+        def leaf(values, needs):
+            actual = values.get(fact)
+            if actual is None:
+                return None, needs.get(fact, unknown_here)
+            if isinstance(actual, Possible):
+                outcomes = {bool(test(v, value)) for v in actual.values}
+                if len(outcomes) == 1:
+                    return outcomes.pop(), ()
+                return None, needs.get(fact, unknown_here)
+            return bool(test(actual, value)), ()
+
+        f = leaf
+    elif node.kind == "not":
+        child = _decider(node.children[0])
+
+        def negation(values, needs):
+            outcome, missing = child(values, needs)
+            return (None if outcome is None else not outcome), missing
+
+        f = negation
+    else:
+        kids = tuple(_decider(c) for c in node.children)
+        decisive = node.kind == "any"  # any: one True decides; all: one False decides
+
+        def group(values, needs):
+            unknown = None
+            for kid in kids:
+                outcome, missing = kid(values, needs)
+                if outcome is decisive:
+                    return decisive, ()
+                if outcome is None:
+                    unknown = [missing] if unknown is None else [*unknown, missing]
+            if unknown is None:
+                return not decisive, ()
+            names: dict[str, None] = {}
+            for missing in unknown:
+                names.update(dict.fromkeys(missing))
+            return None, tuple(names)
+
+        f = group
+    object.__setattr__(node, "_decide", f)
+    return f
 
 
 def node_from_jurisdiction(jur: dict[str, Any], regions: dict[str, Any], loc: str) -> list[Compare]:
