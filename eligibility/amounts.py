@@ -184,19 +184,8 @@ def nodes(e: Expr) -> list[Expr]:
 
 
 def names(e: Expr) -> list[str]:
-    """Every name the formula uses, in order of appearance."""
-    if isinstance(e, Ref):
-        return [e.name]
-    if isinstance(e, Neg):
-        return names(e.arg)
-    if isinstance(e, Bin):
-        return names(e.left) + [n for n in names(e.right) if n not in names(e.left)]
-    if isinstance(e, Call):
-        out: list[str] = []
-        for a in e.args:
-            out += [n for n in names(a) if n not in out]
-        return out
-    return []
+    """Every name the formula uses, in order of appearance (left to right)."""
+    return list(dict.fromkeys(n.name for n in nodes(e) if isinstance(n, Ref)))
 
 
 def compute(e: Expr, env: dict[str, Any]) -> Decimal | None:
