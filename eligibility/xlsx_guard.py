@@ -244,13 +244,55 @@ def _quick(work: bytes, rx: "_Regexes", shape: SheetShape) -> bool:
         shape.first_row = low if shape.first_row is None else min(shape.first_row, low)
         shape.rows += len(nums)
     if rx.beyond_z.search(work):  # a column beyond Z
-        wide = rx.ref4.findall(work) or rx.ref3.findall(work) or rx.ref2.findall(work)
-        w = col_number(max(wide, key=lambda b: (len(b), b)))
+        # no reference with a row number after the letters: max() of nothing, a damaged sheet as before
+        w = widest_reference(work) or col_number(max(
+            rx.ref4.findall(work) or rx.ref3.findall(work) or rx.ref2.findall(work), key=lambda b: (len(b), b)))
         if w > shape.width:
             shape.width, shape.widest = w, col_letters(w)
     c, r = rx.cell_open, rx.row_open
     return (work.count(c + b" ") != work.count(rx.cell_ref) or work.count(r + b" ") != work.count(rx.row_ref)
             or c + b">" in work or r + b">" in work)
+
+
+def widest_reference(work: bytes) -> int:
+    """The largest column number among the references r="XX…9" of two letters or more in `work` (0: none),
+    in numpy: the same as the largest col_number of every match of r="([A-Z]{2,})\\d, without making a
+    bytes object per cell (a 40-column sheet has 30,000 such references per block). A reference of more
+    than 8 letters is far beyond any limit: it counts as 26**8 plus its length."""
+    import numpy as np
+
+    a = np.frombuffer(work, np.uint8)
+    n = len(a)
+    if n < 6:
+        return 0
+    up = (a >= 65) & (a <= 90)
+    start = np.flatnonzero((a[:-4] == 114) & (a[1:-3] == 61) & (a[2:-2] == 34) & up[3:-1] & up[4:]) + 3
+    if not len(start):
+        return 0
+    length = np.full(len(start), 2)
+    while True:  # the letters of each reference
+        idx = start + length
+        inside = idx < n
+        more = np.zeros(len(start), bool)
+        more[inside] = up[idx[inside]]
+        if not more.any():
+            break
+        length += more
+    end = start + length
+    inside = end < n
+    digit = np.zeros(len(start), bool)
+    digit[inside] = (a[end[inside]] >= 48) & (a[end[inside]] <= 57)
+    start, length = start[digit], length[digit]
+    if not len(start):
+        return 0
+    top = int(length.max())
+    if top > 8:
+        return 26 ** 8 + top
+    start = start[length == top]
+    value = np.zeros(len(start), np.int64)
+    for k in range(top):
+        value = value * 26 + (a[start + k].astype(np.int64) - 64)
+    return int(value.max())
 
 
 def _over(shape: SheetShape, limits: ReadLimits) -> str | None:

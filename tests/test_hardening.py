@@ -88,3 +88,26 @@ def test_astronomical_figures_are_rejected_not_crashed():
     with pytest.raises(CompanyValidationError) as e:
         evaluate(company, on="2020-06-01")
     assert "too large" in e.value.issues[0].message
+
+
+# ---------------------------------------------------------------- the xlsx pre-check's widest column
+
+
+_REF_PIECES = st.sampled_from([b'r="', b'<c ', b'">', b"A", b"Z", b"AB", b"XFD", b"ZZZZZZZZZ", b"QQ", b"1", b"42",
+                               b"r", b"=", b'"', b" ", b"<v>7</v></c>", b"</row>", b"'", b"a"])
+
+
+@SETTINGS
+@given(st.lists(_REF_PIECES, max_size=40).map(b"".join))
+def test_widest_reference_is_the_regex_maximum(work):
+    """The numpy scan of the quick pass gives the widest column the regexes would (r="XX..9", 2+ letters)."""
+    import re
+
+    from eligibility.xlsx_guard import col_number, widest_reference
+
+    refs = re.findall(rb'r="([A-Z]{2,})\d', work)
+    want = 0
+    if refs:
+        top = max(refs, key=lambda b: (len(b), b))
+        want = col_number(top) if len(top) <= 8 else 26 ** 8 + len(top)
+    assert widest_reference(work) == want
