@@ -323,6 +323,15 @@ def decide(node: Node, values: dict[str, Any], needs: dict[str, tuple[str, ...]]
     return f(values, needs)
 
 
+def place_fails(node: Node, values: dict[str, Any], needs: dict[str, tuple[str, ...]]) -> bool:
+    """One of the jurisdiction comparisons a rule's condition starts with (loading puts them first, in an
+    `all`) is False: the rule is out because of where the business is. The same answer as looking for a
+    jurisdiction leaf among deciding() of the rule's trace, without building the trace."""
+    kids = node.children if isinstance(node, Group) and node.kind == "all" else (node,)
+    return any(isinstance(k, Compare) and k.origin == "jurisdiction" and decide(k, values, needs)[0] is False
+               for k in kids)
+
+
 def _decider(node: Node) -> Callable[[dict[str, Any], dict[str, tuple[str, ...]]], tuple[bool | None, tuple]]:
     """decide() of one node as a closure over its children's closures, kept on the (frozen) node."""
     if isinstance(node, Compare):

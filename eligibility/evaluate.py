@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 
 from . import __version__, amounts
-from .conditions import Possible, Trace, decide, evaluate_node
+from .conditions import Possible, Trace, decide, evaluate_node, place_fails
 from .derived import derive
 from .facts import consistency
 from .errors import ArgumentError, CompanyValidationError, Issue
@@ -145,7 +145,8 @@ def evaluate_rule(rule: CompiledRule, values: dict[str, Any], needs: dict[str, t
         missing=list(missing), excludes=list(spec.excludes),
         superseded_by=list(superseded_by or ()),
     ), {"_trace": partial(evaluate_node, rule.condition, values, needs), "_amount_trace": amount_traces,
-        "_amount_expr": expr, "_facts": labeller.facts})
+        "_amount_expr": expr, "_facts": labeller.facts,
+        "_place": partial(place_fails, rule.condition, values, needs)})
 
 
 def _filled(template: RuleResult, update: dict[str, Any], private: dict[str, Any]) -> RuleResult:

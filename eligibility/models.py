@@ -254,6 +254,21 @@ class RuleResult(BaseModel):
     _amount_trace: Any = PrivateAttr(default=None)
     _amount_expr: Any = PrivateAttr(default=None)  # the formula (amounts.Expr) `amount_formula` words
     _facts: Any = PrivateAttr(default=None)  # the rule set's fact dictionary, set by evaluate_rule
+    _place: Any = PrivateAttr(default=None)  # () -> bool: a jurisdiction comparison fails (evaluate_rule)
+
+    @property
+    def outside_jurisdiction(self) -> bool:
+        """Ineligible because of where the business is: one of the rule's place comparisons fails. Decided
+        without building the trace when evaluate() left the means to (the app asks it of every rule)."""
+        if self.status != "ineligible":
+            return False
+        if callable(self._place):
+            return self._place()
+        from .conditions import Compare, deciding
+
+        if self.trace is None:
+            return False
+        return any(isinstance(x.node, Compare) and x.node.origin == "jurisdiction" for x in deciding(self.trace))
 
     @property
     def amount_expr(self):

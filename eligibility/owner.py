@@ -151,10 +151,7 @@ class OwnerView:
 
 def not_here(result: RuleResult) -> bool:
     """Ineligible only because of where the business is (the rule's jurisdiction failed)."""
-    if result.status != "ineligible" or result.trace is None:
-        return False
-    leaves = deciding(result.trace)
-    return bool(leaves) and any(isinstance(x.node, Compare) and x.node.origin == "jurisdiction" for x in leaves)
+    return result.outside_jurisdiction
 
 
 def benefit_groups(rules: RuleSet) -> tuple[dict[str, int], dict[str, int]]:

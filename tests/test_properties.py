@@ -67,3 +67,17 @@ def test_the_verdict_without_the_trace_is_the_traced_verdict(partial):
         eager = evaluate_node(rule.condition, values, needs)
         assert decide(rule.condition, values, needs) == (eager.outcome, eager.missing)
         assert r.trace == eager and r.missing == list(eager.missing)
+
+
+@SETTINGS
+@given(partial=companies())
+def test_out_because_of_the_place_without_the_trace_is_read_from_the_trace(partial):
+    """RuleResult.outside_jurisdiction (what the app hides as "not where you are") is decided from the
+    place comparisons alone: the same as finding a jurisdiction leaf among the trace's deciding leaves."""
+    from eligibility.conditions import Compare, deciding
+
+    for r in evaluate(partial, on="2020-06-01", rules=default_rules()).results:
+        fast = r.outside_jurisdiction
+        traced = r.status == "ineligible" and any(
+            isinstance(x.node, Compare) and x.node.origin == "jurisdiction" for x in deciding(r.trace))
+        assert fast == traced, r.rule_id
