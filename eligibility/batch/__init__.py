@@ -32,14 +32,14 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 import polars as pl
 
-from .validity import as_date
-from . import __version__
-from .columnar import (PLAIN_COLLECT, SCALE, STATUS_CODES, TOP_FACTS, Program, decode_mask, dtype_of,
+from ..validity import as_date
+from .. import __version__
+from ..columnar import (PLAIN_COLLECT, SCALE, STATUS_CODES, TOP_FACTS, Program, decode_mask, dtype_of,
                        scale_of)
-from .conditions import OPERATORS, Compare, Group
-from .errors import BatchInputError, CompanyValidationError, InputLimitError
-from .facts import NUMERIC_TYPES, FactDictionary, FactSpec, FactValueError
-from .xlsx_guard import MAX_COLUMNS, ReadLimits
+from ..conditions import OPERATORS, Compare, Group
+from ..errors import BatchInputError, CompanyValidationError, InputLimitError
+from ..facts import NUMERIC_TYPES, FactDictionary, FactSpec, FactValueError
+from ..xlsx_guard import MAX_COLUMNS, ReadLimits
 
 READ_ERRORS = "__errors__"  # read_table's column of per-row reading problems (ragged rows, bad JSON)
 DEFAULT_CHUNK_ROWS = 200_000  # ~1.2 GB peak on the bench list; larger chunks spread each program's fixed cost
@@ -274,7 +274,7 @@ def open_table(source: Source, name: str | None = None, limits: ReadLimits | Non
                               f"accepted here; use {', '.join(limits.formats)}")
     src = TableSource(fmt, name, data, path)
     if fmt == "xlsx":
-        from . import xlsx_guard
+        from .. import xlsx_guard
 
         if not head.startswith(b"PK"):  # .xls: bounded by its format (65,536 rows × 256 columns)
             if not limits.legacy_excel:
@@ -439,7 +439,7 @@ def _csv_header(data: bytes, encoding: str, sep: str, name: str) -> tuple[list[s
 def _check_header(fields: list[Any], name: str) -> None:
     """At most MAX_COLUMNS columns, and no fact header twice (the second would be read as a plain column
     and its values lost without a word)."""
-    from .facts import _norm_header, default_facts
+    from ..facts import _norm_header, default_facts
 
     if len(fields) > MAX_COLUMNS:
         raise InputLimitError(f"{name}: 表头有{len(fields):,}列，最多{MAX_COLUMNS:,}列 / the header has {len(fields):,} "
@@ -705,7 +705,7 @@ def _read_excel(data: bytes, name: str) -> pl.DataFrame:
     holding an Excel error (#DIV/0!, #N/A) in a fact column is its row's error, not an unknown."""
     import fastexcel
 
-    from .facts import default_facts
+    from ..facts import default_facts
 
     try:
         sheet = fastexcel.read_excel(data).load_sheet(0, header_row=None, dtypes="string")
@@ -1102,14 +1102,14 @@ def _consistency(frame: pl.DataFrame, errors: pl.Series, facts: FactDictionary) 
     """facts.consistency() errors, which evaluate() raises: found by a columnar mask, worded by the
     function itself on the few rows concerned (a new check there needs a mask here: the agreement
     tests say so)."""
-    from .facts import consistency
+    from ..facts import consistency
 
     mask = _const(False, frame.height, pl.Boolean)
     if {"unemployment_claimants", "insured_employees"} <= set(frame.columns):
         mask = (frame["unemployment_claimants"] > frame["insured_employees"]).fill_null(False)
     places = [c for c in ("province", "city", "county") if c in frame.columns]
     if set(places) & {"city", "county"}:  # places.issues(), once per distinct place
-        from .places import issues as place_issues
+        from ..places import issues as place_issues
 
         keys = frame.select(places).unique(maintain_order=True)
         bad = [bool(place_issues({k: v for k, v in rec.items() if v is not None}))
@@ -1234,7 +1234,7 @@ def _slices(pos: np.ndarray | None, n: int, n_rules: int) -> Iterator[np.ndarray
 
 def _rules(rules, only: Iterable[str] | None = None):
     if rules is None:
-        from .evaluate import default_rules
+        from ..evaluate import default_rules
 
         rules = default_rules()
     if only:
@@ -1383,8 +1383,8 @@ def _fix_amounts(res: pl.DataFrame, fixes: list[tuple[int, int]], raw: pl.DataFr
                  raw_pos: np.ndarray | None) -> tuple[pl.DataFrame, int, set[int]]:
     """Recompute, with the Decimal code itself, the amounts the float bound could not settle.
     res row p is raw row raw_pos[p] (p itself when raw_pos is None); overflow rows are res positions."""
-    from .derived import derive
-    from .evaluate import compute_amount
+    from ..derived import derive
+    from ..evaluate import compute_amount
 
     by_rule: dict[int, tuple[list[int], list[int | None]]] = {}
     cache: dict[int, tuple[dict, dict]] = {}
@@ -1502,7 +1502,7 @@ def _assemble_long(hits: pl.DataFrame, rules, summary: pl.DataFrame, plan: Colum
     categoricals (a code per row, each text once: a long chunk has ~40 rows per company); _Writer and
     evaluate_frame hand them out as plain strings."""
     on = dt.date.fromisoformat(meta["evaluated_on"])
-    from .evaluate import window
+    from ..evaluate import window
 
     hits = hits.select(pl.col(c).cast(t) for c, t in _HITS.items())
     if not ordered:
@@ -1557,8 +1557,8 @@ def collect_facts(report, facts: FactDictionary, k: int = TOP_FACTS) -> list[str
     in exact fractions; ties by the fact dictionary's order. Columnar twin: Program.scores."""
     from fractions import Fraction
 
-    from .questions import DERIVED_INPUTS
-    from .scoring import AMOUNT_SHARE, rule_weight
+    from ..questions import DERIVED_INPUTS
+    from ..scoring import AMOUNT_SHARE, rule_weight
 
     known = set(report.input) | {n for n, v in report.derived.items() if not isinstance(v, list)}
     scores: dict[str, Fraction] = {}
@@ -1592,7 +1592,7 @@ def collect_facts(report, facts: FactDictionary, k: int = TOP_FACTS) -> list[str
 def _reference_chunk(raw: pl.DataFrame, plan: ColumnPlan, on: dt.date, rules, row_offset: int, long: bool,
                      positions: Iterable[int], facts_to_collect: bool = True) -> ChunkResult:
     """Rows evaluated one at a time by evaluate(): the reference the columnar path must equal."""
-    from .evaluate import evaluate
+    from ..evaluate import evaluate
 
     positions = list(positions)
     headers = [h for h, _ in plan.fact_of] + ([READ_ERRORS] if READ_ERRORS in raw.columns else [])
@@ -1857,7 +1857,7 @@ class _Writer:
     def _write(self, df: pl.DataFrame) -> None:
         self.rows += df.height
         if self.kind == ".csv":
-            from . import safe_cells
+            from .. import safe_cells
 
             with open(self.tmp, "wb" if self.first else "ab") as f:  # text a spreadsheet would run: made inert
                 safe_cells.frame(df).write_csv(f, include_header=self.first, include_bom=self.first)
@@ -1874,7 +1874,7 @@ class _Writer:
 
             df = pl.concat(self.frames) if self.frames else pl.DataFrame()
             created = dt.datetime.combine(dt.date.fromisoformat(self.meta["evaluated_on"]), dt.time())
-            from .safe_cells import XLSX_OPTIONS
+            from ..safe_cells import XLSX_OPTIONS
 
             wb = xlsxwriter.Workbook(str(self.tmp), {"constant_memory": False, **XLSX_OPTIONS})  # text stays text
             wb.set_properties({"created": created, "comments": json.dumps(self.meta)})
@@ -1972,7 +1972,7 @@ def run_batch(input: Source, output: str | os.PathLike, on: Any = None, long: bo
 
     try:
         if engine == "dask":
-            from .distributed import evaluate_chunks
+            from ..distributed import evaluate_chunks
 
             results = evaluate_chunks(watched(src.chunks(chunk_rows)), on, rules, long=long, scheduler=scheduler,
                                       workers=workers, facts_to_collect=facts_to_collect)
