@@ -8,7 +8,7 @@ only how values are held:
 * Encoded input, one column per fact, named by the fact: bool -> Boolean, int -> Int64,
   money/percent/number -> Int64 in thousandths (SCALE), date -> Date, enum/text -> String; null is
   unknown. Values that do not fit (more than three decimals) are flagged by the reader and those
-  rows go through the single path instead (batch.py).
+  rows go through the single path instead (batch.chunk).
 * Three-valued logic is polars' own: Boolean & / | and all/any_horizontal with nulls are Kleene.
 * size (工信部联企业〔2011〕300号) is a 4-bit mask of the classes it may be in (large 1, medium 2,
   small 4, micro 8): one bit is a known size, several bits are the single path's `Possible`, null is
@@ -42,7 +42,7 @@ from .scoring import MAX_SCALED, rule_weight, scaled
 from .validity import window
 from .facts import NUMERIC_TYPES, FactDictionary
 
-if TYPE_CHECKING:  # the rule models are imported by whoever loaded the rules (batch.py reads meanwhile)
+if TYPE_CHECKING:  # the rule models are imported by whoever loaded the rules (batch.read reads meanwhile)
     from .loading import CompiledRule, RuleSet
 
 SCALE_DIGITS = 3
@@ -180,7 +180,7 @@ class Program:
 
     def __init__(self, rules: RuleSet, on: dt.date, only: frozenset[int] | None = None):
         """only: the indices of the rules to compile (the others are taken as ineligible for every row
-        this program sees: batch.py gives it only rows whose place rules them out)."""
+        this program sees: batch.plan gives it only rows whose place rules them out)."""
         self.rules = rules
         self.on = on
         self.only = only
@@ -650,7 +650,7 @@ class Program:
 
     def derive(self, enc: pl.DataFrame) -> pl.DataFrame:
         """prepare() plus the derived columns (size mask, what size and the ratios need). They do not
-        depend on the rules, so batch.py computes them once per chunk for all its programs."""
+        depend on the rules, so batch.chunk computes them once per chunk for all its programs."""
         return self._derived(self.prepare(enc).lazy()).collect(**PLAIN_COLLECT)
 
     def _derivation_exprs(self) -> list[pl.Expr]:

@@ -80,9 +80,9 @@ def test_long_form_one_row_per_company_and_benefit(rules):
 
 
 def test_progress_callback_and_chunks(rules, monkeypatch):
-    import eligibility.batch as B
+    from eligibility.batch import plan
 
-    monkeypatch.setattr(B, "MIN_CHUNK_ROWS", 1)
+    monkeypatch.setattr(plan, "MIN_CHUNK_ROWS", 1)
     calls = []
     df = pl.concat([frame()] * 7)
     out = evaluate_frame(df, ON, rules, progress=lambda done, total: calls.append((done, total)), chunk_rows=10)
@@ -202,14 +202,15 @@ def test_rows_are_evaluated_only_against_the_rules_their_place_leaves_open(rules
     """A 河南省 row needs none of the 石家庄 rules: its group's program holds only rules whose
     jurisdiction it can match; unknown places keep every rule; a handful of rows share a larger
     group's program; every row is in exactly one group."""
-    from eligibility.batch import ColumnPlan, _place_programs, encode_frame
+    from eligibility.batch import ColumnPlan, encode_frame
+    from eligibility.batch.plan import place_programs
 
     places = ([("河南省", "郑州市")] * 3000 + [("河北省", "石家庄市")] * 3000 + [("河北省", "保定市")] * 3000
               + [(None, None)] * 10 + [("四川省", "广元市")] * 5)
     df = pl.DataFrame({"province": [p for p, _ in places], "city": [c for _, c in places]},
                       schema={"province": pl.String, "city": pl.String})
     enc = encode_frame(df, ColumnPlan.build(df.columns, rules.facts), rules.facts)
-    groups = _place_programs(enc.frame, rules, ON)
+    groups = place_programs(enc.frame, rules, ON)
     seen = sorted(int(i) for _, pos in groups for i in pos)
     assert seen == list(range(df.height))
 

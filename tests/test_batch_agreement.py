@@ -16,8 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eligibility import CompanyValidationError, batch, evaluate
+from eligibility import CompanyValidationError, evaluate
 from eligibility.batch import collect_facts, evaluate_frame
+from eligibility.batch import plan as batch_plan
 from eligibility.conditions import Compare, Group
 from eligibility.derived import size_standard
 from eligibility.facts import NUMERIC_TYPES
@@ -176,9 +177,9 @@ def every_place_its_program(monkeypatch):
     """Each group of rows by province and city gets a program of only the rules their place leaves open
     (in a real chunk, small groups share a larger group's program), and a group runs in slices of at
     most 10 rows of the whole catalogue (in a real chunk, 100,000): small frames exercise both."""
-    monkeypatch.setattr(batch, "_TINY_ROWS", 0)
-    monkeypatch.setattr(batch, "MIN_CHUNK_ROWS", 1)
-    monkeypatch.setattr(batch, "SLICE_RULE_ROWS", 10 * 240)
+    monkeypatch.setattr(batch_plan, "_TINY_ROWS", 0)
+    monkeypatch.setattr(batch_plan, "MIN_CHUNK_ROWS", 1)
+    monkeypatch.setattr(batch_plan, "SLICE_RULE_ROWS", 10 * 240)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -203,10 +204,10 @@ def test_every_rule_example_agrees(rules, monkeypatch, tiny, slice_rows):
             rows.append({k: (v if v is None or isinstance(v, str) else _text(v)) for k, v in ex.facts.items()})
     assert len(rows) >= len(rules)
     if tiny is not None:
-        monkeypatch.setattr(batch, "_TINY_ROWS", tiny)
+        monkeypatch.setattr(batch_plan, "_TINY_ROWS", tiny)
     if slice_rows is not None:  # the whole catalogue 100 rows at a time, smaller programs more
-        monkeypatch.setattr(batch, "MIN_CHUNK_ROWS", 1)
-        monkeypatch.setattr(batch, "SLICE_RULE_ROWS", slice_rows * len(rules))
+        monkeypatch.setattr(batch_plan, "MIN_CHUNK_ROWS", 1)
+        monkeypatch.setattr(batch_plan, "SLICE_RULE_ROWS", slice_rows * len(rules))
     assert_agree(rows, dt.date(2020, 6, 1), rules)
 
 
@@ -219,9 +220,9 @@ def test_one_place_in_slices_agrees(rules, monkeypatch):
             if ex.facts.get("city") in ("石家庄市", None) and ex.facts.get("province") in ("河北省", None):
                 rows.append({k: (v if v is None or isinstance(v, str) else _text(v)) for k, v in ex.facts.items()})
     assert len(rows) > 150
-    monkeypatch.setattr(batch, "MIN_CHUNK_ROWS", 1)
-    monkeypatch.setattr(batch, "SLICE_RULE_ROWS", 50 * len(rules))
-    assert len(batch._place_programs(pl.DataFrame({"province": ["河北省", None], "city": ["石家庄市", None]}),
+    monkeypatch.setattr(batch_plan, "MIN_CHUNK_ROWS", 1)
+    monkeypatch.setattr(batch_plan, "SLICE_RULE_ROWS", 50 * len(rules))
+    assert len(batch_plan.place_programs(pl.DataFrame({"province": ["河北省", None], "city": ["石家庄市", None]}),
                                      rules, dt.date(2020, 6, 1))) == 1
     assert_agree(rows, dt.date(2020, 6, 1), rules)
 
@@ -256,7 +257,7 @@ def test_known_edge_cases_agree(rules):
 
 
 def test_number_forms_polars_parses_agree(rules):
-    """The first reading of numbers is polars' own parser (batch._plain_number): every form it takes or
+    """The first reading of numbers is polars' own parser (batch.encode._plain_number): every form it takes or
     leaves to the patterns must read as FactSpec.parse reads it: exponents, signs, leading zeros, more
     than three decimals hidden in a float, long cells, NaN and infinities, and a column of them all."""
     base = {"province": "河北省", "city": "石家庄市", "county": "长安区", "entity_type": "enterprise",

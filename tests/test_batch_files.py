@@ -177,9 +177,9 @@ def test_jsonl_with_a_bad_line(tmp_path):
 
 def test_jsonl_keys_first_seen_in_a_later_block_are_kept(tmp_path, monkeypatch):
     """A key (fact or pass-through) that first appears after the first block is still a column."""
-    import eligibility.batch as B
+    from eligibility.batch import read
 
-    monkeypatch.setattr(B, "BLOCK_BYTES", 256)  # several blocks for a few rows
+    monkeypatch.setattr(read, "BLOCK_BYTES", 256)  # several blocks for a few rows
     rows = [{"名称": f"企业{i}", "province": "河北省", "employees": 5} for i in range(20)]
     rows.append({"名称": "晚到", "province": "河北省", "city": "石家庄市", "备注": "late key", "employees": 7})
     data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
@@ -189,7 +189,7 @@ def test_jsonl_keys_first_seen_in_a_later_block_are_kept(tmp_path, monkeypatch):
     assert "备注" in out.columns and out["备注"][20] == "late key" and out["备注"][0] is None
     assert "名称" in out.columns and out["名称"][20] == "晚到"
     # the late city fact was read: the last row is in Shijiazhuang, and none of the others is
-    df = B.read_table(data, "in.jsonl")
+    df = read_table(data, "in.jsonl")
     assert df["city"].to_list() == [None] * 20 + ["石家庄市"]
 
 
@@ -298,7 +298,7 @@ def test_record_scan_counts_fields_as_the_csv_module_does(records, sep, block, f
     import csv
     import io
 
-    import eligibility.batch as B
+    from eligibility.batch import read
 
     lines = [sep.join(r) for r in records]
     text = "\n".join(lines) + ("\n" if final_newline else "")
@@ -306,8 +306,8 @@ def test_record_scan_counts_fields_as_the_csv_module_does(records, sep, block, f
         lines.pop()  # an empty last line without a newline is no record, for either reader
     got = []
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(B, "BLOCK_BYTES", block)
-        for part, starts, ends, counts in B._scan_records(io.BytesIO(text.encode("utf-8")), sep, "x"):
+        mp.setattr(read, "BLOCK_BYTES", block)
+        for part, starts, ends, counts in read.scan_records(io.BytesIO(text.encode("utf-8")), sep, "x"):
             got += [(part[s:e].decode("utf-8"), int(c)) for s, e, c in zip(starts, ends, counts)]
     want = [len(rec) if rec else 1 for rec in csv.reader(io.StringIO(text, newline=""), delimiter=sep)]
     assert [c for _, c in got] == want
