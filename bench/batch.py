@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     for k, v in report.items():
         print(f"{k:>15}: {v}")
     if not args.keep:
-        for p in (src, out):
+        for p in (src, out, out.with_name(out.name + ".manifest.json")):  # the batch's sidecar too
             p.unlink(missing_ok=True)
         tmp.rmdir()
     return 0
