@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from eligibility import BatchInputError
-from eligibility.batch import READ_ERRORS, read_table, run_batch
+from eligibility.batch import READ_ERRORS, evaluate_frame, read_table, run_batch
 from eligibility.cli import app
 
 ON = "2020-06-01"
@@ -312,3 +312,41 @@ def test_record_scan_counts_fields_as_the_csv_module_does(records, sep, block, f
     want = [len(rec) if rec else 1 for rec in csv.reader(io.StringIO(text, newline=""), delimiter=sep)]
     assert [c for _, c in got] == want
     assert [g for g, _ in got] == lines
+
+
+@settings(max_examples=200, deadline=None)
+@given(records=st.lists(st.lists(_FIELD, min_size=1, max_size=4), min_size=1, max_size=12),
+       width=st.integers(1, 4), block=st.sampled_from([5, 13, 1 << 20]))
+def test_record_scan_leaves_counts_out_only_when_a_strict_read_would_see_every_odd_row(records, width, block):
+    """Told the header's width, the scan skips counting per record in a block without quotes whose
+    separators add up to `width` fields a record (None): then each record has exactly `width` fields,
+    or one has more (which polars' strict read refuses, and the counts are made after all)."""
+    import csv
+    import io
+
+    from eligibility.batch import read
+
+    text = "\n".join(",".join(r) for r in records) + "\n"
+    want = [len(rec) if rec else 1 for rec in csv.reader(io.StringIO(text, newline=""))]
+    got, pos = [], 0
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(read, "BLOCK_BYTES", block)
+        for part, starts, _, counts in read.scan_records(io.BytesIO(text.encode("utf-8")), ",", "x", width):
+            mine = want[pos:pos + len(starts)]
+            pos += len(starts)
+            if counts is None:
+                assert b'"' not in part
+                assert all(c == width for c in mine) or any(c > width for c in mine)
+            else:
+                got += list(map(int, counts))
+                assert list(map(int, counts)) == mine
+    assert pos == len(want)
+
+
+def test_a_quote_free_file_with_a_long_and_a_short_row_flags_both(tmp_path):
+    """One row too long and one too short add up to the header's width: the strict read notices."""
+    src = tmp_path / "in.csv"
+    src.write_text("企业名称,员工人数\n甲,10,extra\n乙\n丙,5\n", "utf-8")
+    out = evaluate_frame(read_table(src), on="2020-06-01")
+    errors = out["errors"].to_list()
+    assert errors[0] and "3" in errors[0] and errors[1] and "1" in errors[1] and errors[2] is None

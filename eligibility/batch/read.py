@@ -77,11 +77,19 @@ class TableSource:
             return
         with self._open() as f:
             f.seek(self.data_offset)
-            for part, starts, ends, quoted in scan_records(f, self.separator, self.name):
-                yield self._parse_part(part, starts, ends, quoted)
+            for part, starts, ends, counts in scan_records(f, self.separator, self.name, len(self.header)):
+                yield self._parse_part(part, starts, ends, counts)
 
-    def _parse_part(self, part: bytes, starts: np.ndarray, ends: np.ndarray, nfields: np.ndarray) -> pl.DataFrame:
+    def _parse_part(self, part: bytes, starts: np.ndarray, ends: np.ndarray, nfields: np.ndarray | None
+                    ) -> pl.DataFrame:
         n_cols = len(self.header)
+        if nfields is None:  # scan_records: every record has n_cols fields unless one has more
+            blank = _blank_records(part, starts, ends)
+            df = self._polars_part(part, len(starts), strict=True) \
+                if self.encoding == "utf-8" and not blank.any() else None
+            if df is not None:
+                return df
+            nfields = _field_counts(part, starts, self.separator)
         if len(nfields) == 1 and nfields[0] == UNCLOSED:  # the row is kept, with its error; the next line goes on
             fields = next(csv.reader([part.decode(self.encoding, errors="replace").rstrip("\r")],
                                      delimiter=self.separator, quoting=csv.QUOTE_NONE), [])
@@ -121,12 +129,12 @@ class TableSource:
                 bad_text = True
         return text, bad_text, part if encoding == "utf-8" and not bad_text else text.encode("utf-8")
 
-    def _polars_part(self, utf8: bytes, n_records: int) -> pl.DataFrame | None:
-        """polars' reader on a block of whole records; None when it refuses (invalid UTF-8, odd quoting)
-        or splits the records differently from the scan."""
+    def _polars_part(self, utf8: bytes, n_records: int, strict: bool = False) -> pl.DataFrame | None:
+        """polars' reader on a block of whole records; None when it refuses (invalid UTF-8, odd quoting,
+        strict: a record with too many fields) or splits the records differently from the scan."""
         try:
             df = pl.read_csv(utf8, has_header=False, new_columns=self.header, separator=self.separator,
-                             schema={h: pl.String for h in self.header}, truncate_ragged_lines=True,
+                             schema={h: pl.String for h in self.header}, truncate_ragged_lines=not strict,
                              quote_char='"', infer_schema=False)
         except Exception:  # noqa: BLE001
             return None
@@ -446,12 +454,15 @@ def _ragged_message(k: int, n: int, more: bool = False) -> str:
     return f"行: 该行有{k}列，表头有{n}列 / row: {k} fields, the header has {n}"
 
 
-def scan_records(f, sep: str, name: str) -> Iterator[tuple[bytes, np.ndarray, np.ndarray, np.ndarray]]:
+def scan_records(f, sep: str, name: str, n_fields: int | None = None
+                  ) -> Iterator[tuple[bytes, np.ndarray, np.ndarray, np.ndarray | None]]:
     """Split a CSV byte stream into blocks of whole records (quotes balanced at each record end).
 
     Yields (bytes, record starts, record ends (exclusive, before the newline), fields per record).
     Works on UTF-8 and GB18030 alike: neither uses the bytes of '\\n', '"' or separators inside a
-    multi-byte character.
+    multi-byte character. Fields per record is None for a block without quotes whose separators add up
+    to n_fields per record: then every record has n_fields fields unless one has more, which the
+    caller's strict read notices (counting per record costs more than the rest of the scan).
     """
     sep_b = ord(sep)
     carry = b""
@@ -463,6 +474,26 @@ def scan_records(f, sep: str, name: str) -> Iterator[tuple[bytes, np.ndarray, np
         if not buf:
             break
         a = np.frombuffer(buf, dtype=np.uint8)
+        if buf.find(b'"') < 0:  # no quote in the block (the common case): every newline ends a record
+            ends = np.flatnonzero(a == 10)
+            if eof:
+                if len(ends) == 0 or ends[-1] != len(buf) - 1:
+                    ends = np.append(ends, len(buf))  # last record without a newline
+            elif len(ends) == 0:
+                if len(buf) > MAX_RECORD_BYTES:
+                    raise BatchInputError(f"{name}: 一行超过{MAX_RECORD_BYTES >> 20} MB / a row longer than "
+                                          f"{MAX_RECORD_BYTES >> 20} MB")
+                carry = buf
+                continue
+            cut = int(ends[-1]) + 1
+            part, carry = buf[:cut], buf[cut:]
+            starts = np.concatenate(([0], ends[:-1] + 1)).astype(np.int64)
+            if n_fields is not None and \
+                    np.count_nonzero(a[:cut] == sep_b) == (n_fields - 1) * len(starts):
+                yield part, starts, ends.astype(np.int64), None
+            else:
+                yield part, starts, ends.astype(np.int64), _field_counts(part, starts, sep)
+            continue
         # one pass finds every newline, quote and separator ("specials"); the rest works on the far
         # fewer quotes and newlines among them
         special = np.flatnonzero((a == 10) | (a == 34) | (a == sep_b))
@@ -476,7 +507,7 @@ def scan_records(f, sep: str, name: str) -> Iterator[tuple[bytes, np.ndarray, np
             end_at, inner_nl = nl_at, nl_at[:0]
         ends = special[end_at]
         if eof and len(q_at) % 2:  # a quote never closed: the rest of the file would be one field
-            yield from _unclosed(buf, int(ends[-1]) + 1 if len(ends) else 0, sep, name)
+            yield from _unclosed(buf, int(ends[-1]) + 1 if len(ends) else 0, sep, name, n_fields)
             return
         if eof:
             if len(ends) == 0 or ends[-1] != len(buf) - 1:
@@ -514,22 +545,28 @@ def scan_records(f, sep: str, name: str) -> Iterator[tuple[bytes, np.ndarray, np
         yield part, starts, rec_end, counts
 
 
+def _field_counts(part: bytes, starts: np.ndarray, sep: str) -> np.ndarray:
+    """Fields per record of a block without quotes: 1 + its separators."""
+    return np.add.reduceat(np.frombuffer(part, dtype=np.uint8) == ord(sep), starts, dtype=np.int64) + 1
+
+
 UNCLOSED = -1  # scan_records' field count of a line whose quote is never closed
 UNCLOSED_MESSAGE = "行: 引号未闭合（该行按原样读取，未评估）/ row: a quote (\") opened in this row is never closed"
 
 
-def _unclosed(buf: bytes, start: int, sep: str, name: str) -> Iterator[tuple[bytes, np.ndarray, np.ndarray, np.ndarray]]:
+def _unclosed(buf: bytes, start: int, sep: str, name: str, n_fields: int | None = None
+              ) -> Iterator[tuple[bytes, np.ndarray, np.ndarray, np.ndarray | None]]:
     """The end of a file from a record whose quote is never closed: the records before it, that line on
     its own (UNCLOSED: kept with an error), then the following lines read again as records."""
     if start:
-        yield from scan_records(io.BytesIO(buf[:start]), sep, name)
+        yield from scan_records(io.BytesIO(buf[:start]), sep, name, n_fields)
     tail = buf[start:]
     nl = tail.find(b"\n")
     line = tail if nl < 0 else tail[:nl]
     if line.strip(b"\r \t"):
         yield line, np.array([0], dtype=np.int64), np.array([len(line)], dtype=np.int64), np.array([UNCLOSED])
     if nl >= 0 and nl + 1 < len(tail):
-        yield from scan_records(io.BytesIO(tail[nl + 1:]), sep, name)
+        yield from scan_records(io.BytesIO(tail[nl + 1:]), sep, name, n_fields)
 
 
 class _CRtoLF:
