@@ -1,8 +1,8 @@
 """The owner's page: the date question, the questionnaire on the left and the answer on the right (on a
-phone the answer comes first, above the form). It runs as one fragment: an answer reruns this page only.
-
-Once the rules are loaded (every run after the first screen), the whole page is worked out first and
-then drawn in one go; the first screen sends the first questions before it waits for the rules."""
+phone the answer comes first, above the form). Two fragments, one inside the other: the page (a change
+to the date or a basic question reruns it, not the header) and the answer (a follow-up answer reruns
+only the follow-up questions, the results and the footer). The first screen sends the first questions
+before it waits for the rules."""
 
 from __future__ import annotations
 
@@ -21,19 +21,58 @@ from eligibility.owner import MODES, build_view, question_order
 from eligibility.questions import FIRST_QUESTIONS, first_questions
 
 from .. import state
-from ..shared import NEXT_STEP, early_places, footer, get_rules, lang, msg, read_lang, rules_ready, take_started, tx
+from ..shared import (NEXT_STEP, early_places, footer, get_rules, lang, msg, read_lang, run_started, take_started,
+                      tx)
 from .questions import ask, read_answers
 from .results import draw_results, results_view
 
 
 @st.fragment
 def form_fragment() -> None:
-    """The form page, its footer and the end-of-run marker as one fragment: answering a question reruns
-    only this, and the header above (title, language, page switch) is neither rebuilt nor sent again."""
-    started = take_started()
+    """The form page as one fragment: a change to the date question or a basic question reruns the page
+    below the header (title, language, page switch), which is neither rebuilt nor sent again."""
+    run_started(take_started())  # the inner fragment ends the run and tells its time
     read_lang()
     page_form()
-    footer(started)
+
+
+@st.fragment
+def answer_fragment(phone, follow, foot) -> None:
+    """The answer: the follow-up questions, the results (and the phone's summary), the footer. A fragment
+    inside the page's: answering a follow-up question reruns only this, and the date question, the
+    basic questions and the reset button above and below are not sent again (each widget the browser
+    redraws costs it time on every answer). Its own body is the results column; it also writes into
+    the page's containers made by the outer fragment (the phone's summary, the follow-up questions and
+    the footer: no download button among them, as a deferred download is lost there)."""
+    started = take_started()
+    L = read_lang()
+    facts = default_facts()
+    state.persist_keys()
+    values, raw, skipped, errors, notes = read_answers(facts, early_places())
+    mode = st.session_state.get("when") if st.session_state.get("when") in MODES else "now"
+    # "now" is the day chosen (today by default); the whole period is told as of today
+    on = (st.session_state.get("on") or dt.date.today()) if mode == "now" else dt.date.today()
+    # the whole answer is worked out first and then drawn in one go: the browser re-renders the page for
+    # each batch of elements it receives, so a script that computes between elements makes the browser
+    # redraw the page several times per answer
+    view = _form_view(values, raw, skipped, errors, on, mode, L)
+    if view["results"] is not None:
+        phone.html(view["results"]["phone"])
+    with follow:
+        draw_follow_ups(view, values, skipped, errors, notes, facts, L)
+    if view["eval_error"] is not None:
+        facts_ = view["rules"].facts
+        colon = tx("colon")
+        st.error(tx("eval_error") + tx("sep").join(
+            (facts_[i.where].label(L) + colon if i.where in facts_ else "") + msg(i.message)
+            for i in view["eval_error"].issues))
+    elif view["results"] is None:
+        st.info(tx("start_hint"))
+    else:
+        draw_results(view["results"], view["owner"], view["report"], view["rules"], raw, mode, L)
+    state.save_keys()
+    with foot:
+        footer(started)
 
 
 def _report(values: dict, on: dt.date, rules):
@@ -107,28 +146,20 @@ def page_form() -> None:
     """The date question, then the questions on the left and the results on the right (on a phone:
     the answer first, above the form).
 
-    Once the rules are loaded (every run after the first screen), the whole page is worked out first and
-    then drawn in one go: the browser re-renders the page for each batch of elements it receives, so a
-    script that computes between elements makes the browser redraw the page several times per answer.
-    On the very first screen the first questions are sent before the rules are needed, so the first
-    screen never waits for the catalogue to load."""
+    The date question and the basic questions are drawn first, before the rules are needed (the first
+    screen never waits for the catalogue to load); the answer fragment then draws the results column and
+    fills the containers made here: the phone's summary, the follow-up questions and the footer."""
     L = lang()
     facts = default_facts()
     state.persist_keys()
     st.session_state.setdefault("asked", [])
     st.session_state.setdefault("n_next", NEXT_STEP)
     st.session_state.setdefault("when", "now")
-    values, raw, skipped, errors, notes = read_answers(facts, early_places())
+    values, _raw, _skipped, errors, notes = read_answers(facts, early_places())
     mode = st.session_state.get("when") if st.session_state.get("when") in MODES else "now"
-    # "now" is the day chosen (today by default); the whole period is told as of today
-    on = (st.session_state.get("on") or dt.date.today()) if mode == "now" else dt.date.today()
-    ready = rules_ready()
-    view = _form_view(values, raw, skipped, errors, on, mode, L) if ready else None
 
-    # the answer above the form, shown on a phone only (CSS); a placeholder only while the rules load
-    phone = st.container(key="phone_summary")  # hidden by CSS where the results column sits beside the form
-    if view is not None and view["results"] is not None:
-        phone.html(view["results"]["phone"])
+    # the answer above the form, shown on a phone only (CSS): hidden where the results column sits beside it
+    phone = st.container(key="phone_summary")
     left, right = st.columns([5, 7], gap="large")
     with left:
         st.radio(tx("when"), options=list(MODES), key="when", format_func=tx("when_options").__getitem__,
@@ -136,57 +167,44 @@ def page_form() -> None:
         if mode == "now":
             st.date_input(tx("on"), min_value=dt.date(2015, 1, 1), max_value=dt.date(2035, 12, 31), key="on",
                           help=tx("on_help"))
-        if errors:
-            st.warning(tx("bad_answers").format(n=len(errors)))
         st.subheader(tx("basics"))
         st.text_input(tx("company"), key="company_name", placeholder=tx("company_placeholder"))
         for q in first_questions(values, facts):
             ask(q.spec, errors, notes, first=True)
-    with right:
-        st.subheader(tx("results"), anchor="results")
-        # a placeholder only while the rules load; otherwise the message goes straight into the column
-        results_slot = st.empty() if view is None else st
-    if view is None:  # first screen: the rules were still loading
-        view = _form_view(values, raw, skipped, errors, on, mode, L)
-        if view["results"] is not None:
-            phone.html(view["results"]["phone"])
-
-    with left:
         st.markdown(f"### {tx('more')}\n\n<span class=\"muted\">{html.escape(tx('more_help'))}</span>",
                     unsafe_allow_html=True)
-        # answered follow-ups as one compact list (a phone scrolls less, a rerun sends fewer widgets);
-        # one of them at a time is open for a change, and a wrong one stays open until it is fixed
-        answered = [n for n in view["asked"] if n not in errors]
-        for name in view["asked"]:
-            if name in errors:
-                ask(facts[name], errors, notes)
-        if answered:
-            st.html(answered_html(answered, values, skipped, facts, L))
-            st.selectbox(tx("edit"), options=answered, index=None, key="edit_fact", placeholder=tx("edit_placeholder"),
-                         format_func=lambda n: facts[n].label(L))
-            editing = st.session_state.get("edit_fact")
-            if editing in answered:
-                ask(facts[editing], errors, notes)
-        if view["next"] is not None:
-            for spec, extra in view["next"]:
-                ask(spec, errors, notes, extra)
-            if view["next"]:
-                st.button(tx("show_more").format(n=NEXT_STEP), key="more_questions", on_click=state.more)
-            else:
-                st.info(tx("no_more"))
+        follow = st.container()
         st.button(tx("reset"), key="reset", on_click=state.reset, icon=":material/restart_alt:")
+    foot = st.container()
     with right:
-        if view["eval_error"] is not None:
-            facts_ = view["rules"].facts
-            colon = tx("colon")
-            results_slot.error(tx("eval_error") + tx("sep").join(
-                (facts_[i.where].label(L) + colon if i.where in facts_ else "") + msg(i.message)
-                for i in view["eval_error"].issues))
-        elif view["results"] is None:
-            results_slot.info(tx("start_hint"))
+        st.subheader(tx("results"), anchor="results")
+        answer_fragment(phone, follow, foot)
+
+
+def draw_follow_ups(view: dict, values: dict, skipped: set, errors: dict, notes: dict, facts, L: str) -> None:
+    """The follow-up questions: the answered ones as one compact list (a phone scrolls less, a rerun sends
+    fewer widgets), one of them at a time open for a change (a wrong one stays open until it is fixed),
+    then the next ones, most decisive first."""
+    if errors:
+        st.warning(tx("bad_answers").format(n=len(errors)))
+    answered = [n for n in view["asked"] if n not in errors]
+    for name in view["asked"]:
+        if name in errors:
+            ask(facts[name], errors, notes)
+    if answered:
+        st.html(answered_html(answered, values, skipped, facts, L))
+        st.selectbox(tx("edit"), options=answered, index=None, key="edit_fact", placeholder=tx("edit_placeholder"),
+                     format_func=lambda n: facts[n].label(L))
+        editing = st.session_state.get("edit_fact")
+        if editing in answered:
+            ask(facts[editing], errors, notes)
+    if view["next"] is not None:
+        for spec, extra in view["next"]:
+            ask(spec, errors, notes, extra)
+        if view["next"]:
+            st.button(tx("show_more").format(n=NEXT_STEP), key="more_questions", on_click=state.more)
         else:
-            draw_results(view["results"], view["owner"], view["report"], view["rules"], raw, mode, L)
-    state.save_keys()
+            st.info(tx("no_more"))
 
 
 def answered_html(names: list[str], values: dict, skipped: set, facts, L: str) -> str:
