@@ -77,9 +77,10 @@ APP: dict[str, dict[str, Any]] = {
         "batch_unknown_columns": "这些列不是事实项，原样保留：{cols}",
         "footer": "工具版本 {tool} · 规则版本 {rules} · 共 {n} 项政策。结果仅供参考，以受理部门审核为准。",
         # punctuation and small forms the app's pages put between words
-        "sep": "；", "colon": "：", "list_sep": "、", "paren": "（{x}）", "unit": "（{u}）", "units": {},
+        "sep": "；", "colon": "：", "list_sep": "、", "paren": "（{x}）", "unit": "（{u}）",
+        "units": {"人": "人", "元": "元", "个": "个", "天": "天", "月": "月", "年": "年", "吨标准煤": "吨标准煤", "千瓦时": "千瓦时"},
         "lang_names": {"zh": "中文", "en": "English"}, "page_title": "政策计算器 · Policy calculator",
-        "currency": {},
+        "currency": {"万元": "万元", "元": "元"},
     },
     "en": {
         "title": "Business support-policy calculator",

@@ -86,7 +86,7 @@ def unit_words(unit: str | None) -> str:
     """A fact's unit after its label: （人） in Chinese, (people) in English, nothing for a bare count."""
     if not unit:
         return ""
-    shown = unit if lang() == "zh" else tx("units").get(unit, unit)
+    shown = tx("units").get(unit, unit)
     return tx("unit").format(u=shown) if shown else ""
 
 
