@@ -156,6 +156,7 @@ def browser(repeat: int) -> dict[str, float] | None:
             for i in range(repeat + 1):
                 ctx = b.new_context(viewport={"width": 1400, "height": 1000})
                 page = ctx.new_page()
+                page.on("websocket", _count_messages)
                 t = time.perf_counter()
                 page.goto(url, wait_until="commit")
                 page.get_by_text("企业扶持政策计算器").first.wait_for(state="visible", timeout=60000)
@@ -201,6 +202,10 @@ FRAME_BYTES: list[int] = []  # and their size
 _RECEIVED: list[int] = []  # every received message's size, as the browser got it
 
 
+def _count_messages(ws) -> None:
+    ws.on("framereceived", lambda f: _RECEIVED.append(len(f or b"")))
+
+
 def _run_count(page) -> int:
     """The app ends every run with <span class="run-done" data-run=N>: the run that was last shown."""
     marker = page.locator(".run-done")
@@ -220,7 +225,6 @@ def _browser_answers(page) -> list[float]:
         box.fill(text)
         _rerun(page, lambda: box.press("Enter"))
 
-    page.on("websocket", lambda ws: ws.on("framereceived", lambda f: _RECEIVED.append(len(f or b""))))
     page.locator(".run-done").wait_for(state="attached", timeout=60000)
     choose("q_province", "河北省")
     type_in("q_city", "石家庄市")
