@@ -13,7 +13,8 @@
      profile) and for a returning one (assets cached);
    - one answer: from pressing Enter in a field until the app's rerun has been fully shown (the app
      ends each run with a marker element; the time includes the websocket round trip and rendering),
-     over ten answers (follow-up questions, some of them changed again); median and p90.
+     over ten answers (follow-up questions, some of them changed again); median and p90, the app's
+     script's share, and the websocket messages (and bytes) the browser received per answer.
 Targets: first screen < 2 s (issue #4); answer-to-update p90 <= 250 ms in the browser (issue #19).
 """
 
@@ -155,6 +156,7 @@ def browser(repeat: int) -> dict[str, float] | None:
             for i in range(repeat + 1):
                 ctx = b.new_context(viewport={"width": 1400, "height": 1000})
                 page = ctx.new_page()
+                page.on("websocket", _count_messages)
                 t = time.perf_counter()
                 page.goto(url, wait_until="commit")
                 page.get_by_text("企业扶持政策计算器").first.wait_for(state="visible", timeout=60000)
@@ -184,7 +186,8 @@ def browser(repeat: int) -> dict[str, float] | None:
             "answer_median": statistics.median(answers), "answer_p90": p90(answers), "answer_max": max(answers),
             "n_answers": len(answers), "answers": answers,
             "script_median": statistics.median(SCRIPT_MS) / 1000, "script_p90": p90(SCRIPT_MS) / 1000,
-            "script_max": max(SCRIPT_MS) / 1000}
+            "script_max": max(SCRIPT_MS) / 1000, "messages": statistics.median(FRAMES),
+            "message_bytes": statistics.median(FRAME_BYTES)}
 
 
 def _rerun(page, action) -> None:
@@ -194,6 +197,13 @@ def _rerun(page, action) -> None:
 
 
 SCRIPT_MS: list[float] = []  # the app's own script time per answer (data-ms of the run marker)
+FRAMES: list[int] = []  # websocket messages the browser received (one per element or block, mostly)
+FRAME_BYTES: list[int] = []  # and their size
+_RECEIVED: list[int] = []  # every received message's size, as the browser got it
+
+
+def _count_messages(ws) -> None:
+    ws.on("framereceived", lambda f: _RECEIVED.append(len(f or b"")))
 
 
 def _run_count(page) -> int:
@@ -243,10 +253,13 @@ def _browser_answers(page) -> list[float]:
         run = _run_count(page)
         box = page.locator(f".st-key-q_{fact} input[type=text]").first
         box.fill(value)
+        n0 = len(_RECEIVED)
         t = time.perf_counter()
         box.press("Enter")
         done = page.locator(f".run-done[data-run='{run + 1}']")
         done.wait_for(state="attached", timeout=30000)
+        FRAMES.append(len(_RECEIVED) - n0)
+        FRAME_BYTES.append(sum(_RECEIVED[n0:]))
         script_ms.append(float(done.get_attribute("data-ms")))
         timings.append(time.perf_counter() - t)
     SCRIPT_MS.extend(script_ms)
@@ -283,6 +296,8 @@ def main() -> None:
                   f"max {ms(b['answer_max'])} over {b['n_answers']} answers   (target: p90 <= 250 ms)")
             print(f"    of which the app's script : median {ms(b['script_median'])}, p90 {ms(b['script_p90'])}, "
                   f"max {ms(b['script_max'])}")
+            print(f"    messages to the browser   : median {b['messages']:.0f} per answer, "
+                  f"{b['message_bytes'] / 1000:.1f} kB")
             print("    each answer (ms)          : " + ", ".join(f"{x * 1000:.0f}" for x in b["answers"]))
 
 

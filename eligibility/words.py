@@ -1,6 +1,6 @@
 """Every sentence the app, the owner's view and the report show a person, zh first, en second.
 
-One place for the words (ui/app.py, eligibility/owner.py and eligibility/present.py read them from
+One place for the words (the app in ui/, eligibility/owner.py and eligibility/present.py read them from
 here): a translation is checked by looking at one file, and `tests/test_app.py` checks that both
 languages have the same keys.
 """
@@ -76,6 +76,11 @@ APP: dict[str, dict[str, Any]] = {
                        "per": "计发", "counted": "计入合计", "window": "执行情况", "missing": "还需补充"},
         "batch_unknown_columns": "这些列不是事实项，原样保留：{cols}",
         "footer": "工具版本 {tool} · 规则版本 {rules} · 共 {n} 项政策。结果仅供参考，以受理部门审核为准。",
+        # punctuation and small forms the app's pages put between words
+        "sep": "；", "colon": "：", "list_sep": "、", "paren": "（{x}）", "unit": "（{u}）",
+        "units": {"人": "人", "元": "元", "个": "个", "天": "天", "月": "月", "年": "年", "吨标准煤": "吨标准煤", "千瓦时": "千瓦时"},
+        "lang_names": {"zh": "中文", "en": "English"}, "page_title": "政策计算器 · Policy calculator",
+        "currency": {"万元": "万元", "元": "元"},
     },
     "en": {
         "title": "Business support-policy calculator",
@@ -146,6 +151,11 @@ APP: dict[str, dict[str, Any]] = {
                        "per": "paid", "counted": "in the total", "window": "window", "missing": "still needed"},
         "batch_unknown_columns": "These columns are not facts and are kept as they are: {cols}",
         "footer": "Tool {tool} · rules {rules} · {n} measures. For guidance only; the agency's review decides.",
+        "sep": "; ", "colon": ": ", "list_sep": ", ", "paren": "({x})", "unit": " ({u})",
+        "units": {"人": "people", "元": "yuan", "个": "", "天": "days", "月": "months", "年": "years",
+                  "吨标准煤": "t of standard coal", "千瓦时": "kWh"},
+        "lang_names": {"zh": "中文", "en": "English"}, "page_title": "政策计算器 · Policy calculator",
+        "currency": {"万元": "10,000 yuan", "元": "yuan"},  # in a fact's English help, in this order
     },
 }
 
@@ -336,6 +346,10 @@ CSV_HEADERS: dict[str, dict[str, str]] = {
            "period": "period", "deadline": "apply by", "document": "document", "number": "document number",
            "formula": "computation", "missing": "still needed", "reasons": "why", "quote": "document's words (Chinese)"},
 }
+# the batch page's list template (a CSV in Chinese, as the advisers' lists are): the name column and one row
+BATCH_TEMPLATE = {"name": "企业名称", "facts": ("province", "city", "county", "entity_type", "industry", "employees",
+                                             "revenue", "monthly_rent"),
+                  "row": ("石家庄某某餐饮有限公司", "河北省", "石家庄市", "长安区", "企业", "餐饮业", "40", "300万", "10000")}
 # place names the catalogue's jurisdictions use, for English readers (Chinese elsewhere)
 CITY_EN = {"石家庄市": "Shijiazhuang", "广元市": "Guangyuan", "郑州市": "Zhengzhou", "保定市": "Baoding",
            "洛阳市": "Luoyang"}
