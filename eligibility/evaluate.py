@@ -118,10 +118,13 @@ def _period_out(rule: CompiledRule) -> PeriodOut:
                      end_estimate=end_is_estimate(p), end_basis=p.end_basis, deadline=p.deadline, text=p.text)
 
 
+_STATUS = {True: "eligible", False: "ineligible", None: "undetermined"}
+
+
 def evaluate_rule(rule: CompiledRule, values: dict[str, Any], needs: dict[str, tuple[str, ...]],
                   on: dt.date, labeller, superseded_by: list[str] | None = None) -> RuleResult:
     outcome, missing = decide(rule.condition, values, needs)  # the trace is built when asked for (reasons)
-    status = {True: "eligible", False: "ineligible", None: "undetermined"}[outcome]
+    status = _STATUS[outcome]
     win, in_effect = window(rule, on)
     spec = rule.spec
     amount_value = formula = filled = None
@@ -146,7 +149,7 @@ def evaluate_rule(rule: CompiledRule, values: dict[str, Any], needs: dict[str, t
         superseded_by=list(superseded_by or ()),
     ), {"_trace": partial(evaluate_node, rule.condition, values, needs), "_amount_trace": amount_traces,
         "_amount_expr": expr, "_facts": labeller.facts,
-        "_place": partial(place_fails, rule.condition, values, needs)})
+        "_place": partial(place_fails, rule.condition, values, needs) if outcome is False else None})
 
 
 def _filled(template: RuleResult, update: dict[str, Any], private: dict[str, Any]) -> RuleResult:
