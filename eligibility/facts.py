@@ -99,10 +99,11 @@ class FactDictionary(dict[str, FactSpec]):
         return _headers(self)
 
     def column_for(self, header: str) -> str | None:
-        return self.headers.get(_norm_header(header))
+        return self.headers.get(norm_header(header))
 
 
-def _norm_header(h: str) -> str:
+def norm_header(h: str) -> str:
+    """A header as matched against the fact dictionary's: NFKC, no whitespace, lower case."""
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(h))).lower()
 
 
@@ -112,7 +113,7 @@ def _headers(facts: FactDictionary) -> dict[str, str]:
         cached = {}
         for spec in facts.values():
             for h in (spec.name, spec.zh, *spec.aliases):
-                cached.setdefault(_norm_header(h), spec.name)
+                cached.setdefault(norm_header(h), spec.name)
         facts._headers_cache = cached  # type: ignore[attr-defined]
     return cached
 
@@ -176,7 +177,7 @@ def load_fact_dictionary(path: Path | None = None) -> FactDictionary:
     owners: dict[str, str] = {}
     for spec in facts.values():  # every column header must name one fact only
         for h in dict.fromkeys((spec.name, spec.zh, *spec.aliases)):
-            key = _norm_header(h)
+            key = norm_header(h)
             if key in owners and owners[key] != spec.name:
                 issues.append(Issue(f"{where}: $.{spec.name}", f"header {h!r} also names fact '{owners[key]}'"))
             owners.setdefault(key, spec.name)

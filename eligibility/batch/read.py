@@ -415,7 +415,7 @@ def _csv_header(data: bytes, encoding: str, sep: str, name: str) -> tuple[list[s
 def _check_header(fields: list[Any], name: str) -> None:
     """At most MAX_COLUMNS columns, and no fact header twice (the second would be read as a plain column
     and its values lost without a word)."""
-    from ..facts import _norm_header, default_facts
+    from ..facts import norm_header, default_facts
 
     if len(fields) > MAX_COLUMNS:
         raise InputLimitError(f"{name}: 表头有{len(fields):,}列，最多{MAX_COLUMNS:,}列 / the header has {len(fields):,} "
@@ -426,7 +426,7 @@ def _check_header(fields: list[Any], name: str) -> None:
         h = "" if f is None else str(f).strip().lstrip("\ufeff")
         if not h or facts.column_for(h) is None:
             continue
-        key = _norm_header(h)
+        key = norm_header(h)
         if key in seen:
             raise BatchInputError(f"{name}: 表头“{h}”出现了两次（第{seen[key]}列和第{i}列），请删除或改名其中一列 / the "
                                   f"header {h!r} appears twice (columns {seen[key]} and {i}): delete or rename one")
