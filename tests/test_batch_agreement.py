@@ -155,10 +155,10 @@ def assert_agree(rows: list[dict], on: dt.date, rules) -> None:
         }
         assert {k: got[k] for k in want} == want, raw
         want_long = [(r.rule_id, r.status, r.amount, ";".join(r.missing) if r.status == "undetermined" else "",
-                      ";".join(r.amount_missing), r.counted_in_total)
+                      ";".join(r.amount_missing), r.counted_in_total, r.in_effect, r.per)
                      for r in report.results if r.status != "ineligible"]
         got_long = [(x["rule_id"], x["status"], x["amount"], x["missing"], x["amount_missing"],
-                     x["counted_in_total"]) for x in by_row[i] if x["rule_id"] is not None]
+                     x["counted_in_total"], x["in_effect"], x["per"]) for x in by_row[i] if x["rule_id"] is not None]
         assert got_long == want_long, raw
 
 
@@ -306,3 +306,19 @@ def test_without_facts_to_collect_the_rest_is_the_same(rules):
     assert single.equals(lean.head(40))
     summary, long = evaluate_frame(df, on, rules, long=True, facts_to_collect=False)
     assert summary.equals(lean) and long.equals(evaluate_frame(df, on, rules, long=True)[1])
+
+
+@settings(max_examples=40, deadline=None)
+@given(on=st.dates(dt.date(2019, 6, 1), dt.date(2027, 12, 31)))
+def test_windows_and_amount_kinds_agree(rules, on):
+    """What the columnar program holds per rule for a date (window, in effect, amount kind and period,
+    which of the totals an amount goes to) is what evaluate() gives each result on that date."""
+    from eligibility.batch import program_for
+
+    report = evaluate({}, on=on, rules=rules)
+    prog = program_for(rules, on)
+    assert [p.rule.id for p in prog.plans] == [r.rule_id for r in report.results]
+    for p, r in zip(prog.plans, report.results):
+        spec = p.rule.spec.amount
+        assert (p.window, p.in_effect) == (r.window, r.in_effect), r.rule_id
+        assert (spec.kind if spec else None, spec.per if spec else "once") == (r.amount_kind, r.per), r.rule_id
