@@ -79,6 +79,41 @@ def test_long_form_one_row_per_company_and_benefit(rules):
     assert (und["missing"] != "").all()
 
 
+def test_wide_long_form_equals_the_naive_assembly(tmp_path, rules, monkeypatch):
+    """The long form keeps a company's input columns once and the writer puts them back a write slice at a
+    time: a wide list (200 extra columns) gives what repeating them on every long row gave, joined from
+    the summary on `row`, in the same column order, whatever the chunk and write-slice boundaries."""
+    import eligibility.batch.write as write
+    from eligibility.batch import LONG_COLUMNS
+    from eligibility.batch.chunk import provenance
+
+    base = frame(ROWS * 60)  # 300 companies, one with bad data in every five
+    extra = pl.DataFrame({f"备注{i}": [None if (i + r) % 7 == 0 else f"{i}/{r}" for r in range(base.height)]
+                          for i in range(200)})
+    df = pl.concat([base, extra], how="horizontal")
+    summary, long = evaluate_frame(df, ON, rules, long=True)
+    inputs = summary.columns[1:summary.columns.index("errors")]
+    assert len(inputs) > 200 and all(f"备注{i}" in inputs for i in range(200))
+    assert long.columns == ["row", *inputs, *LONG_COLUMNS[1:]]
+    naive = long.select(LONG_COLUMNS).join(summary.select("row", *inputs), on="row", how="left",
+                                           maintain_order="left").select(long.columns)
+    assert long.equals(naive)
+    assert long.height > 3 * df.height
+    src = tmp_path / "wide.parquet"
+    df.write_parquet(src)
+    monkeypatch.setattr(write, "WRITE_ROWS", 97)  # write slices cross the chunks' boundaries
+    monkeypatch.setattr(write, "WRITE_INPUT_CELLS", 10_000)  # and the long form's are narrower still
+    for ext in ("csv", "parquet"):
+        run_batch(src, tmp_path / f"out.{ext}", on=ON, rules=rules, long=True, chunk_rows=70)
+        writer = write.Writer(tmp_path / f"naive.{ext}", provenance(rules, ON), "details")
+        writer.write_all([naive])  # the whole frame at once: the form every chunk's long form had before
+        writer.close()
+        if ext == "csv":
+            assert (tmp_path / "out.csv").read_bytes() == (tmp_path / "naive.csv").read_bytes()
+        else:
+            assert pl.read_parquet(tmp_path / "out.parquet").equals(pl.read_parquet(tmp_path / "naive.parquet"))
+
+
 def test_progress_callback_and_chunks(rules, monkeypatch):
     from eligibility.batch import plan
 

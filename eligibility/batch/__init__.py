@@ -26,7 +26,7 @@ BLOCK_BYTES, ...) is read from its own module, so change it there.
 
 from __future__ import annotations
 
-from .chunk import AMOUNT, OVERFLOW_MESSAGE, ChunkResult, collect_facts, evaluate_chunk
+from .chunk import AMOUNT, OVERFLOW_MESSAGE, ChunkResult, LongForm, collect_facts, evaluate_chunk
 from .encode import (LONG_COLUMNS, RESULT_COLUMNS, ColumnPlan, Encoded, Parsed, encode_frame, encode_value,
                      parse_column)
 from .plan import LONG_CHUNK_ROWS, MIN_CHUNK_ROWS, SLICE_RULE_ROWS, program_for
@@ -34,7 +34,7 @@ from .read import (BLOCK_BYTES, DEFAULT_CHUNK_ROWS, ERROR_SEP, MAX_RECORD_BYTES,
                    UNCLOSED, UNCLOSED_MESSAGE, UPLOAD_LIMITS, Source, TableSource, open_table, read_table,
                    show_name)
 from .run import IN_FLIGHT, BatchSummary, evaluate_frame, evaluate_upload, run_batch
-from .write import EXCEL_MAX_ROWS, MANIFEST_SUFFIX, WRITE_ROWS
+from .write import EXCEL_MAX_ROWS, MANIFEST_SUFFIX, WRITE_INPUT_CELLS, WRITE_ROWS
 
 __all__ = [
     # read
@@ -47,9 +47,9 @@ __all__ = [
     # plan
     "LONG_CHUNK_ROWS", "MIN_CHUNK_ROWS", "SLICE_RULE_ROWS", "program_for",
     # chunk
-    "AMOUNT", "OVERFLOW_MESSAGE", "ChunkResult", "collect_facts", "evaluate_chunk",
+    "AMOUNT", "OVERFLOW_MESSAGE", "ChunkResult", "LongForm", "collect_facts", "evaluate_chunk",
     # write
-    "EXCEL_MAX_ROWS", "MANIFEST_SUFFIX", "WRITE_ROWS",
+    "EXCEL_MAX_ROWS", "MANIFEST_SUFFIX", "WRITE_INPUT_CELLS", "WRITE_ROWS",
     # run
     "IN_FLIGHT", "BatchSummary", "evaluate_frame", "evaluate_upload", "run_batch",
 ]

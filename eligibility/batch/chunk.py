@@ -31,9 +31,49 @@ AMOUNT = pl.Decimal(38, 2)
 
 
 @dataclass
+class LongForm:
+    """A chunk's long form with its input (passthrough) columns held once per company, not once per long
+    row (~40-70 rows a company: a wide list would otherwise take gigabytes). `rows` has `row`, `errors`
+    and the result columns; `inputs` the chunk's passthrough columns, one row per company in input order
+    (company `row` is inputs row `row - offset - 1`). slice() gives output rows with the input columns
+    put back, in the output's column order (row, inputs..., errors, results): Writer takes it a write
+    slice at a time (at most WRITE_ROWS rows and WRITE_INPUT_CELLS input cells), and only then do a
+    company's input cells exist once per long row."""
+    rows: pl.DataFrame
+    inputs: pl.DataFrame
+    offset: int
+
+    @property
+    def height(self) -> int:
+        return self.rows.height
+
+    @property
+    def input_width(self) -> int:
+        return self.inputs.width
+
+    def slice(self, start: int, length: int | None = None) -> pl.DataFrame:
+        return with_inputs(self.rows.slice(start, length), self.inputs, self.offset)
+
+    def head(self, n: int = 5) -> pl.DataFrame:
+        return self.slice(0, n)
+
+    def frame(self) -> pl.DataFrame:
+        """The whole long form with its input columns (every long row carries its company's)."""
+        return with_inputs(self.rows, self.inputs, self.offset)
+
+
+def with_inputs(rows: pl.DataFrame, inputs: pl.DataFrame, offset: int) -> pl.DataFrame:
+    """Long rows (row, errors, results) with their companies' input columns after `row`."""
+    if inputs.width == 0:
+        return rows
+    got = inputs.gather(rows["row"] - (offset + 1))
+    return pl.concat([rows.select("row"), got, rows.drop("row")], how="horizontal")
+
+
+@dataclass
 class ChunkResult:
     summary: pl.DataFrame
-    long: pl.DataFrame | None
+    long: LongForm | None  # see LongForm (long.frame(): the whole long form)
     rows: int
     errors: int
     bad_by_column: dict[str, int]
@@ -69,6 +109,7 @@ def evaluate_chunk(raw: pl.DataFrame, on: Any, rules=None, row_offset: int = 0, 
         **{out: raw[h] for h, out in plan.passthrough},
         "errors": enc.errors,
     })
+    narrow = base.select("row", "errors")  # the long form's own columns: its input columns are put back by LongForm
     pieces: list[pl.DataFrame] = []
     long_pieces: list[pl.DataFrame] = []
     exact_amounts = 0
@@ -105,8 +146,8 @@ def evaluate_chunk(raw: pl.DataFrame, on: Any, rules=None, row_offset: int = 0, 
                 **({"facts_to_collect": prog.facts_to_collect(res)} if facts_to_collect else {}),
             }))
             if long:
-                sub = base if pos is None else base[pos]
-                long_pieces.append(_long_columnar(prog, res, sub, plan, ok if pos is None else ok.gather(pos), meta))
+                sub = narrow if pos is None else narrow[pos]
+                long_pieces.append(_long_columnar(prog, res, sub, ok if pos is None else ok.gather(pos), meta))
             del res, summ
     if overflow:
         mark = np.zeros(n, dtype=bool)
@@ -125,10 +166,16 @@ def evaluate_chunk(raw: pl.DataFrame, on: Any, rules=None, row_offset: int = 0, 
         summary = pl.concat([summary.filter(keep), ref.summary]).sort("row", maintain_order=True)
         if long_df is not None:
             drop = set(p + row_offset + 1 for p in positions)
-            long_df = pl.concat([long_df.filter(~pl.col("row").is_in(list(drop))), ref.long]).sort(
+            long_df = pl.concat([long_df.filter(~pl.col("row").is_in(list(drop))), ref.long.rows]).sort(
                 "row", maintain_order=True)
-    return ChunkResult(summary, long_df, n, int(enc.errors.is_not_null().sum()), enc.bad_by_column,
+    long_form = None if long_df is None else LongForm(long_df, _inputs(raw, plan), row_offset)
+    return ChunkResult(summary, long_form, n, int(enc.errors.is_not_null().sum()), enc.bad_by_column,
                        exact_rows, exact_amounts)
+
+
+def _inputs(raw: pl.DataFrame, plan: ColumnPlan) -> pl.DataFrame:
+    """The chunk's passthrough columns under their output names, one row per company (no copy)."""
+    return raw.select(pl.col(h).alias(out) for h, out in plan.passthrough)
 
 
 def _finish_summary(summary: pl.DataFrame, ok: pl.Series, meta: dict[str, str]) -> pl.DataFrame:
@@ -181,7 +228,7 @@ def _fix_amounts(res: pl.DataFrame, fixes: list[tuple[int, int]], raw: pl.DataFr
     return res.with_columns(cols), len(fixes), overflow
 
 
-def _long_columnar(prog: Program, res: pl.DataFrame, summary: pl.DataFrame, plan: ColumnPlan, ok: pl.Series,
+def _long_columnar(prog: Program, res: pl.DataFrame, summary: pl.DataFrame, ok: pl.Series,
                    meta: dict[str, str]) -> pl.DataFrame:
     """The long form from the program's columns: (row, rule) pairs that are eligible or undetermined,
     found at once in the status matrix (row-major, so in row then catalogue order), then each rule's
@@ -191,7 +238,7 @@ def _long_columnar(prog: Program, res: pl.DataFrame, summary: pl.DataFrame, plan
     n = res.height
     okn = ok.to_numpy()
     if not plans or n == 0:
-        return _assemble_long(_empty_hits(), prog.rules, summary, plan, meta)
+        return _assemble_long(_empty_hits(), prog.rules, summary, meta)
     status = np.column_stack([res[f"s{p.index}"].to_numpy() for p in plans])
     pos, k = np.nonzero(((status == 1) | (status == 2)) & okn[:, None])
     st = status[pos, k]
@@ -251,7 +298,7 @@ def _long_columnar(prog: Program, res: pl.DataFrame, summary: pl.DataFrame, plan
         "missing": names.gather(missing),
         "amount_missing": names.gather(amount_missing),
     })
-    return _assemble_long(hits, prog.rules, summary, plan, meta, ordered=True)
+    return _assemble_long(hits, prog.rules, summary, meta, ordered=True)
 
 
 _HITS = {"pos": pl.Int64, "status": pl.Int8, "amount": pl.Int64, "counted": pl.Boolean, "rule": pl.Int32,
@@ -262,11 +309,12 @@ def _empty_hits() -> pl.DataFrame:
     return pl.DataFrame(schema=_HITS)
 
 
-def _assemble_long(hits: pl.DataFrame, rules, summary: pl.DataFrame, plan: ColumnPlan, meta: dict[str, str],
+def _assemble_long(hits: pl.DataFrame, rules, summary: pl.DataFrame, meta: dict[str, str],
                    ordered: bool = False) -> pl.DataFrame:
     """One row per company × eligible-or-undetermined rule (hits: summary position, rule index, ...),
-    in row then catalogue order; a company with none keeps one empty row. The repeated texts are
-    categoricals (a code per row, each text once: a long chunk has ~40 rows per company); Writer and
+    in row then catalogue order; a company with none keeps one empty row. Only `row` and `errors` are
+    taken from the summary: the input columns are put back a write slice at a time (LongForm). The
+    repeated texts are categoricals (a code per row, each text once: a long chunk has ~40 rows per company); Writer and
     evaluate_frame hand them out as plain strings."""
     on = dt.date.fromisoformat(meta["evaluated_on"])
     from ..evaluate import window
@@ -281,8 +329,7 @@ def _assemble_long(hits: pl.DataFrame, rules, summary: pl.DataFrame, plan: Colum
     which = np.full(len(has), -1, dtype=np.int64)
     which[has] = np.arange(hits.height)
     take = pl.Series(which).replace(-1, None)
-    base = summary.select(["row", *[out for _, out in plan.passthrough], "errors"]).gather(
-        np.repeat(np.arange(n), slots))
+    base = summary.select("row", "errors").gather(np.repeat(np.arange(n), slots))
     got = hits.gather(take)
     rule = got["rule"]
     info = {
@@ -431,5 +478,5 @@ def _reference_chunk(raw: pl.DataFrame, plan: ColumnPlan, on: dt.date, rules, ro
             # positions in the summary's order (it holds only these rows)
             local = {p: j for j, p in enumerate(pos_arr)}
             hits = hits.with_columns(pl.col("pos").replace_strict(local, return_dtype=pl.Int64))
-        long_df = _assemble_long(hits, rules, summary, plan, meta)
+        long_df = LongForm(_assemble_long(hits, rules, summary, meta), _inputs(raw, plan), row_offset)
     return ChunkResult(summary, long_df, len(positions), n_err, bad, len(positions), 0)

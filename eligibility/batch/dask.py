@@ -105,10 +105,10 @@ def evaluate_dask_frame(ddf, on: Any = None, rules=None, long: bool = False):
     def one(part, offset):
         raw = pl.from_pandas(part, include_index=False)
         res = evaluate_chunk(raw, on, rules, offset, long)
-        return (res.long if long else res.summary).to_pandas(use_pyarrow_extension_array=True)
+        return (res.long.frame() if long else res.summary).to_pandas(use_pyarrow_extension_array=True)
 
     empty = pl.from_pandas(ddf._meta, include_index=False)
     res0 = evaluate_chunk(empty, on, rules, 0, long)
-    meta = (res0.long if long else res0.summary).to_pandas(use_pyarrow_extension_array=True)
+    meta = (res0.long.frame() if long else res0.summary).to_pandas(use_pyarrow_extension_array=True)
     parts = [dask.delayed(one)(p, off) for p, off in zip(ddf.to_delayed(), offsets)]
     return dd.from_delayed(parts, meta=meta, verify_meta=False)

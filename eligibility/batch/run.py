@@ -21,7 +21,7 @@ from .. import __version__
 from ..errors import BatchInputError
 from ..facts import FactDictionary
 from ..validity import as_date
-from .chunk import ChunkResult, evaluate_chunk, provenance
+from .chunk import ChunkResult, LongForm, evaluate_chunk, provenance
 from .encode import ColumnPlan
 from .plan import chunk_rows_for, frame_chunk_rows, select_rules
 from .read import READ_ERRORS, Source, TableSource, open_table
@@ -45,7 +45,7 @@ def evaluate_frame(df: pl.DataFrame, on: Any = None, rules=None, progress: Calla
     for res in _local_results(chunks, on, rules, long, engine, facts_to_collect):
         sums.append(res.summary)
         if long:
-            longs.append(res.long)
+            longs.append(res.long.frame())
         done += res.rows
         if progress is not None:
             progress(done, total)
@@ -174,7 +174,7 @@ def run_batch(input: Source, output: str | os.PathLike, on: Any = None, long: bo
     stats = BatchSummary(str(src.name), str(out_path), src.fmt, src.encoding if src.fmt == "csv" else None, 0, 0, 0,
                          rules.version, on.isoformat(), __version__, engine, 0.0, manifest=str(writer.manifest))
 
-    def frames(results: Iterable[ChunkResult]) -> Iterator[pl.DataFrame]:
+    def frames(results: Iterable[ChunkResult]) -> Iterator[pl.DataFrame | LongForm]:
         for res in results:
             stats.rows_read += res.rows
             stats.rows_with_errors += res.errors
@@ -182,7 +182,7 @@ def run_batch(input: Source, output: str | os.PathLike, on: Any = None, long: bo
             stats.exact_amounts += res.exact_amounts
             for k, v in res.bad_by_column.items():
                 stats.bad_by_column[k] = stats.bad_by_column.get(k, 0) + v
-            yield res.long if long else res.summary
+            yield res.long if long else res.summary  # the long form: input columns put back by the writer
             if progress is not None:
                 progress(stats.rows_read, None)
         if stats.rows_read == 0:
@@ -314,4 +314,4 @@ def _empty_output(src: TableSource, rules, long: bool, meta: dict[str, str], fac
     raw = pl.DataFrame({h: pl.Series([], dtype=pl.String) for h in src.header})
     res = evaluate_chunk(raw, dt.date.fromisoformat(meta["evaluated_on"]), rules, 0, long,
                          facts_to_collect=facts_to_collect)
-    return res.long if long else res.summary
+    return res.long.frame() if long else res.summary

@@ -11,13 +11,19 @@ import datetime as dt
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import polars as pl
 
 from ..errors import BatchInputError
 
+if TYPE_CHECKING:
+    from .chunk import LongForm  # duck-typed here: height, slice(start, n) and head(0) give plain frames
+
 WRITE_ROWS = 100_000  # output rows converted and written at a time
+# a long form's input columns are put back (LongForm) for at most this many cells at a time: a list with 1,000
+# extra columns is written 5,000 long rows at a time, not 100,000 (which would take ~2 GB of strings)
+WRITE_INPUT_CELLS = 5_000_000
 # what produced a file (rules_version, evaluated_on, tool_version) is constant: it is written once, in the
 # Parquet metadata, the Excel `about` sheet and the `<output>.manifest.json` sidecar, not in every row
 MANIFEST_SUFFIX = ".manifest.json"
@@ -51,26 +57,31 @@ class Writer:
         self.tmp = path.with_name(path.name + ".part")
         self.manifest = path.with_name(path.name + MANIFEST_SUFFIX)
 
-    def write_all(self, frames: Iterable[pl.DataFrame]) -> None:
-        """Every frame (at least one, maybe empty: it gives the columns), in order."""
+    def write_all(self, frames: Iterable[pl.DataFrame | LongForm]) -> None:
+        """Every frame (at least one, maybe empty: it gives the columns), in order. A chunk's LongForm
+        gets its input columns back a write slice at a time (never the whole chunk's at once)."""
         if self.kind == ".parquet":
             self._sink_parquet(iter(frames))
             return
         for df in frames:
             self.write(df)
 
-    def write(self, df: pl.DataFrame) -> None:
+    def write(self, df: pl.DataFrame | LongForm) -> None:
         """Append rows, a slice at a time: the long form holds its texts as categoricals, and a whole
         chunk of them spelt out at once would take several times its memory."""
         for part in self._slices(df):
             self._write(part)
 
     @staticmethod
-    def _slices(df: pl.DataFrame) -> Iterator[pl.DataFrame]:
-        for start in range(0, max(df.height, 1), WRITE_ROWS):
-            yield plain_strings(df.slice(start, WRITE_ROWS))
+    def _slices(df: pl.DataFrame | LongForm) -> Iterator[pl.DataFrame]:
+        step = WRITE_ROWS
+        width = getattr(df, "input_width", 0)  # a LongForm: its input columns are gathered for each slice
+        if width:
+            step = max(1, min(WRITE_ROWS, WRITE_INPUT_CELLS // width))
+        for start in range(0, max(df.height, 1), step):
+            yield plain_strings(df.slice(start, step))
 
-    def _sink_parquet(self, frames: Iterator[pl.DataFrame]) -> None:
+    def _sink_parquet(self, frames: Iterator[pl.DataFrame | LongForm]) -> None:
         """One streaming sink fed by the frames as they come (an IO source of polars': a generator it pulls
         from): no pyarrow, no per-row copies, and a bounded number of frames in memory."""
         from polars.io.plugins import register_io_source
