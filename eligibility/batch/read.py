@@ -475,14 +475,10 @@ def scan_records(f, sep: str, name: str, n_fields: int | None = None
             break
         a = np.frombuffer(buf, dtype=np.uint8)
         if buf.find(b'"') < 0:  # no quote in the block (the common case): every newline ends a record
-            ends = np.flatnonzero(a == 10)
-            if eof:
-                if len(ends) == 0 or ends[-1] != len(buf) - 1:
-                    ends = np.append(ends, len(buf))  # last record without a newline
-            elif len(ends) == 0:
-                if len(buf) > MAX_RECORD_BYTES:
-                    raise BatchInputError(f"{name}: 一行超过{MAX_RECORD_BYTES >> 20} MB / a row longer than "
-                                          f"{MAX_RECORD_BYTES >> 20} MB")
+            ends = _final_ends(np.flatnonzero(a == 10), buf, eof,
+                               f"{name}: 一行超过{MAX_RECORD_BYTES >> 20} MB / a row longer than "
+                               f"{MAX_RECORD_BYTES >> 20} MB")
+            if ends is None:
                 carry = buf
                 continue
             cut = int(ends[-1]) + 1
@@ -509,16 +505,14 @@ def scan_records(f, sep: str, name: str, n_fields: int | None = None
         if eof and len(q_at) % 2:  # a quote never closed: the rest of the file would be one field
             yield from _unclosed(buf, int(ends[-1]) + 1 if len(ends) else 0, sep, name, n_fields)
             return
-        if eof:
-            if len(ends) == 0 or ends[-1] != len(buf) - 1:
-                ends = np.append(ends, len(buf))  # last record without a newline
-                end_at = np.append(end_at, len(special))
-        elif len(ends) == 0:
-            if len(buf) > MAX_RECORD_BYTES:
-                raise BatchInputError(f"{name}: 引号不配对，无法分行 / unbalanced quotes: no end of row found in "
-                                      f"{MAX_RECORD_BYTES >> 20} MB")
+        found = len(ends)
+        ends = _final_ends(ends, buf, eof, f"{name}: 引号不配对，无法分行 / unbalanced quotes: no end of row "
+                                           f"found in {MAX_RECORD_BYTES >> 20} MB")
+        if ends is None:
             carry = buf
             continue
+        if len(ends) > found:  # the last record, without a newline, ends after the last special
+            end_at = np.append(end_at, len(special))
         cut = int(ends[-1]) + 1
         part = buf[:cut] if cut <= len(buf) else buf
         carry = buf[cut:]
@@ -543,6 +537,20 @@ def scan_records(f, sep: str, name: str, n_fields: int | None = None
             owner = np.searchsorted(end_at, opening)
             counts -= np.bincount(owner, weights=inside, minlength=len(end_at))[:len(end_at)].astype(np.int64)
         yield part, starts, rec_end, counts
+
+
+def _final_ends(ends: np.ndarray, buf: bytes, eof: bool, too_long: str) -> np.ndarray | None:
+    """A block's record ends made final: at the end of the file the last record may lack its newline;
+    before it, a block with no record end is carried over to the next read (None), up to a limit."""
+    if eof:
+        if len(ends) == 0 or ends[-1] != len(buf) - 1:
+            return np.append(ends, len(buf))  # last record without a newline
+        return ends
+    if len(ends) == 0:
+        if len(buf) > MAX_RECORD_BYTES:
+            raise BatchInputError(too_long)
+        return None
+    return ends
 
 
 def _field_counts(part: bytes, starts: np.ndarray, sep: str) -> np.ndarray:
