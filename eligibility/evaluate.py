@@ -153,7 +153,7 @@ def evaluate_rule(rule: CompiledRule, values: dict[str, Any], needs: dict[str, t
 
 
 def _filled(template: RuleResult, update: dict[str, Any], private: dict[str, Any]) -> RuleResult:
-    """The template with the company's verdict: what model_copy(update=...) and four private-attribute
+    """The template with the company's verdict: what model_copy(update=...) and the private-attribute
     assignments do, in one step (a quarter of evaluate()'s time went to pydantic's copy and setattr).
     Not validated, like model_copy: the values are the engine's own."""
     new = RuleResult.__new__(RuleResult)
