@@ -118,6 +118,8 @@ class Trace:
 
 
 # ---------------------------------------------------------------- reading an evaluated tree (no words)
+
+
 def deciding(trace: Trace) -> list[Trace]:
     """The leaves that decided the outcome: failures for a no, unknowns for a maybe, passes for a yes."""
     node = trace.node
@@ -136,6 +138,7 @@ def deciding(trace: Trace) -> list[Trace]:
         out += deciding(k)
     return out
 
+
 def parents_of(trace: Trace) -> dict[int, Trace]:
     """id(node) -> its parent in an evaluated condition tree."""
     parents: dict[int, Trace] = {}
@@ -143,6 +146,7 @@ def parents_of(trace: Trace) -> dict[int, Trace]:
         for c in t.children:
             parents[id(c)] = t
     return parents
+
 
 def cite_for(trace: Trace, parents: dict[int, Trace]) -> str | None:
     """The document's words for a condition: its own cite, else the nearest ancestor's."""
@@ -152,6 +156,7 @@ def cite_for(trace: Trace, parents: dict[int, Trace]) -> str | None:
             return t.node.cite
         t = parents.get(id(t))
     return None
+
 
 def is_negated(leaf: Trace, parents: dict[int, Trace]) -> bool:
     """Whether a leaf sits under an odd number of `not`s."""

@@ -27,7 +27,6 @@ from decimal import Decimal
 from typing import Iterable
 
 from .money import counted_member, counts_toward_total, tie_key
-from .conditions import Compare, deciding
 from .facts import FactDictionary
 from .loading import RuleSet
 from .models import Report, RuleResult
