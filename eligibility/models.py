@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 from decimal import Decimal
 from typing import Any, Literal, Optional
 
@@ -11,6 +12,18 @@ from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from .errors import CompanyValidationError, Issue, UnknownRuleError
 from .facts import FactDictionary, FactValueError, default_facts
+
+# How a result is said is not the engine's business (issue 15). The engine depends on an interface -
+# `reasons(result, lang) -> list[str]` and `report_dict(report, lang) -> dict` - and the module that
+# implements it is named here and resolved by name when words are first asked for, as pandas resolves its
+# plotting backend: no engine module imports a wording module, evaluating never loads one, and another
+# wording (a portal's own phrasing) plugs in by setting this name.
+WORDS_BACKEND = "eligibility.explain"
+
+
+def words_backend():
+    """The module named by `WORDS_BACKEND` (imported on first use, then from sys.modules)."""
+    return importlib.import_module(WORDS_BACKEND)
 
 Status = Literal["eligible", "ineligible", "undetermined"]
 Kind = Literal["money", "relief", "service"]
@@ -289,9 +302,8 @@ class RuleResult(BaseModel):
         return self._trace
 
     def reasons(self, lang: str = "zh") -> list[str]:
-        from .explain import reasons
-
-        return reasons(self, lang)
+        """Why (or why not), in the document's words: said by the words backend (see `WORDS_BACKEND`)."""
+        return words_backend().reasons(self, lang)
 
 
 class Report(BaseModel):
@@ -325,7 +337,6 @@ class Report(BaseModel):
         raise UnknownRuleError(rule_id)
 
     def as_dict(self, lang: str = "zh") -> dict[str, Any]:
-        """The JSON contract of `eligibility check --format json` (numbers as numbers)."""
-        from .explain import report_dict
-
-        return report_dict(self, lang)
+        """The JSON contract of `eligibility check --format json` (numbers as numbers), with its words
+        from the words backend (see `WORDS_BACKEND`)."""
+        return words_backend().report_dict(self, lang)
