@@ -174,12 +174,25 @@ def _order(r: RuleResult, sup: dict[str, list[str]], now: bool):
 # ---------------------------------------------------------------- questions
 
 
+def _decided_both(facts: FactDictionary) -> dict[str, list[str]]:
+    """Facts derivations.yaml decides both ways, with the inputs that decide them (once per dictionary:
+    `askable` runs for every follow-up question on every answer)."""
+    from .derived import derivations
+
+    hit = _BOTH.get(id(facts))
+    if hit is None or hit[0] is not facts:
+        both = {d.fact: sorted(d.when.facts()) for d in derivations(facts) if d.decides == "both"}
+        hit = _BOTH[id(facts)] = (facts, both)
+    return hit[1]
+
+
+_BOTH: dict[int, tuple[FactDictionary, dict[str, list[str]]]] = {}
+
+
 def askable(names: Iterable[str], facts: FactDictionary, known: set[str]) -> list[str]:
     """Missing facts as the questions to ask: derived facts become their unknown inputs (the size
     from staff, revenue and assets; renting premises from the monthly rent, derivations.yaml)."""
-    from .derived import derivations
-
-    both = {d.fact: sorted(d.when.facts()) for d in derivations(facts) if d.decides == "both"}
+    both = _decided_both(facts)
     out: list[str] = []
     for n in names:
         spec = facts.get(n)

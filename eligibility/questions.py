@@ -23,6 +23,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
+from math import lcm
 from typing import Any, Iterable, Mapping
 
 from .facts import FactDictionary, FactSpec, default_facts
@@ -73,6 +75,12 @@ class _Tally:
     amount_rules: list[str] = field(default_factory=list)
     money: Decimal = ZERO
     counted: set[str] = field(default_factory=set)
+
+
+@lru_cache(maxsize=None)
+def _share(kind: str, window: str, n: int, for_amount: bool) -> Fraction:
+    """A rule's weight split over the n facts it waits on (a few kinds × windows × n: made once)."""
+    return rule_weight(kind, window) * (AMOUNT_SHARE if for_amount else 1) / n
 
 
 def _weight(r: RuleResult) -> Fraction:
@@ -149,14 +157,18 @@ def next_questions(report: Report | Mapping[str, Any], rules: RuleSet | None = N
         if r.status == "undetermined" and r.missing:
             names = _expand(r.missing, facts, known)
             if names:
-                add(names, r, _weight(r) / len(names), False)
+                add(names, r, _share(r.kind, r.window, len(names), False), False)
         if r.status != "ineligible" and r.amount_missing:
             names = _expand(r.amount_missing, facts, known)
             if names:
-                add(names, r, _weight(r) * AMOUNT_SHARE / len(names), True)
+                add(names, r, _share(r.kind, r.window, len(names), True), True)
 
     order = {name: i for i, name in enumerate(facts)}
-    ranked = sorted(tallies.items(), key=lambda kv: (-kv[1].score, order.get(kv[0], len(order))))
+    # ranked on the exact scores as integers over their common denominator: the same order as the
+    # fractions' (ties stay ties), without some thousand Fraction comparisons per answer in the app
+    den = lcm(*(t.score.denominator for t in tallies.values())) if tallies else 1
+    ranked = sorted(tallies.items(), key=lambda kv: (-kv[1].score.numerator * (den // kv[1].score.denominator),
+                                                     order.get(kv[0], len(order))))
     out = [Question(name, facts[name], float(t.score), tuple(t.rules), tuple(t.amount_rules), t.money)
            for name, t in ranked]
     return out[:limit] if limit is not None else out

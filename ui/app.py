@@ -39,7 +39,7 @@ def main() -> None:
         st.radio(APP["zh"]["lang"], options=["zh", "en"], key="lang", horizontal=True, on_change=state.relabel,
                  format_func=tx("lang_names").__getitem__)
     with head:
-        st.title(tx("title"))
+        st.title(tx("title"), anchor="title")  # headings get fixed anchors: see page_form
     st.caption(tx("subtitle"))
     start_loading()  # start loading the rules while the page is sent
     pages = tx("pages")

@@ -167,12 +167,14 @@ def page_form() -> None:
         if mode == "now":
             st.date_input(tx("on"), min_value=dt.date(2015, 1, 1), max_value=dt.date(2035, 12, 31), key="on",
                           help=tx("on_help"))
-        st.subheader(tx("basics"))
+        # every heading has a fixed anchor: without one the browser re-derives it from the heading's text
+        # (a slug, by regular expressions) each time the heading is redrawn, i.e. on every answer
+        st.subheader(tx("basics"), anchor="basics")
         st.text_input(tx("company"), key="company_name", placeholder=tx("company_placeholder"))
         for q in first_questions(values, facts):
             ask(q.spec, errors, notes, first=True)
-        st.markdown(f"### {tx('more')}\n\n<span class=\"muted\">{html.escape(tx('more_help'))}</span>",
-                    unsafe_allow_html=True)
+        st.markdown(f'<h3 data-anchor="more">{html.escape(tx("more"))}</h3>\n\n'
+                    f'<span class="muted">{html.escape(tx("more_help"))}</span>', unsafe_allow_html=True)
         follow = st.container()
         st.button(tx("reset"), key="reset", on_click=state.reset, icon=":material/restart_alt:")
     foot = st.container()
