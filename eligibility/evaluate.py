@@ -64,38 +64,47 @@ def _validate(company: Mapping) -> Any:
     return Company.model_validate(dict(company))
 
 
-def _env(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if not isinstance(v, Possible)}
+def _reads(amount: CompiledAmount) -> tuple[tuple[str, ...], ...]:
+    """Per case, the names its formula, cap and floor read (first appearance first), walked once per
+    amount and kept on it: walking the formula trees per company was a tenth of evaluate()."""
+    got = amount.__dict__.get("_reads")
+    if got is None:
+        extra = [n for e in (amount.cap, amount.floor) if e is not None for n in amounts.names(e)]
+        got = amount.__dict__["_reads"] = tuple(tuple(dict.fromkeys([*amounts.names(expr), *extra]))
+                                               for _, expr in amount.cases)
+    return got
 
 
 def compute_amount(amount: CompiledAmount, values: dict[str, Any], needs: dict[str, tuple[str, ...]]
                    ) -> tuple[Decimal | None, amounts.Expr | None, list[str], list[Trace]]:
     """(value in 元 to the fen, the formula used, facts still needed, case traces)."""
-    env = {**_env(values), **amount.params}
     chosen: amounts.Expr | None = None
+    reads: tuple[str, ...] = ()
     missing: dict[str, None] = {}
     traces: list[Trace] = []
-    for cond, expr in amount.cases:
+    for (cond, expr), names in zip(amount.cases, _reads(amount)):
         if cond is None:
-            chosen = expr
+            chosen, reads = expr, names
             break
         t = evaluate_node(cond, values, needs)
         traces.append(t)
         if t.outcome is True:
-            chosen = expr
+            chosen, reads = expr, names
             break
         if t.outcome is None:
             missing.update(dict.fromkeys(t.missing))
             break
     if chosen is None:
         return None, None, list(missing), traces
-    used = amounts.names(chosen)
-    for extra in (amount.cap, amount.floor):
-        if extra is not None:
-            used += amounts.names(extra)
-    for n in used:
-        if env.get(n) is None:
+    # the names the formulas read, params before facts; a value known only up to a set is not a number
+    params = amount.params
+    env: dict[str, Any] = {}
+    for n in reads:
+        v = params[n] if n in params else values.get(n)
+        if v is None or isinstance(v, Possible):
             missing.update(dict.fromkeys(needs.get(n, (n,))))
+        else:
+            env[n] = v
     if missing:
         return None, chosen, list(missing), traces
     value = amounts.compute(chosen, env)
