@@ -132,57 +132,65 @@ _STATUS = {True: "eligible", False: "ineligible", None: "undetermined"}
 
 def evaluate_rule(rule: CompiledRule, values: dict[str, Any], needs: dict[str, tuple[str, ...]],
                   on: dt.date, labeller, superseded_by: list[str] | None = None) -> RuleResult:
-    outcome, missing = decide(rule.condition, values, needs)  # the trace is built when asked for (reasons)
-    status = _STATUS[outcome]
+    condition = rule.condition
+    outcome, missing = decide(condition, values, needs)  # the trace is built when asked for (reasons)
     win, in_effect = window(rule, on)
-    spec = rule.spec
-    amount_value = formula = filled = None
+    amount_value = formula = filled = expr = None
     amount_missing: list[str] = []
     amount_traces: list[Trace] = []
-    expr = None
-    if rule.amount and status != "ineligible":
+    amount = rule.amount
+    if amount is not None and outcome is not False:
         try:
-            amount_value, expr, amount_missing, amount_traces = compute_amount(rule.amount, values, needs)
+            amount_value, expr, amount_missing, amount_traces = compute_amount(amount, values, needs)
         except ArithmeticError:  # beyond 28 significant digits: the figures given cannot be real
-            used = [n for n in rule.amount.names if n not in rule.amount.params]
+            used = [n for n in amount.names if n not in amount.params]
             raise CompanyValidationError([Issue(n, "数值过大，金额无法计算 / too large to compute an amount")
                                           for n in used[:1]]) from None
         if expr is not None:
             formula = _formula_text(rule, expr, labeller)
             if amount_value is not None:
-                filled = amounts.render(expr, labeller.formula_value(values, rule.amount.param_text))
-    return _filled(_template(rule), dict(
-        status=status, in_effect=in_effect, window=win,
-        amount=amount_value, amount_formula=formula, amount_filled=filled, amount_missing=amount_missing,
-        missing=list(missing), excludes=list(spec.excludes),
-        superseded_by=list(superseded_by or ()),
-    ), {"_trace": partial(evaluate_node, rule.condition, values, needs), "_amount_trace": amount_traces,
-        "_amount_expr": expr, "_facts": labeller.facts,
-        "_place": partial(place_fails, rule.condition, values, needs) if outcome is False else None})
-
-
-def _filled(template: RuleResult, update: dict[str, Any], private: dict[str, Any]) -> RuleResult:
-    """The template with the company's verdict: what model_copy(update=...) and the private-attribute
-    assignments do, in one step (a quarter of evaluate()'s time went to pydantic's copy and setattr).
-    Not validated, like model_copy: the values are the engine's own."""
-    new = RuleResult.__new__(RuleResult)
+                filled = amounts.render(expr, labeller.formula_value(values, amount.param_text))
+    # the template with the company's verdict: what model_copy(update=...) and the private-attribute
+    # assignments do, in one step (pydantic's copy and setattr were a quarter of evaluate()'s time).
+    # Not validated, like model_copy: the values are the engine's own.
+    template, fields_set = _template(rule)
     fields = template.__dict__.copy()
-    fields.update(update)
-    object.__setattr__(new, "__dict__", fields)
-    object.__setattr__(new, "__pydantic_fields_set__", template.__pydantic_fields_set__ | update.keys())
-    object.__setattr__(new, "__pydantic_extra__", None)
-    object.__setattr__(new, "__pydantic_private__", private)
+    fields["status"] = _STATUS[outcome]
+    fields["in_effect"] = in_effect
+    fields["window"] = win
+    fields["amount"] = amount_value
+    fields["amount_formula"] = formula
+    fields["amount_filled"] = filled
+    fields["amount_missing"] = amount_missing
+    fields["missing"] = list(missing)
+    fields["excludes"] = list(fields["excludes"])
+    fields["superseded_by"] = list(superseded_by) if superseded_by else []
+    new = _new_result(RuleResult)
+    _set(new, "__dict__", fields)
+    _set(new, "__pydantic_fields_set__", set(fields_set))
+    _set(new, "__pydantic_extra__", None)
+    _set(new, "__pydantic_private__", {
+        "_trace": partial(evaluate_node, condition, values, needs), "_amount_trace": amount_traces,
+        "_amount_expr": expr, "_facts": labeller.facts,
+        "_place": partial(place_fails, condition, values, needs) if outcome is False else None})
     return new
 
 
-def _template(rule: CompiledRule) -> RuleResult:
+_new_result = RuleResult.__new__
+_set = object.__setattr__
+# the fields evaluate_rule fills in for the company (the rest are the template's)
+_FILLED = frozenset(("status", "in_effect", "window", "amount", "amount_formula", "amount_filled", "amount_missing",
+                     "missing", "excludes", "superseded_by"))
+
+
+def _template(rule: CompiledRule) -> tuple[RuleResult, frozenset[str]]:
     """A rule's result with what does not depend on the company (id, texts, period, source), validated
-    once and kept on the rule; evaluate_rule copies it with the company's verdict (no validation: the
-    values it fills in are its own)."""
+    once and kept on the rule with the fields set of its copies; evaluate_rule copies it with the
+    company's verdict (no validation: the values it fills in are its own)."""
     got = rule.__dict__.get("_result_template")
     if got is None:
         spec, doc = rule.spec, rule.document
-        got = rule.__dict__["_result_template"] = RuleResult(
+        template = RuleResult(
             rule_id=spec.id, title=spec.title, status="ineligible", in_effect=False, window="open",
             kind=spec.kind, strength=spec.strength, benefit=spec.benefit, agency=spec.agency,
             jurisdiction=rule.jurisdiction_text,
@@ -195,6 +203,7 @@ def _template(rule: CompiledRule) -> RuleResult:
             missing=[], excludes=list(spec.excludes), tops_up=spec.tops_up, note=spec.note,
             supersedes=list(spec.supersedes),
         )
+        got = rule.__dict__["_result_template"] = (template, frozenset(template.__pydantic_fields_set__ | _FILLED))
     return got
 
 
