@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 
 from . import __version__, amounts
-from .conditions import Possible, Trace, decide, evaluate_node, place_fails
+from .conditions import Possible, Trace, decider, evaluate_node, place_fails
 from .derived import derive
 from .facts import consistency
 from .errors import ArgumentError, CompanyValidationError, Issue
@@ -133,8 +133,12 @@ _STATUS = {True: "eligible", False: "ineligible", None: "undetermined"}
 def evaluate_rule(rule: CompiledRule, values: dict[str, Any], needs: dict[str, tuple[str, ...]],
                   on: dt.date, labeller, superseded_by: list[str] | None = None) -> RuleResult:
     condition = rule.condition
-    outcome, missing = decide(condition, values, needs)  # the trace is built when asked for (reasons)
-    win, in_effect = window(rule, on)
+    outcome, missing = decider(condition)(values, needs)  # the trace is built when asked for (reasons)
+    kept = rule.__dict__  # what does not depend on the company, kept on the rule: the window on the last
+    hit = kept.get("_window_on")  # date asked for (evaluate() asks every rule for one date) and the template
+    if hit is None or hit[0] != on:
+        hit = kept["_window_on"] = (on, *window(rule, on))
+    _, win, in_effect = hit
     amount_value = formula = filled = expr = None
     amount_missing: list[str] = []
     amount_traces: list[Trace] = []
@@ -153,7 +157,7 @@ def evaluate_rule(rule: CompiledRule, values: dict[str, Any], needs: dict[str, t
     # the template with the company's verdict: what model_copy(update=...) and the private-attribute
     # assignments do, in one step (pydantic's copy and setattr were a quarter of evaluate()'s time).
     # Not validated, like model_copy: the values are the engine's own.
-    template, fields_set = _template(rule)
+    template, fields_set = kept.get("_result_template") or _template(rule)
     fields = template.__dict__.copy()
     fields["status"] = _STATUS[outcome]
     fields["in_effect"] = in_effect
@@ -226,7 +230,7 @@ def _count_once(results: list[RuleResult], rules: RuleSet) -> tuple[Decimal, Dec
     date, "up to" total). Exact amounts are definite; caps (up_to) and estimates are only "up to".
     Relief and services carry no money to add up.
     """
-    paying = {r.rule_id: r for r in results if counts_toward_total(r)}
+    paying = {r.rule_id: r for r in results if r.status == "eligible" and counts_toward_total(r)}
     grouped = {i for g in rules.exclusion_groups for i in g}
     groups = [[paying[i] for i in g if i in paying] for g in rules.exclusion_groups]
     groups += [[r] for i, r in paying.items() if i not in grouped]
@@ -237,6 +241,8 @@ def _count_once(results: list[RuleResult], rules: RuleSet) -> tuple[Decimal, Dec
 
     total = total_open = up_to = ZERO
     for members in groups:
+        if not members:  # a counted-once group none of whose members pays
+            continue
         top = best(members)
         if top is not None:
             top.counted_in_total = True
@@ -258,7 +264,7 @@ def evaluate(company: Any, on: dt.date | str | None = None, rules: RuleSet | Non
     on = as_date(on)
     given, warnings, values, needs, how, labeller = prepare(company, rules)
     sup = rules.superseded_by
-    results = [evaluate_rule(r, values, needs, on, labeller, sup.get(r.id)) for r in rules]
+    results = [evaluate_rule(r, values, needs, on, labeller, sup.get(r.spec.id)) for r in rules.rules]
     return assemble_report(on, given, values, how, results, rules, warnings)
 
 
