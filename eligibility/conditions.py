@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
+from itertools import chain
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Union
@@ -328,6 +329,11 @@ def decide(node: Node, values: dict[str, Any], needs: dict[str, tuple[str, ...]]
     return f(values, needs)
 
 
+def decider(node: Node) -> Callable[[dict[str, Any], dict[str, tuple[str, ...]]], tuple[bool | None, tuple]]:
+    """decide() of one node as its closure, for callers that run many nodes (one call less per node)."""
+    return node.__dict__.get("_decide") or _decider(node)
+
+
 def place_fails(node: Node, values: dict[str, Any], needs: dict[str, tuple[str, ...]]) -> bool:
     """One of the jurisdiction comparisons a rule's condition starts with (loading puts them first, in an
     `all`) is False: the rule is out because of where the business is. The same answer as looking for a
@@ -368,19 +374,21 @@ def _decider(node: Node) -> Callable[[dict[str, Any], dict[str, tuple[str, ...]]
         decisive = node.kind == "any"  # any: one True decides; all: one False decides
 
         def group(values, needs):
-            unknown = None
+            first = more = None  # the unknown children's missing facts: the first, then all of them
             for kid in kids:
                 outcome, missing = kid(values, needs)
                 if outcome is decisive:
                     return decisive, ()
                 if outcome is None:
-                    unknown = [missing] if unknown is None else [*unknown, missing]
-            if unknown is None:
+                    if first is None:
+                        first = missing
+                    elif more is None:
+                        more = [first, missing]
+                    else:
+                        more.append(missing)
+            if first is None:
                 return not decisive, ()
-            names: dict[str, None] = {}
-            for missing in unknown:
-                names.update(dict.fromkeys(missing))
-            return None, tuple(names)
+            return None, tuple(dict.fromkeys(first if more is None else chain.from_iterable(more)))
 
         f = group
     object.__setattr__(node, "_decide", f)

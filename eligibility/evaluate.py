@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 
 from . import __version__, amounts
-from .conditions import Possible, Trace, decide, evaluate_node, place_fails
+from .conditions import Possible, Trace, decider, evaluate_node, place_fails
 from .derived import derive
 from .facts import consistency
 from .errors import ArgumentError, CompanyValidationError, Issue
@@ -64,38 +64,47 @@ def _validate(company: Mapping) -> Any:
     return Company.model_validate(dict(company))
 
 
-def _env(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if not isinstance(v, Possible)}
+def _reads(amount: CompiledAmount) -> tuple[tuple[str, ...], ...]:
+    """Per case, the names its formula, cap and floor read (first appearance first), walked once per
+    amount and kept on it: walking the formula trees per company was a tenth of evaluate()."""
+    got = amount.__dict__.get("_reads")
+    if got is None:
+        extra = [n for e in (amount.cap, amount.floor) if e is not None for n in amounts.names(e)]
+        got = amount.__dict__["_reads"] = tuple(tuple(dict.fromkeys([*amounts.names(expr), *extra]))
+                                               for _, expr in amount.cases)
+    return got
 
 
 def compute_amount(amount: CompiledAmount, values: dict[str, Any], needs: dict[str, tuple[str, ...]]
                    ) -> tuple[Decimal | None, amounts.Expr | None, list[str], list[Trace]]:
     """(value in 元 to the fen, the formula used, facts still needed, case traces)."""
-    env = {**_env(values), **amount.params}
     chosen: amounts.Expr | None = None
+    reads: tuple[str, ...] = ()
     missing: dict[str, None] = {}
     traces: list[Trace] = []
-    for cond, expr in amount.cases:
+    for (cond, expr), names in zip(amount.cases, _reads(amount)):
         if cond is None:
-            chosen = expr
+            chosen, reads = expr, names
             break
         t = evaluate_node(cond, values, needs)
         traces.append(t)
         if t.outcome is True:
-            chosen = expr
+            chosen, reads = expr, names
             break
         if t.outcome is None:
             missing.update(dict.fromkeys(t.missing))
             break
     if chosen is None:
         return None, None, list(missing), traces
-    used = amounts.names(chosen)
-    for extra in (amount.cap, amount.floor):
-        if extra is not None:
-            used += amounts.names(extra)
-    for n in used:
-        if env.get(n) is None:
+    # the names the formulas read, params before facts; a value known only up to a set is not a number
+    params = amount.params
+    env: dict[str, Any] = {}
+    for n in reads:
+        v = params[n] if n in params else values.get(n)
+        if v is None or isinstance(v, Possible):
             missing.update(dict.fromkeys(needs.get(n, (n,))))
+        else:
+            env[n] = v
     if missing:
         return None, chosen, list(missing), traces
     value = amounts.compute(chosen, env)
@@ -123,57 +132,69 @@ _STATUS = {True: "eligible", False: "ineligible", None: "undetermined"}
 
 def evaluate_rule(rule: CompiledRule, values: dict[str, Any], needs: dict[str, tuple[str, ...]],
                   on: dt.date, labeller, superseded_by: list[str] | None = None) -> RuleResult:
-    outcome, missing = decide(rule.condition, values, needs)  # the trace is built when asked for (reasons)
-    status = _STATUS[outcome]
-    win, in_effect = window(rule, on)
-    spec = rule.spec
-    amount_value = formula = filled = None
+    condition = rule.condition
+    outcome, missing = decider(condition)(values, needs)  # the trace is built when asked for (reasons)
+    kept = rule.__dict__  # what does not depend on the company, kept on the rule: the window on the last
+    hit = kept.get("_window_on")  # date asked for (evaluate() asks every rule for one date) and the template
+    if hit is None or hit[0] != on:
+        hit = kept["_window_on"] = (on, *window(rule, on))
+    _, win, in_effect = hit
+    amount_value = formula = filled = expr = None
     amount_missing: list[str] = []
     amount_traces: list[Trace] = []
-    expr = None
-    if rule.amount and status != "ineligible":
+    amount = rule.amount
+    if amount is not None and outcome is not False:
         try:
-            amount_value, expr, amount_missing, amount_traces = compute_amount(rule.amount, values, needs)
+            amount_value, expr, amount_missing, amount_traces = compute_amount(amount, values, needs)
         except ArithmeticError:  # beyond 28 significant digits: the figures given cannot be real
-            used = [n for n in rule.amount.names if n not in rule.amount.params]
+            used = [n for n in amount.names if n not in amount.params]
             raise CompanyValidationError([Issue(n, "数值过大，金额无法计算 / too large to compute an amount")
                                           for n in used[:1]]) from None
         if expr is not None:
             formula = _formula_text(rule, expr, labeller)
             if amount_value is not None:
-                filled = amounts.render(expr, labeller.formula_value(values, rule.amount.param_text))
-    return _filled(_template(rule), dict(
-        status=status, in_effect=in_effect, window=win,
-        amount=amount_value, amount_formula=formula, amount_filled=filled, amount_missing=amount_missing,
-        missing=list(missing), excludes=list(spec.excludes),
-        superseded_by=list(superseded_by or ()),
-    ), {"_trace": partial(evaluate_node, rule.condition, values, needs), "_amount_trace": amount_traces,
-        "_amount_expr": expr, "_facts": labeller.facts,
-        "_place": partial(place_fails, rule.condition, values, needs) if outcome is False else None})
-
-
-def _filled(template: RuleResult, update: dict[str, Any], private: dict[str, Any]) -> RuleResult:
-    """The template with the company's verdict: what model_copy(update=...) and the private-attribute
-    assignments do, in one step (a quarter of evaluate()'s time went to pydantic's copy and setattr).
-    Not validated, like model_copy: the values are the engine's own."""
-    new = RuleResult.__new__(RuleResult)
+                filled = amounts.render(expr, labeller.formula_value(values, amount.param_text))
+    # the template with the company's verdict: what model_copy(update=...) and the private-attribute
+    # assignments do, in one step (pydantic's copy and setattr were a quarter of evaluate()'s time).
+    # Not validated, like model_copy: the values are the engine's own.
+    template, fields_set = kept.get("_result_template") or _template(rule)
     fields = template.__dict__.copy()
-    fields.update(update)
-    object.__setattr__(new, "__dict__", fields)
-    object.__setattr__(new, "__pydantic_fields_set__", template.__pydantic_fields_set__ | update.keys())
-    object.__setattr__(new, "__pydantic_extra__", None)
-    object.__setattr__(new, "__pydantic_private__", private)
+    fields["status"] = _STATUS[outcome]
+    fields["in_effect"] = in_effect
+    fields["window"] = win
+    fields["amount"] = amount_value
+    fields["amount_formula"] = formula
+    fields["amount_filled"] = filled
+    fields["amount_missing"] = amount_missing
+    fields["missing"] = list(missing)
+    fields["excludes"] = list(fields["excludes"])
+    fields["superseded_by"] = list(superseded_by) if superseded_by else []
+    new = _new_result(RuleResult)
+    _set(new, "__dict__", fields)
+    _set(new, "__pydantic_fields_set__", set(fields_set))
+    _set(new, "__pydantic_extra__", None)
+    _set(new, "__pydantic_private__", {
+        "_trace": partial(evaluate_node, condition, values, needs), "_amount_trace": amount_traces,
+        "_amount_expr": expr, "_facts": labeller.facts,
+        "_place": partial(place_fails, condition, values, needs) if outcome is False else None})
     return new
 
 
-def _template(rule: CompiledRule) -> RuleResult:
+_new_result = RuleResult.__new__
+_set = object.__setattr__
+# the fields evaluate_rule fills in for the company (the rest are the template's)
+_FILLED = frozenset(("status", "in_effect", "window", "amount", "amount_formula", "amount_filled", "amount_missing",
+                     "missing", "excludes", "superseded_by"))
+
+
+def _template(rule: CompiledRule) -> tuple[RuleResult, frozenset[str]]:
     """A rule's result with what does not depend on the company (id, texts, period, source), validated
-    once and kept on the rule; evaluate_rule copies it with the company's verdict (no validation: the
-    values it fills in are its own)."""
+    once and kept on the rule with the fields set of its copies; evaluate_rule copies it with the
+    company's verdict (no validation: the values it fills in are its own)."""
     got = rule.__dict__.get("_result_template")
     if got is None:
         spec, doc = rule.spec, rule.document
-        got = rule.__dict__["_result_template"] = RuleResult(
+        template = RuleResult(
             rule_id=spec.id, title=spec.title, status="ineligible", in_effect=False, window="open",
             kind=spec.kind, strength=spec.strength, benefit=spec.benefit, agency=spec.agency,
             jurisdiction=rule.jurisdiction_text,
@@ -186,6 +207,7 @@ def _template(rule: CompiledRule) -> RuleResult:
             missing=[], excludes=list(spec.excludes), tops_up=spec.tops_up, note=spec.note,
             supersedes=list(spec.supersedes),
         )
+        got = rule.__dict__["_result_template"] = (template, frozenset(template.__pydantic_fields_set__ | _FILLED))
     return got
 
 
@@ -208,7 +230,7 @@ def _count_once(results: list[RuleResult], rules: RuleSet) -> tuple[Decimal, Dec
     date, "up to" total). Exact amounts are definite; caps (up_to) and estimates are only "up to".
     Relief and services carry no money to add up.
     """
-    paying = {r.rule_id: r for r in results if counts_toward_total(r)}
+    paying = {r.rule_id: r for r in results if r.status == "eligible" and counts_toward_total(r)}
     grouped = {i for g in rules.exclusion_groups for i in g}
     groups = [[paying[i] for i in g if i in paying] for g in rules.exclusion_groups]
     groups += [[r] for i, r in paying.items() if i not in grouped]
@@ -219,6 +241,8 @@ def _count_once(results: list[RuleResult], rules: RuleSet) -> tuple[Decimal, Dec
 
     total = total_open = up_to = ZERO
     for members in groups:
+        if not members:  # a counted-once group none of whose members pays
+            continue
         top = best(members)
         if top is not None:
             top.counted_in_total = True
@@ -240,7 +264,7 @@ def evaluate(company: Any, on: dt.date | str | None = None, rules: RuleSet | Non
     on = as_date(on)
     given, warnings, values, needs, how, labeller = prepare(company, rules)
     sup = rules.superseded_by
-    results = [evaluate_rule(r, values, needs, on, labeller, sup.get(r.id)) for r in rules]
+    results = [evaluate_rule(r, values, needs, on, labeller, sup.get(r.spec.id)) for r in rules.rules]
     return assemble_report(on, given, values, how, results, rules, warnings)
 
 
