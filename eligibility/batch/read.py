@@ -740,18 +740,58 @@ def _read_excel(data: bytes, name: str) -> pl.DataFrame:
     names = _clean_header(fields)
     facts = default_facts()
     errors: dict[int, list[str]] = {}
+    kept: dict[tuple[int, int], str] = {}  # cells the reader could not give as text, kept as the sheet has them
     for err in (cell_errors.errors if cell_errors is not None else ()):
         row, col = err.offset_position
-        if row >= 1 and col < len(names) and facts.column_for(names[col]) is not None:
-            kind = re.sub(r"^.*got '?Error\(|\)'?$", "", err.detail)
+        if row < 1 or col >= len(names):
+            continue
+        is_fact = facts.column_for(names[col]) is not None
+        date = _EXCEL_DATE.search(err.detail)
+        if date:  # a number formatted as a date, beyond any date (calamine gives no text for it)
+            number = _number_text(date.group(1))
+            if is_fact:
+                errors.setdefault(row - 1, []).append(
+                    f"{names[col]}: 单元格是日期格式，但数值{number}超出日期范围 / the cell is formatted as a date but "
+                    f"holds {number}, beyond any date")
+            else:  # another column: passed through as the number it holds (the row is not lost)
+                kept[(row - 1, col)] = number
+            continue
+        kind = re.sub(r"^.*got '?Error\(|\)'?$", "", err.detail)
+        if is_fact:
             errors.setdefault(row - 1, []).append(f"{names[col]}: 单元格是Excel错误值（{kind}）/ the cell holds an Excel "
                                                   f"error ({kind})")
+        else:
+            kept[(row - 1, col)] = _EXCEL_ERRORS.get(kind, f"#{kind}")
     body = df.slice(1).rename(dict(zip(df.columns, names)))
+    if kept:
+        body = body.with_columns(_put_cells(body[names[c]], [(r, v) for (r, cc), v in kept.items() if cc == c])
+                                 for c in sorted({c for _, c in kept}))
     body = body.with_columns(pl.Series(READ_ERRORS, [ERROR_SEP.join(errors[i]) if i in errors else None
                                                      for i in range(body.height)], dtype=pl.String))
     empty = pl.all_horizontal(pl.all().is_null())
     body = body.filter(~empty)
     return body if errors else body.drop(READ_ERRORS)
+
+
+_EXCEL_DATE = re.compile(r"ExcelDateTime \{ value: ([-+0-9.eE]+)")
+# calamine's CellErrorType names -> what Excel shows in the cell
+_EXCEL_ERRORS = {"Div0": "#DIV/0!", "NA": "#N/A", "Name": "#NAME?", "Null": "#NULL!", "Num": "#NUM!", "Ref": "#REF!",
+                 "Value": "#VALUE!", "GettingData": "#GETTING_DATA"}
+
+
+def _number_text(v: str) -> str:
+    """A cell's number as the reader writes numbers (95051806.0 -> "95051806")."""
+    try:
+        f = float(v)
+    except ValueError:
+        return v
+    return str(int(f)) if f.is_integer() and abs(f) < 2**63 else repr(f)
+
+
+def _put_cells(col: pl.Series, cells: list[tuple[int, str]]) -> pl.Series:
+    out = col.clone()
+    out.scatter([r for r, _ in cells], pl.Series([v for _, v in cells], dtype=pl.String))
+    return out
 
 
 def _rechunk(parts: Iterable[pl.DataFrame], n: int) -> Iterator[pl.DataFrame]:
