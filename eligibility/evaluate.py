@@ -230,7 +230,7 @@ def _count_once(results: list[RuleResult], rules: RuleSet) -> tuple[Decimal, Dec
     date, "up to" total). Exact amounts are definite; caps (up_to) and estimates are only "up to".
     Relief and services carry no money to add up.
     """
-    paying = {r.rule_id: r for r in results if r.status == "eligible" and counts_toward_total(r)}
+    paying = {r.rule_id: r for r in results if counts_toward_total(r)}
     grouped = {i for g in rules.exclusion_groups for i in g}
     groups = [[paying[i] for i in g if i in paying] for g in rules.exclusion_groups]
     groups += [[r] for i, r in paying.items() if i not in grouped]
