@@ -131,6 +131,9 @@ def assert_agree(rows: list[dict], on: dt.date, rules) -> None:
     if df.width == 0:
         df = pl.DataFrame({"province": pl.Series([None] * len(rows), dtype=pl.String)})
     summary, long = evaluate_frame(df, on, rules, long=True)
+    # the summary alone runs the conditions once per pattern (Program.run_patterns), the long form row
+    # by row: both are checked against evaluate() through this equality and the comparisons below
+    assert evaluate_frame(df, on, rules).equals(summary)
     assert summary.height == len(rows)
     assert summary["row"].to_list() == list(range(1, len(rows) + 1))
     by_row = defaultdict(list)
@@ -288,6 +291,25 @@ def test_half_fen_float_amounts_are_recomputed_exactly(rules):
     res = evaluate_chunk(df, dt.date(2020, 6, 1), rules)
     assert res.exact_amounts > 0
     assert_agree(rows, dt.date(2020, 6, 1), rules)
+
+
+def test_rows_of_one_pattern_keep_their_own_amounts(rules):
+    """Rows whose conditions all come out the same share one pattern (the conditions are evaluated once
+    for it) but not their amounts: each row's refund, rent waiver and contributions are its own."""
+    rows = []
+    for k in range(60):
+        insured = 20 + k * 7
+        rows.append({"province": "河北省", "city": "石家庄市", "county": "长安区", "entity_type": "enterprise",
+                     "industry": ("catering", "retail")[k % 2], "employees": str(insured + 5),
+                     "revenue": str(1_000_000 + 12_345 * k), "insured_employees": str(insured),
+                     "unemployment_claimants": str(k % 3), "unemployment_insurance_paid": f"{30_000 + 17.31 * k:.2f}",
+                     "rents_state_owned_premises": "是", "monthly_rent": f"{8_000 + 101.01 * k:.2f}",
+                     "employer_pension_monthly": f"{4_000 + 33.3 * k:.2f}",
+                     "employer_medical_monthly": f"{1_500 + 7.7 * k:.2f}"})
+    assert_agree(rows, dt.date(2020, 6, 1), rules)
+    df = pl.DataFrame({k: pl.Series([r[k] for r in rows], dtype=pl.String) for k in rows[0]})
+    totals = evaluate_frame(df, dt.date(2020, 6, 1), rules)["total_amount"]
+    assert totals.n_unique() > 50  # the rows share patterns, yet each has its own total
 
 
 def test_without_facts_to_collect_the_rest_is_the_same(rules):

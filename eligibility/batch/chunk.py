@@ -123,32 +123,42 @@ def evaluate_chunk(raw: pl.DataFrame, on: Any, rules=None, row_offset: int = 0, 
     for prog, whole in groups:
         for pos in slices(whole, n, len(prog.plans)):
             if pos is None:
-                res = prog.run(frame, split, masks)
+                sub = frame
             elif whole is None:  # a run of consecutive rows
-                res = prog.run(frame.slice(int(pos[0]), len(pos)), split, masks)
+                sub = frame.slice(int(pos[0]), len(pos))
             else:  # only the columns this program reads are gathered (derive() made them all: never none)
-                res = prog.run(frame.select(c for c in prog.reads if c in have)[pos], True, masks)
-            fixes = prog.ambiguous(res)
+                sub = frame.select(c for c in prog.reads if c in have)[pos]
+            derived = split or (pos is not None and whole is not None)
+            if long:  # the long form reads every rule's status and masks row by row
+                res = rows = prog.run(sub, derived, masks)
+            else:  # the summary: conditions once per pattern of the leaves, amounts per row
+                pat = prog.run_patterns(sub, derived, masks)
+                res, rows = pat.patterns, pat.rows
+            fixes = prog.ambiguous(rows)
             if fixes:
-                res, k, over = _fix_amounts(res, fixes, raw, plan, rules, pos)
+                rows, k, over = _fix_amounts(rows, fixes, raw, plan, rules, pos)
+                if long:
+                    res = rows
                 exact_amounts += k
                 overflow += [p if pos is None else int(pos[p]) for p in over]
-            summ = res.with_columns(prog.summary_exprs())  # with_columns: constants (no rules) fill every row
-            n_eligible, n_undetermined, eligible = prog.status_summary(res)
+            summ = rows.with_columns(prog.summary_exprs())  # with_columns: constants (no rules) fill every row
+            counts = [*prog.status_summary(res), *([prog.facts_to_collect(res)] if facts_to_collect else [])]
+            if not long:
+                counts = [pat.per_row(c) for c in counts]
             pieces.append(pl.DataFrame({
                 "__pos": pl.Series(np.arange(n) if pos is None else pos, dtype=pl.Int64),
-                "n_eligible": n_eligible,
-                "n_undetermined": n_undetermined,
+                "n_eligible": counts[0],
+                "n_undetermined": counts[1],
                 "total_amount": summ["__total"],
                 "total_in_effect": summ["__total_open"],
                 "total_up_to": summ["__total_up_to"],
-                "eligible": eligible,
-                **({"facts_to_collect": prog.facts_to_collect(res)} if facts_to_collect else {}),
+                "eligible": counts[2],
+                **({"facts_to_collect": counts[3]} if facts_to_collect else {}),
             }))
             if long:
                 sub = narrow if pos is None else narrow[pos]
                 long_pieces.append(_long_columnar(prog, res, sub, ok if pos is None else ok.gather(pos), meta))
-            del res, summ
+            del res, rows, summ
     if overflow:
         mark = np.zeros(n, dtype=bool)
         mark[overflow] = True
