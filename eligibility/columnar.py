@@ -799,51 +799,73 @@ class Program:
 
     # ------------------------------------------------------------------ summary
 
-    def counted(self, open_only: bool = False) -> dict[int, pl.Expr]:
-        """Rule index -> counted, as evaluate._count_once: money rules with a one-off amount that are
+    def counted(self) -> tuple[list[list[pl.Expr]], dict[int, pl.Expr], dict[int, pl.Expr]]:
+        """Which amounts are counted, as evaluate._count_once: money rules with a one-off amount that are
         eligible with an amount; within a counted-once group, those a paying member supersedes are out,
-        then the largest amount, then exact before up_to, then the smaller id. open_only: the same
-        among the rules in effect on the date (for total_in_effect)."""
-        paying = {p.index: (pl.col(f"s{p.index}") == 1) & pl.col(f"a{p.index}").is_not_null()
-                  for p in self.plans if p.amount is not None and p.rule.spec.kind == "money"
-                  and p.rule.spec.amount.per == "once" and (p.in_effect or not open_only)}
-        out = dict(paying)
+        then the largest amount, then exact before up_to, then the smaller id. Returns (stages, every,
+        open_only): the stages make the flag columns (apply them in order with with_columns), every maps
+        a rule index to its flag column, open_only the same among the rules in effect on the date (for
+        total_in_effect). Staged, not inline: a group's members read each other's flags, and inline
+        expressions would repeat them (polars plans each copy)."""
+        money = [p for p in self.plans if p.amount is not None and p.rule.spec.kind == "money"
+                 and p.rule.spec.amount.per == "once"]
+        pay = [((pl.col(f"s{p.index}") == 1) & pl.col(f"a{p.index}").is_not_null()).alias(f"__pay{p.index}")
+               for p in money]
+        stages: list[list[pl.Expr]] = [pay, [], []]
         by_id = {p.rule.id: p.index for p in self.plans}
         superseders = self.rules.superseded_by
-        for group in self.groups:
-            members = [by_id[i] for i in group if by_id.get(i) in paying]
-            cand = {}
-            for i in members:
-                over = [paying[by_id[s]] for s in superseders.get(self.rules.rules[i].id, ()) if by_id.get(s) in members]
-                cand[i] = paying[i] & ~pl.any_horizontal(over) if over else paying[i]
-            for i in members:
-                beaten = []
-                for j in members:
-                    if j == i:
-                        continue
-                    aj, ai = pl.col(f"a{j}"), pl.col(f"a{i}")
-                    sj, si = self.rules.rules[j].spec, self.rules.rules[i].spec
-                    before = tie_key(sj.amount.kind, sj.id) < tie_key(si.amount.kind, si.id)
-                    first = (aj > ai) | ((aj == ai) & pl.lit(before))
-                    beaten.append(cand[j] & first)
-                out[i] = cand[i] & ~pl.any_horizontal(beaten) if beaten else cand[i]
-        return out
 
-    def summary_exprs(self) -> list[pl.Expr]:
-        """The totals (built once per program); the counts are status_summary()'s."""
+        def chosen(tag: str, members_of: set[int]) -> dict[int, pl.Expr]:
+            paying = {i: pl.col(f"__pay{i}") for i in members_of}
+            out = dict(paying)
+            for group in self.groups:
+                members = [by_id[i] for i in group if by_id.get(i) in paying]
+                cand = {}
+                for i in members:
+                    over = [paying[by_id[s]] for s in superseders.get(self.rules.rules[i].id, ())
+                            if by_id.get(s) in members]
+                    if over:
+                        stages[1].append((paying[i] & ~pl.any_horizontal(over)).alias(f"__cand{tag}{i}"))
+                        cand[i] = pl.col(f"__cand{tag}{i}")
+                    else:
+                        cand[i] = paying[i]
+                for i in members:
+                    beaten = []
+                    for j in members:
+                        if j == i:
+                            continue
+                        aj, ai = pl.col(f"a{j}"), pl.col(f"a{i}")
+                        sj, si = self.rules.rules[j].spec, self.rules.rules[i].spec
+                        before = tie_key(sj.amount.kind, sj.id) < tie_key(si.amount.kind, si.id)
+                        first = (aj > ai) | ((aj == ai) & pl.lit(before))
+                        beaten.append(cand[j] & first)
+                    if beaten:
+                        stages[2].append((cand[i] & ~pl.any_horizontal(beaten)).alias(f"__k{tag}{i}"))
+                        out[i] = pl.col(f"__k{tag}{i}")
+                    else:
+                        out[i] = cand[i]
+            return out
+
+        every = chosen("", {p.index for p in money})
+        open_only = chosen("o", {p.index for p in money if p.in_effect})
+        return [st for st in stages if st], every, open_only
+
+    def summary_exprs(self) -> list[list[pl.Expr]]:
+        """The totals as stages (apply in order with with_columns; built once per program); the counts
+        are status_summary()'s."""
         return self._summary
 
-    def _summary_exprs(self) -> list[pl.Expr]:
+    def _summary_exprs(self) -> list[list[pl.Expr]]:
         zero = pl.lit(0, dtype=pl.Int64)
+        stages, every, open_only = self.counted()
 
         def total(counted: dict[int, pl.Expr], exact: bool) -> pl.Expr:
             parts = [pl.when(c).then(pl.col(f"a{i}")).otherwise(zero) for i, c in counted.items()
                      if (self.rules.rules[i].spec.amount.kind == "exact") == exact]
             return pl.sum_horizontal([zero, *parts]).cast(pl.Int64)  # flat, not a 100-deep chain of +
 
-        every, open_only = self.counted(False), self.counted(True)
-        return [total(every, True).alias("__total"), total(open_only, True).alias("__total_open"),
-                total(every, False).alias("__total_up_to")]
+        return [*stages, [total(every, True).alias("__total"), total(open_only, True).alias("__total_open"),
+                          total(every, False).alias("__total_up_to")]]
 
     def status_summary(self, res: pl.DataFrame) -> tuple[pl.Series, pl.Series, pl.Series]:
         """n_eligible, n_undetermined and the eligible rule ids (';'-joined in rule order) per row, from

@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from .. import __version__
-from ..columnar import STATUS_CODES, TOP_FACTS, Program, decode_mask
+from ..columnar import PLAIN_COLLECT, STATUS_CODES, TOP_FACTS, Program, decode_mask
 from ..errors import CompanyValidationError
 from ..facts import FactDictionary, FactValueError
 from ..validity import as_date
@@ -141,7 +141,10 @@ def evaluate_chunk(raw: pl.DataFrame, on: Any, rules=None, row_offset: int = 0, 
                     res = rows
                 exact_amounts += k
                 overflow += [p if pos is None else int(pos[p]) for p in over]
-            summ = rows.with_columns(prog.summary_exprs())  # with_columns: constants (no rules) fill every row
+            summ = rows.lazy()
+            for stage in prog.summary_exprs():  # with_columns: constants (no rules) fill every row
+                summ = summ.with_columns(stage)
+            summ = summ.select("__total", "__total_open", "__total_up_to").collect(**PLAIN_COLLECT)
             counts = [*prog.status_summary(res), *([prog.facts_to_collect(res)] if facts_to_collect else [])]
             if not long:
                 counts = [pat.per_row(c) for c in counts]
@@ -259,9 +262,14 @@ def _long_columnar(prog: Program, res: pl.DataFrame, summary: pl.DataFrame, ok: 
     texts: dict[str, int] = {"": 0}
     missing = np.zeros(h, dtype=np.int64)  # codes into texts
     amount_missing = np.zeros(h, dtype=np.int64)
-    counted_exprs = prog.counted()
-    flags = res.select(e.fill_null(False).alias(f"k{i}") for i, e in counted_exprs.items()) if counted_exprs \
-        else None
+    stages, counted_exprs, _ = prog.counted()
+    flags = None
+    if counted_exprs:
+        flags = res.lazy()
+        for stage in stages:
+            flags = flags.with_columns(stage)
+        flags = flags.select(e.fill_null(False).alias(f"k{i}") for i, e in counted_exprs.items()).collect(
+            **PLAIN_COLLECT)
     words: dict[str, list[str]] = {}
     for c in res.columns:  # in order: word 0 before word 1
         if c[:1] in "mq" and "_" in c:
