@@ -730,23 +730,47 @@ class Program:
         if odd:
             raise RuntimeError(f"columnar: a condition stage reads {odd}, which is not a Boolean flag")
         self._pattern_inputs = list(inputs)
+        self._made = made
         self._amount_reads = [r for r in dict.fromkeys(n for e in self._amount_outs for n in e.meta.root_names())
                               if r in made]  # row flags (amount cases) the amounts read
+        self._leaf_roots = [(e, frozenset(e.meta.root_names())) for e in self._leaf_stage]
+        num = {e.meta.output_name(): e for level in self._num_levels.values() for e in level}
+
+        def reads(e: pl.Expr) -> tuple[set[str], set[str]]:  # (columns read, through formula columns), formula columns
+            cols, nums, todo = set(), set(), list(e.meta.root_names())
+            while todo:
+                r = todo.pop()
+                if r in num:
+                    if r not in nums:
+                        nums.add(r)
+                        todo += num[r].meta.root_names()
+                else:
+                    cols.add(r)
+            return cols, nums
+
+        self._amount_roots = [(e, frozenset(cols), frozenset(nums)) for e in self._amount_outs
+                              for cols, nums in [reads(e)]]
 
     def run_patterns(self, enc: pl.DataFrame, derived: bool = False, masks: bool = True) -> "PatternRun":
         """run() for the summary, with the condition stages evaluated once per distinct pattern of the
         Boolean columns they read (a few thousand in 200,000 rows of a real list) instead of once per row.
 
-        `patterns`: one row per pattern with the status columns, the masks (masks=True) and the facts'
-        columns (as in run(); for facts_to_collect's null tests); `group`: each row's pattern; `rows`:
-        per row, the amount columns (`a`, `x`) and the statuses of the rules with an amount."""
-        lf = self.prepare(enc).lazy()
-        if not derived:
-            lf = self._derived(lf)
-        base = lf.with_columns(self._leaf_stage).collect(**PLAIN_COLLECT)
-        n = base.height
-        group, first = _patterns(base, [c for c in self._pattern_inputs if not _constant(base[c])])
-        lf = base[first].lazy()
+        What reads only columns that are empty in every row of this frame (facts the list does not have)
+        is the same in every row: such leaves, and amounts whose inputs are all empty, are computed per
+        pattern too. `patterns`: one row per pattern with the status columns, the masks (masks=True) and
+        the facts' columns (as in run(); for facts_to_collect's null tests); `group`: each row's pattern;
+        `rows`: per row, the amount columns (`a`, `x`) and the statuses of the rules with an amount."""
+        frame = self.prepare(enc) if derived else self.derive(enc)
+        n = frame.height
+        empty = {c for c in frame.columns if frame[c].null_count() == n}
+        per_row = [e for e, roots in self._leaf_roots if not roots <= empty]
+        base = frame.lazy().with_columns(per_row).collect(**PLAIN_COLLECT) if per_row else frame
+        group, first = _patterns(base, [c for c in self._pattern_inputs if c in base.columns
+                                        and not _constant(base[c])])
+        known = {*self._pattern_inputs, *self._made, *empty, *_names({0: self._leaf_stage})}
+        by_pattern = [e for e, roots, _ in self._amount_roots if roots <= known]  # nothing that varies in a pattern
+        by_row = [(e, nums) for e, roots, nums in self._amount_roots if not roots <= known]
+        lf = base[first].lazy().with_columns(e for e, roots in self._leaf_roots if roots <= empty)
         for depth in sorted(self._group_levels):
             lf = lf.with_columns(self._group_levels[depth])
         flag_levels = self._flag_levels if masks else self._out_flag_levels
@@ -755,19 +779,31 @@ class Program:
         lf = lf.with_columns(self._status_outs)
         if masks:
             lf = lf.with_columns(self._mask_exprs)
-        made = set(_names(flag_levels))
-        patterns = lf.drop([c for c in made if c not in self._amount_reads]).collect(**PLAIN_COLLECT)
+        if by_pattern:
+            for depth in sorted(self._num_levels):
+                lf = lf.with_columns(self._num_levels[depth])
+            lf = lf.with_columns(by_pattern)
+        keep = set(self._amount_reads) | set(_names({0: by_pattern}))
+        temporary = [*_names(flag_levels), *(_names(self._num_levels) if by_pattern else ())]
+        patterns = lf.drop([c for c in temporary if c not in keep]).collect(**PLAIN_COLLECT)
         statuses = [f"s{p.index}" for p in self.plans if p.amount is not None]
-        back = patterns.select(*self._amount_reads, *statuses)
+        back = patterns.select(*(self._amount_reads if by_row else ()), *statuses, *_names({0: by_pattern}))
         back = back.gather(group) if back.width else back
         lf = pl.concat([base.drop(back.columns, strict=False), back], how="horizontal").lazy() if back.width \
             else base.lazy()
+        needed = set().union(*(nums for _, nums in by_row)) if by_row else set()
+        read = set().union(*(roots for _, roots, _ in self._amount_roots if not roots <= known)) if by_row else set()
+        same = [e for e, roots in self._leaf_roots if roots <= empty and e.meta.output_name() in read]
+        if same:  # the same in every row: computed per pattern above, and here for the amounts that read them
+            lf = lf.with_columns(same)
         for depth in sorted(self._num_levels):
-            lf = lf.with_columns(self._num_levels[depth])
-        outs = [*statuses, *self._amount_outs]
-        rows = lf.select(outs).collect(**PLAIN_COLLECT) if outs else \
+            level = [e for e in self._num_levels[depth] if e.meta.output_name() in needed]
+            if level:
+                lf = lf.with_columns(level)
+        outs = [*statuses, *(e.meta.output_name() for e in self._amount_outs)]
+        rows = lf.with_columns(e for e, _ in by_row).select(outs).collect(**PLAIN_COLLECT) if outs else \
             pl.DataFrame({"__row": pl.Series(np.zeros(n, dtype=np.int8))})  # no amounts: the rows' count
-        return PatternRun(patterns.drop(self._amount_reads), group, rows)
+        return PatternRun(patterns.drop(keep), group, rows)
 
     def _out_exprs(self) -> list[pl.Expr]:
         outs = []
