@@ -18,7 +18,7 @@ from .derived import derive
 from .facts import consistency
 from .errors import ArgumentError, CompanyValidationError, Issue
 from .loading import CompiledAmount, CompiledRule, RuleSet, load_rules
-from .models import Company, PeriodOut, Report, RuleResult, SourceRef
+from .models import PeriodOut, Report, RuleResult, SourceRef, company_model
 from .money import counted_member, counts_toward_total
 from .validity import as_date, end_is_estimate, window
 
@@ -47,7 +47,7 @@ def _default_rules() -> RuleSet:
 
 def to_company(company: Any) -> Any:
     """A Company from a Company or a mapping; bad values raise CompanyValidationError naming each field."""
-    if isinstance(company, Company):
+    if isinstance(company, company_model()):
         comp = company
     elif not isinstance(company, Mapping):
         raise CompanyValidationError([Issue("", f"expected a mapping of facts, got {type(company).__name__}")])
@@ -61,7 +61,7 @@ def to_company(company: Any) -> Any:
 
 def _validate(company: Mapping) -> Any:
     """Company(...) itself turns pydantic's errors into CompanyValidationError naming each field."""
-    return Company.model_validate(dict(company))
+    return company_model().model_validate(dict(company))
 
 
 def _reads(amount: CompiledAmount) -> tuple[tuple[str, ...], ...]:

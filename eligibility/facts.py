@@ -188,7 +188,9 @@ def load_fact_dictionary(path: Path | None = None) -> FactDictionary:
 
 @cache
 def default_facts() -> FactDictionary:
-    return load_fact_dictionary()
+    from .rule_cache import cached_facts
+
+    return cached_facts(load_fact_dictionary)
 
 
 # ---------------------------------------------------------------- value parsing

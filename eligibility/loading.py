@@ -23,7 +23,7 @@ from . import amounts
 from .conditions import Group, Node, node_from_jurisdiction, parse_condition
 from .errors import CompanyValidationError, EligibilityError, FormulaError, Issue, RuleLoadError
 from .facts import MAX_ABS, FactDictionary, default_facts
-from .models import AmountSpec, Company, DocumentInfo, RuleFileSpec, RuleSpec
+from .models import AmountSpec, DocumentInfo, RuleFileSpec, RuleSpec, company_model
 from .safe_yaml import PROJECT, display as _display, parse_yaml, read_file, read_seed, read_yaml
 from .validity import resolve_end
 
@@ -332,7 +332,7 @@ def _compile_rule(raw: Any, idx: int, file_spec: RuleFileSpec, where: str, facts
             _check_cites(when, seed_norm, where, issues)
     for i, ex in enumerate(spec.examples):
         try:
-            Company.model_validate(ex.facts)
+            company_model().model_validate(ex.facts)
         except CompanyValidationError as e:
             issues.extend(Issue(f"{where}: {base}.examples[{i}].facts.{x.where}", x.message) for x in e.issues)
         if ex.expect.amount is not None and not ex.expect.amount.is_finite():
@@ -395,22 +395,36 @@ def load_rules(rules_dir: str | Path | None = None, seeds_dir: str | Path | None
                facts: FactDictionary | None = None, check_quotes: bool = True, cache: bool = True) -> RuleSet:
     """Load and validate every `*.yaml` in rules_dir (files starting with `_` are not rules).
 
-    The bundled catalogue (no arguments) is kept validated in a cache file keyed by every input of the
-    load (rule files, seeds, fact/region/size tables, this package's code; rule_cache.py): a CLI run
-    then starts in ~0.02 s instead of ~0.35 s. Any other folder, or cache=False, is read afresh."""
-    if cache and rules_dir is None and seeds_dir is None and facts is None and check_quotes:
+    A catalogue (the bundled one, or any rules folder with its seeds) is kept validated in a cache file
+    keyed by every input of the load (rule files, seeds, fact/region/size tables, this package's code;
+    rule_cache.py): a CLI run then starts in ~0.02 s instead of ~0.35 s. With facts given, quotes not
+    checked or cache=False, the folder is read afresh."""
+    if cache and facts is None and check_quotes:
         from . import rule_cache
 
-        return rule_cache.cached(DEFAULT_RULES, DEFAULT_SEEDS, _load_rules)
+        if rules_dir is None and seeds_dir is None:
+            return rule_cache.cached(DEFAULT_RULES, DEFAULT_SEEDS, _load_rules)
+        try:
+            rules_path, seeds_path = _folders(rules_dir, seeds_dir)
+        except TypeError:
+            return _load_rules(rules_dir, seeds_dir, facts, check_quotes)  # says what is wrong with them
+        if rules_path.is_dir() and seeds_path.is_dir():
+            return rule_cache.cached(rules_path, seeds_path, lambda: _load_rules(rules_path, seeds_path))
     return _load_rules(rules_dir, seeds_dir, facts, check_quotes)
+
+
+def _folders(rules_dir: str | Path | None, seeds_dir: str | Path | None) -> tuple[Path, Path]:
+    """The rules folder and its seeds: given, else seeds/ beside the rules, else the bundled seeds."""
+    rules_dir = Path(rules_dir) if rules_dir else DEFAULT_RULES
+    seeds_dir = Path(seeds_dir) if seeds_dir else (rules_dir.parent / "seeds" if (rules_dir.parent / "seeds").is_dir()
+                                                   else DEFAULT_SEEDS)
+    return rules_dir, seeds_dir
 
 
 def _load_rules(rules_dir: str | Path | None = None, seeds_dir: str | Path | None = None,
                 facts: FactDictionary | None = None, check_quotes: bool = True) -> RuleSet:
     try:
-        rules_dir = Path(rules_dir) if rules_dir else DEFAULT_RULES
-        seeds_dir = Path(seeds_dir) if seeds_dir else (rules_dir.parent / "seeds" if (rules_dir.parent / "seeds").is_dir()
-                                                       else DEFAULT_SEEDS)
+        rules_dir, seeds_dir = _folders(rules_dir, seeds_dir)
     except TypeError as e:
         raise RuleLoadError([Issue("rules_dir", f"expected a folder path: {e}")]) from None
     facts = facts or default_facts()
