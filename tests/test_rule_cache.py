@@ -129,6 +129,36 @@ def test_the_bundled_catalogue_goes_through_the_cache(cache_env):
     _same(kept, _load_rules())
 
 
+def test_a_rules_folder_of_ones_own_goes_through_the_cache(cache_env, catalogue_copy):
+    """--rules DIR (an adviser's folder, the anchor's subset): kept like the bundled catalogue, and an edit
+    to one of its files is read afresh."""
+    rules_dir, seeds_dir = catalogue_copy
+    kept = load_rules(rules_dir, seeds_dir)
+    assert len(list(cache_env.glob("rules-*.pickle"))) == 1
+    _same(load_rules(rules_dir, seeds_dir), kept)
+    path = _first_rule_file(rules_dir)
+    path.write_text(path.read_text(encoding="utf-8").replace("title:", "title:  ", 1), encoding="utf-8")
+    again = load_rules(rules_dir, seeds_dir)
+    assert again.version != kept.version
+    assert len(list(cache_env.glob("rules-*.pickle"))) == 1  # the older entry of this folder is gone
+
+
+def test_the_fact_dictionary_is_kept_too(cache_env):
+    from eligibility.facts import load_fact_dictionary
+
+    calls: list = []
+
+    def load():
+        calls.append(1)
+        return load_fact_dictionary()
+
+    first = rule_cache.cached_facts(load)
+    second = rule_cache.cached_facts(load)
+    assert calls == [1] and len(list(cache_env.glob("facts-*.pickle"))) == 1
+    assert list(second) == list(first) and second["monthly_rent"] == first["monthly_rent"]
+    assert second.column_for("月租金") == first.column_for("月租金") is not None
+
+
 def test_lint_reads_afresh(cache_env, monkeypatch):
     from typer.testing import CliRunner
 
