@@ -157,6 +157,19 @@ def test_quoted_newlines_blank_lines_and_crlf(tmp_path):
     assert out["备注"].to_list() == ['说 "好"', None]
 
 
+def test_blank_and_ragged_lines_in_a_block_without_quotes(tmp_path):
+    """A block without quotes whose separators add up (the scan then finds no record bounds) but has an
+    empty line, a CR-only line and a row with one field too many: the strict read refuses it, and the
+    block is read again record by record: blank lines dropped, the long row flagged, every row back."""
+    data = "名称,所在省份,从业人员\n甲,河北省,5\n\n乙,河南省,6,7,9,10,11\n\r\n丙,河北省,8\n".encode()  # 10 = 2 × 5
+    summary, dst = _run(tmp_path, data)
+    out = pl.read_csv(dst, infer_schema=False)
+    assert summary.rows_read == 3
+    assert out["名称"].to_list() == ["甲", "乙", "丙"]
+    assert out["errors"][0] is None and out["errors"][2] is None
+    assert "7" in out["errors"][1] and "3" in out["errors"][1]
+
+
 def test_duplicate_fact_columns(tmp_path):
     summary, dst = _run(tmp_path, "从业人员,employees\n5,\n,6\n5,6\n".encode())
     out = pl.read_csv(dst, infer_schema=False)

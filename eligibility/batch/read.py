@@ -77,19 +77,21 @@ class TableSource:
             return
         with self._open() as f:
             f.seek(self.data_offset)
-            for part, starts, ends, counts in scan_records(f, self.separator, self.name, len(self.header)):
-                yield self._parse_part(part, starts, ends, counts)
+            for block in scan_records(f, self.separator, self.name, len(self.header)):
+                yield self._parse_part(block)
 
-    def _parse_part(self, part: bytes, starts: np.ndarray, ends: np.ndarray, nfields: np.ndarray | None
-                    ) -> pl.DataFrame:
+    def _parse_part(self, block: "Block | tuple") -> pl.DataFrame:
+        if not isinstance(block, Block):
+            block = Block(*block)
+        part, nfields = block.part, block.counts
         n_cols = len(self.header)
         if nfields is None:  # scan_records: every record has n_cols fields unless one has more
-            blank = _blank_records(part, starts, ends)
-            df = self._polars_part(part, len(starts), strict=True) \
-                if self.encoding == "utf-8" and not blank.any() else None
+            df = self._polars_part(part, block.n_records, strict=True) \
+                if self.encoding == "utf-8" and not block.any_blank() else None
             if df is not None:
                 return df
-            nfields = _field_counts(part, starts, self.separator)
+            nfields = _field_counts(part, block.starts, self.separator)
+        starts, ends = block.starts, block.ends
         if len(nfields) == 1 and nfields[0] == UNCLOSED:  # the row is kept, with its error; the next line goes on
             fields = next(csv.reader([part.decode(self.encoding, errors="replace").rstrip("\r")],
                                      delimiter=self.separator, quoting=csv.QUOTE_NONE), [])
@@ -474,7 +476,17 @@ def scan_records(f, sep: str, name: str, n_fields: int | None = None
         if not buf:
             break
         a = np.frombuffer(buf, dtype=np.uint8)
-        if buf.find(b'"') < 0:  # no quote in the block (the common case): every newline ends a record
+        if n_fields is not None and n_fields > 1 and buf.find(b'"') < 0 and (cut := buf.rfind(b"\n") + 1) and \
+                (cut == len(buf) or not eof):
+            # no quote (the common case), whole records up to the last newline: when the separators add up
+            # to n_fields a record, the record bounds are left to be found if asked (Block)
+            whole = a[:cut]
+            n_records = int(np.count_nonzero(whole == 10))
+            if np.count_nonzero(whole == sep_b) == (n_fields - 1) * n_records:
+                part, carry = buf[:cut], buf[cut:]
+                yield Block(part, None, None, None, n_records)
+                continue
+        if buf.find(b'"') < 0:  # no quote in the block: every newline ends a record
             ends = _final_ends(np.flatnonzero(a == 10), buf, eof,
                                f"{name}: 一行超过{MAX_RECORD_BYTES >> 20} MB / a row longer than "
                                f"{MAX_RECORD_BYTES >> 20} MB")
@@ -560,6 +572,48 @@ def _field_counts(part: bytes, starts: np.ndarray, sep: str) -> np.ndarray:
 
 UNCLOSED = -1  # scan_records' field count of a line whose quote is never closed
 UNCLOSED_MESSAGE = "行: 引号未闭合（该行按原样读取，未评估）/ row: a quote (\") opened in this row is never closed"
+
+
+class Block:
+    """A block of whole records from scan_records: (bytes, record starts, record ends, fields per record)
+    when unpacked. Made with no bounds (n_records newline-ended records without quotes whose separators
+    add up to n_fields > 1 a record), it finds them only when asked: polars reads such a block whole and
+    needs none.""" 
+
+    __slots__ = ("part", "counts", "n_records", "_starts", "_ends")
+
+    def __init__(self, part: bytes, starts: np.ndarray | None, ends: np.ndarray | None, counts: np.ndarray | None,
+                 n_records: int | None = None):
+        self.part, self.counts, self._starts, self._ends = part, counts, starts, ends
+        self.n_records = len(starts) if n_records is None else n_records
+
+    def _bounds(self) -> None:
+        ends = np.flatnonzero(np.frombuffer(self.part, dtype=np.uint8) == 10).astype(np.int64)
+        self._ends, self._starts = ends, np.concatenate(([0], ends[:-1] + 1)).astype(np.int64)
+
+    @property
+    def starts(self) -> np.ndarray:
+        if self._starts is None:
+            self._bounds()
+        return self._starts
+
+    @property
+    def ends(self) -> np.ndarray:
+        if self._ends is None:
+            self._bounds()
+        return self._ends
+
+    def any_blank(self) -> bool:
+        """A record that is empty or only a CR (what _blank_records finds). Made without bounds: none that
+        a strict read would keep. Its separators add up to n_fields - 1 (≥ 1) per record, so an empty record
+        (no separator) means another with too many, which polars' strict read refuses: the block is then
+        read again with its bounds and field counts."""
+        if self._starts is None:
+            return False
+        return bool(_blank_records(self.part, self._starts, self._ends).any())
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.part, self.starts, self.ends, self.counts))
 
 
 def _unclosed(buf: bytes, start: int, sep: str, name: str, n_fields: int | None = None
