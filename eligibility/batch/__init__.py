@@ -26,15 +26,33 @@ BLOCK_BYTES, ...) is read from its own module, so change it there.
 
 from __future__ import annotations
 
-from .chunk import AMOUNT, OVERFLOW_MESSAGE, ChunkResult, LongForm, collect_facts, evaluate_chunk
-from .encode import (LONG_COLUMNS, RESULT_COLUMNS, ColumnPlan, Encoded, Parsed, encode_frame, encode_value,
-                     parse_column)
-from .plan import LONG_CHUNK_ROWS, MIN_CHUNK_ROWS, SLICE_RULE_ROWS, program_for
-from .read import (BLOCK_BYTES, DEFAULT_CHUNK_ROWS, ERROR_SEP, MAX_RECORD_BYTES, READ_ERRORS, SAMPLE_BYTES,
-                   UNCLOSED, UNCLOSED_MESSAGE, UPLOAD_LIMITS, Source, TableSource, open_table, read_table,
-                   show_name)
-from .run import IN_FLIGHT, BatchSummary, evaluate_frame, evaluate_upload, run_batch
-from .write import EXCEL_MAX_ROWS, MANIFEST_SUFFIX, WRITE_INPUT_CELLS, WRITE_ROWS
+import importlib
+from typing import Any
+
+_WHERE = {
+    **dict.fromkeys(("AMOUNT", "OVERFLOW_MESSAGE", "ChunkResult", "LongForm", "collect_facts", "evaluate_chunk"),
+                    "chunk"),
+    **dict.fromkeys(("LONG_COLUMNS", "RESULT_COLUMNS", "ColumnPlan", "Encoded", "Parsed", "encode_frame",
+                     "encode_value", "parse_column"), "encode"),
+    **dict.fromkeys(("LONG_CHUNK_ROWS", "MIN_CHUNK_ROWS", "SLICE_RULE_ROWS", "program_for"), "plan"),
+    **dict.fromkeys(("BLOCK_BYTES", "DEFAULT_CHUNK_ROWS", "ERROR_SEP", "MAX_RECORD_BYTES", "READ_ERRORS",
+                     "SAMPLE_BYTES", "UNCLOSED", "UNCLOSED_MESSAGE", "UPLOAD_LIMITS", "Source", "TableSource",
+                     "open_table", "read_table", "show_name"), "read"),
+    **dict.fromkeys(("IN_FLIGHT", "BatchSummary", "evaluate_frame", "evaluate_upload", "run_batch"), "run"),
+    **dict.fromkeys(("EXCEL_MAX_ROWS", "MANIFEST_SUFFIX", "WRITE_INPUT_CELLS", "WRITE_ROWS"), "write"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The names are imported from their module on first use (PEP 562): `from eligibility.batch import
+    run_batch` starts reading a list before the engine's modules (columnar, the rule models) are loaded."""
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     # read

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import numpy as np
 import polars as pl
 
-from ..columnar import Program
 from ..conditions import OPERATORS, Compare, Group
 from .read import DEFAULT_CHUNK_ROWS
+
+if TYPE_CHECKING:
+    from ..columnar import Program
 
 LONG_CHUNK_ROWS = 25_000  # --long: ~40 output rows per company (up to ~150 in 石家庄); ~1.3 GB peak
 MIN_CHUNK_ROWS = 5_000  # each chunk costs ~0.2 s whatever its size: evaluate_frame never uses smaller ones
@@ -61,6 +63,8 @@ def program_for(rules, on: dt.date, only: frozenset[int] | None = None) -> Progr
     with _PROGRAMS_LOCK:
         prog = _PROGRAMS.get(key)
         if prog is None:
+            from ..columnar import Program  # imported here: a run's reader starts before the engine loads
+
             if len(_PROGRAMS) > 32:
                 _PROGRAMS.clear()
             prog = _PROGRAMS[key] = Program(rules, on, only)

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import polars as pl
 
@@ -21,11 +21,13 @@ from .. import __version__
 from ..errors import BatchInputError
 from ..facts import FactDictionary
 from ..validity import as_date
-from .chunk import ChunkResult, LongForm, evaluate_chunk, provenance
-from .encode import ColumnPlan
 from .plan import chunk_rows_for, frame_chunk_rows, select_rules
 from .read import READ_ERRORS, Source, TableSource, open_table
 from .write import Writer, plain_strings
+
+if TYPE_CHECKING:  # the engine is imported once the reader has started (run_batch): reading starts sooner
+    from .chunk import ChunkResult, LongForm
+    from .encode import ColumnPlan
 
 def evaluate_frame(df: pl.DataFrame, on: Any = None, rules=None, progress: Callable[[int, int], Any] | None = None,
                    *, long: bool = False, chunk_rows: int | None = None, engine: str = "polars",
@@ -62,6 +64,8 @@ def evaluate_upload(df: pl.DataFrame, on: Any = None, rules=None, progress: Call
 
     The long form repeats a company's input columns on each of its up to ~240 rows: a 5 MB list of
     2,000 rows × 1,000 columns would take some 8 GB. The summary gets every input column back."""
+    from .encode import ColumnPlan
+
     rules = select_rules(rules)
     plan = ColumnPlan.build(df.columns, rules.facts)
     name = plan.passthrough[0][0] if plan.passthrough else None
@@ -165,6 +169,9 @@ def run_batch(input: Source, output: str | os.PathLike, on: Any = None, long: bo
     # the first chunk is read while the rules load (rules may be a loader: the CLI's, which builds the models)
     reader = _Prefetch(watched(src.chunks(chunk_rows))) if engine != "dask" else None
     try:
+        from .chunk import provenance  # the engine's modules load while the first chunk is read
+        from .encode import ColumnPlan
+
         rules = select_rules(rules() if callable(rules) else rules, only)
     except BaseException:
         if reader is not None:
@@ -241,6 +248,8 @@ def _local_results(chunks: Iterable[pl.DataFrame], on: dt.date, rules, long: boo
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
+    from .chunk import evaluate_chunk
+
     width = 1 if engine == "single" else IN_FLIGHT
     offset = 0
     with ThreadPoolExecutor(max_workers=width, thread_name_prefix="batch-eval") as pool:
@@ -311,6 +320,8 @@ class _Prefetch:
 
 def _empty_output(src: TableSource, rules, long: bool, meta: dict[str, str], facts_to_collect: bool = True
                   ) -> pl.DataFrame:
+    from .chunk import evaluate_chunk
+
     raw = pl.DataFrame({h: pl.Series([], dtype=pl.String) for h in src.header})
     res = evaluate_chunk(raw, dt.date.fromisoformat(meta["evaluated_on"]), rules, 0, long,
                          facts_to_collect=facts_to_collect)
