@@ -330,6 +330,8 @@ def batch(
         bar.stop()
     for line in summary.lines():
         typer.echo(line)
+    global _QUICK_EXIT
+    _QUICK_EXIT = engine != "dask"  # every file is closed; a dask cluster's processes need the clean exit
 
 
 def _two_malloc_arenas() -> None:
@@ -344,9 +346,26 @@ def _two_malloc_arenas() -> None:
         pass
 
 
+_QUICK_EXIT = False  # the batch command set it: main() ends the process without the interpreter's teardown
+
+
+def _exit_now(code: int) -> None:
+    """End a finished batch without the interpreter's teardown: its last garbage collection and the
+    freeing of every object take ~0.1-0.4 s after a large list, and the output is already written."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main() -> None:
     try:
         app()
+        if _QUICK_EXIT:
+            _exit_now(0)
+    except SystemExit as e:
+        if _QUICK_EXIT and e.code in (0, None):
+            _exit_now(0)
+        raise
     except RuleLoadError as e:  # the rules are broken: not the caller's input
         for line in _lines(e):
             typer.echo(line, err=True)
