@@ -220,6 +220,22 @@ def test_cli_batch(tmp_path, csv_file):
     assert res.exit_code == 2 and "engine" in res.output
 
 
+def test_the_installed_command_ends_with_everything_written(tmp_path, csv_file):
+    """`eligibility batch` ends a finished run without the interpreter's teardown (cli._exit_now): the
+    summary lines, the output and the manifest are all there, and the exit code is 0."""
+    import subprocess
+    import sys
+
+    for out in (tmp_path / "r.csv", tmp_path / "r.parquet"):
+        res = subprocess.run([sys.executable, "-m", "eligibility.cli", "batch", str(csv_file), "--on", "2020-06-01",
+                              "-o", str(out)], capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stderr
+        assert "5 rows read, 4 evaluated, 1 with errors" in res.stdout and "manifest" in res.stdout
+        got = pl.read_parquet(out) if out.suffix == ".parquet" else pl.read_csv(out, infer_schema=False)
+        assert got.height == 5 and got["row"].cast(pl.Int64).to_list() == [1, 2, 3, 4, 5]
+        assert json.loads(out.with_name(out.name + ".manifest.json").read_text())["companies"] == 5
+
+
 def test_inexact_numbers_go_through_the_single_path(rules):
     df = pl.DataFrame({"province": ["河北省", "河北省"], "city": ["石家庄市", "石家庄市"],
                        "industry": ["catering", "catering"], "employees": ["12", "12"],
