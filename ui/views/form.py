@@ -186,7 +186,11 @@ def page_form() -> None:
 def draw_follow_ups(view: dict, values: dict, skipped: set, errors: dict, notes: dict, facts, L: str) -> None:
     """The follow-up questions: the answered ones as one compact list (a phone scrolls less, a rerun sends
     fewer widgets), one of them at a time open for a change (a wrong one stays open until it is fixed),
-    then the next ones, most decisive first."""
+    then the next ones, most decisive first.
+
+    Each part has its own container and each next question keeps its place (`question_slots`), so that
+    an answer moves no other question to another place on the page: the browser keeps a widget it was sent
+    again unchanged at the same place without redrawing it, and redraws every one that moved."""
     if errors:
         st.warning(tx("bad_answers").format(n=len(errors)))
     answered = [n for n in view["asked"] if n not in errors]
@@ -194,19 +198,48 @@ def draw_follow_ups(view: dict, values: dict, skipped: set, errors: dict, notes:
         if name in errors:
             ask(facts[name], errors, notes)
     if answered:
-        st.html(answered_html(answered, values, skipped, facts, L))
-        st.selectbox(tx("edit"), options=answered, index=None, key="edit_fact", placeholder=tx("edit_placeholder"),
-                     format_func=lambda n: facts[n].label(L))
-        editing = st.session_state.get("edit_fact")
-        if editing in answered:
-            ask(facts[editing], errors, notes)
+        with st.container():
+            st.html(answered_html(answered, values, skipped, facts, L))
+            st.selectbox(tx("edit"), options=answered, index=None, key="edit_fact",
+                         placeholder=tx("edit_placeholder"), format_func=lambda n: facts[n].label(L))
+            editing = st.session_state.get("edit_fact")
+            if editing in answered:
+                ask(facts[editing], errors, notes)
     if view["next"] is not None:
-        for spec, extra in view["next"]:
-            ask(spec, errors, notes, extra)
-        if view["next"]:
-            st.button(tx("show_more").format(n=NEXT_STEP), key="more_questions", on_click=state.more)
-        else:
-            st.info(tx("no_more"))
+        extra = {spec.name: x for spec, x in view["next"]}
+        with st.container():
+            laid = []
+            for name, width in question_slots(list(extra)):
+                if name is None:  # an answered question's place, kept empty
+                    for _ in range(width):
+                        st.empty()
+                else:
+                    width = ask(facts[name], errors, notes, extra[name])
+                laid.append((name, width))
+            st.session_state["_slots"] = laid
+            if view["next"]:
+                st.button(tx("show_more").format(n=NEXT_STEP), key="more_questions", on_click=state.more)
+            else:
+                st.info(tx("no_more"))
+
+
+MAX_GAP = 6  # empty places (elements) kept at most before the next questions are laid out afresh
+
+
+def question_slots(names: list[str]) -> list[tuple[str | None, int]]:
+    """Where each next question goes, as (question or None, elements it took last time): in the place it
+    had on the last run, so that answering one leaves the others where they are (its place is kept
+    empty, new questions come after the last one kept). The questions still read top to bottom in
+    `names`' order (the score's); when the order among those kept changes, or too much is empty, they
+    are laid out afresh."""
+    old = st.session_state.get("_slots") or []
+    kept = [n for n, _ in old if n in names]
+    if kept != names[:len(kept)] or sum(w for n, w in old if n not in names) > MAX_GAP:
+        return [(n, 0) for n in names]
+    slots = [(n if n in names else None, w) for n, w in old] + [(n, 0) for n in names[len(kept):]]
+    while slots and slots[-1][0] is None:
+        slots.pop()
+    return slots
 
 
 def answered_html(names: list[str], values: dict, skipped: set, facts, L: str) -> str:
