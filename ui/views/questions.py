@@ -103,6 +103,11 @@ def help_words(text: str, L: str) -> str:
     return text
 
 
+def slot_width(spec: FactSpec) -> int:
+    """The elements a follow-up question takes (`ask`): its widget, and "don't know" for typed answers."""
+    return 1 if spec.type in ("enum", "bool") else 2
+
+
 def ask(spec: FactSpec, errors: dict, notes: dict, extra: str = "", first: bool = False) -> int:
     """One question: its widget, help text and unit, and its error right under it.
 
