@@ -223,7 +223,7 @@ def draw_follow_ups(view: dict, values: dict, skipped: set, errors: dict, notes:
                 st.info(tx("no_more"))
 
 
-MAX_GAP = 12  # empty places (elements) kept at most before the next questions are laid out afresh
+MAX_GAP = 6  # empty places (elements) kept at most before the next questions are laid out afresh
 
 
 def question_slots(questions: list[tuple[str, int]]) -> list[tuple[str | None, int]]:
