@@ -22,15 +22,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
-from fractions import Fraction
-from functools import lru_cache
 from math import lcm
 from typing import Any, Iterable, Mapping
 
 from .facts import FactDictionary, FactSpec, default_facts
 from .loading import RuleSet
 from .models import Report, RuleResult
-from .scoring import AMOUNT_SHARE, rule_weight
+from .scoring import SCALE, scaled
 
 FIRST_QUESTIONS: tuple[str, ...] = ("province", "city", "county", "entity_type", "industry",
                                     "employees", "revenue", "total_assets")
@@ -70,21 +68,11 @@ class Question:
 
 @dataclass
 class _Tally:
-    score: Fraction = Fraction(0)
+    score: int = 0  # over SCALE × the lcm of the waiting rules' fact counts (next_questions)
     rules: list[str] = field(default_factory=list)
     amount_rules: list[str] = field(default_factory=list)
     money: Decimal = ZERO
     counted: set[str] = field(default_factory=set)
-
-
-@lru_cache(maxsize=None)
-def _share(kind: str, window: str, n: int, for_amount: bool) -> Fraction:
-    """A rule's weight split over the n facts it waits on (a few kinds × windows × n: made once)."""
-    return rule_weight(kind, window) * (AMOUNT_SHARE if for_amount else 1) / n
-
-
-def _weight(r: RuleResult) -> Fraction:
-    return rule_weight(r.kind, r.window)
 
 
 def _inputs(name: str, facts: FactDictionary, known: set[str]) -> list[str]:
@@ -139,12 +127,28 @@ def next_questions(report: Report | Mapping[str, Any], rules: RuleSet | None = N
     if not include_first:
         skip |= set(FIRST_QUESTIONS)
     tallies: dict[str, _Tally] = {}
-
-    def add(names: list[str], r: RuleResult, share: Fraction, as_amount: bool) -> None:
+    # Each share is scaled(kind, window) / (SCALE × n) for a rule waiting on n facts: summed exactly as
+    # integers over SCALE × lcm(every n), the same scores (ties stay ties) without a Fraction addition per
+    # rule and fact (some hundreds per answer in the app). First the waiting rules, then the sums.
+    waiting: list[tuple[list[str], RuleResult, int, bool]] = []
+    for r in report.results:
+        if r.status == "undetermined" and r.missing:
+            names = _expand(r.missing, facts, known)
+            if names:
+                waiting.append((names, r, scaled(r.kind, r.window, False), False))
+        if r.status != "ineligible" and r.amount_missing:
+            names = _expand(r.amount_missing, facts, known)
+            if names:
+                waiting.append((names, r, scaled(r.kind, r.window, True), True))
+    common = lcm(*{len(names) for names, *_ in waiting}) if waiting else 1
+    for names, r, weight, as_amount in waiting:
+        share = weight * (common // len(names))
         for name in names:
             if name in skip:
                 continue
-            t = tallies.setdefault(name, _Tally())
+            t = tallies.get(name)
+            if t is None:
+                t = tallies[name] = _Tally()
             t.score += share
             target = t.amount_rules if as_amount else t.rules
             if r.rule_id not in target:
@@ -153,23 +157,10 @@ def next_questions(report: Report | Mapping[str, Any], rules: RuleSet | None = N
                 t.counted.add(r.rule_id)
                 t.money += r.amount
 
-    for r in report.results:
-        if r.status == "undetermined" and r.missing:
-            names = _expand(r.missing, facts, known)
-            if names:
-                add(names, r, _share(r.kind, r.window, len(names), False), False)
-        if r.status != "ineligible" and r.amount_missing:
-            names = _expand(r.amount_missing, facts, known)
-            if names:
-                add(names, r, _share(r.kind, r.window, len(names), True), True)
-
     order = {name: i for i, name in enumerate(facts)}
-    # ranked on the exact scores as integers over their common denominator: the same order as the
-    # fractions' (ties stay ties), without some thousand Fraction comparisons per answer in the app
-    den = lcm(*(t.score.denominator for t in tallies.values())) if tallies else 1
-    ranked = sorted(tallies.items(), key=lambda kv: (-kv[1].score.numerator * (den // kv[1].score.denominator),
-                                                     order.get(kv[0], len(order))))
-    out = [Question(name, facts[name], float(t.score), tuple(t.rules), tuple(t.amount_rules), t.money)
+    ranked = sorted(tallies.items(), key=lambda kv: (-kv[1].score, order.get(kv[0], len(order))))
+    den = SCALE * common
+    out = [Question(name, facts[name], t.score / den, tuple(t.rules), tuple(t.amount_rules), t.money)
            for name, t in ranked]
     return out[:limit] if limit is not None else out
 

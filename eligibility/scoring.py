@@ -10,6 +10,7 @@ dictionary's order. Exact fractions: ties are ties.
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import lru_cache
 
 KIND_WEIGHT = {"money": Fraction(3), "relief": Fraction(1), "service": Fraction(1, 2)}
 OPEN_FACTOR = Fraction(2)
@@ -22,8 +23,10 @@ def rule_weight(kind: str, window: str) -> Fraction:
     return KIND_WEIGHT.get(kind, Fraction(1)) * (OPEN_FACTOR if window == "open" else 1)
 
 
+@lru_cache(maxsize=None)
 def scaled(kind: str, window: str, for_amount: bool) -> int:
-    """SCALE × the share weight, an exact integer (the columnar scores are integers)."""
+    """SCALE × the share weight, an exact integer (the columnar scores are integers; a few kinds ×
+    windows: worked out once each)."""
     w = rule_weight(kind, window) * (AMOUNT_SHARE if for_amount else 1) * SCALE
     assert w.denominator == 1
     return int(w)

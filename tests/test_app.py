@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from eligibility import default_rules  # noqa: E402
 from eligibility.explain import money  # noqa: E402
+from eligibility.owner import question_order  # noqa: E402
 
 APP = Path(__file__).resolve().parent.parent / "ui" / "app.py"
 RENT_ID = "sjz.rent_waiver.state_owned_crowded_sectors"  # 免收2月份房租，减半收取3月份、4月份房租
@@ -239,6 +240,39 @@ def _walk_keys(at: AppTest):
                 yield child.key
             yield from walk(child)
     return list(walk(at._tree))
+
+
+def test_an_answer_leaves_the_other_questions_where_they_are():
+    """Answering a follow-up question moves no other one on the page (the browser then redraws only
+    what changed), and the questions still read in the order the form ranks them."""
+    at = fill(start(), BASICS)
+    before = _paths(at)
+    nexts = [k for k in before if k.startswith("q_") and k[2:] not in dict(BASICS)]
+    top = default_rules().facts[nexts[0][2:]]
+    answer(at, top.name, {"bool": True, "enum": top.values[0] if top.values else None}.get(top.type, "1"))
+    after = _paths(at)
+    assert top.name in [n for n in at.session_state["asked"]] and f"q_{top.name}" not in after
+    facts = default_rules().facts
+    shown_now = [k[2:] for k in after if k.startswith("q_") and k[2:] not in dict(BASICS)]
+    first_new = next((i for i, f in enumerate(shown_now) if f"q_{f}" not in before), len(shown_now))
+    above = [f"q_{f}" for f in shown_now[:first_new]]  # those ranked above any question newly shown
+    assert above and all(after[k] == before[k] for k in above)
+    ranked = [q.fact for q in question_order(at.session_state["report"], default_rules(),
+                                             exclude=at.session_state["asked"]) if q.fact in facts]
+    assert shown_now == [f for f in ranked if f in shown_now]
+
+
+def _paths(at: AppTest) -> dict[str, tuple[int, ...]]:
+    """Each keyed widget's place in the page: its index in each enclosing block."""
+    out = {}
+
+    def walk(node, path):
+        for i, child in getattr(node, "children", {}).items():
+            if getattr(child, "key", None):
+                out[child.key] = (*path, i)
+            walk(child, (*path, i))
+    walk(at._tree, ())
+    return out
 
 
 def test_derived_facts_are_never_asked_and_amounts_are_read_as_typed():

@@ -23,7 +23,7 @@ from eligibility.questions import FIRST_QUESTIONS, first_questions
 from .. import state
 from ..shared import (NEXT_STEP, early_places, footer, get_rules, lang, msg, read_lang, run_started, take_started,
                       tx)
-from .questions import ask, read_answers
+from .questions import ask, read_answers, slot_width
 from .results import draw_results, results_view
 
 
@@ -186,27 +186,90 @@ def page_form() -> None:
 def draw_follow_ups(view: dict, values: dict, skipped: set, errors: dict, notes: dict, facts, L: str) -> None:
     """The follow-up questions: the answered ones as one compact list (a phone scrolls less, a rerun sends
     fewer widgets), one of them at a time open for a change (a wrong one stays open until it is fixed),
-    then the next ones, most decisive first."""
+    then the next ones, most decisive first.
+
+    Each part has its own container and each next question keeps its place (`question_slots`), so that
+    an answer moves no other question to another place on the page: the browser keeps a widget it was sent
+    again unchanged at the same place without redrawing it, and redraws every one that moved."""
     if errors:
         st.warning(tx("bad_answers").format(n=len(errors)))
     answered = [n for n in view["asked"] if n not in errors]
     for name in view["asked"]:
         if name in errors:
             ask(facts[name], errors, notes)
-    if answered:
-        st.html(answered_html(answered, values, skipped, facts, L))
-        st.selectbox(tx("edit"), options=answered, index=None, key="edit_fact", placeholder=tx("edit_placeholder"),
-                     format_func=lambda n: facts[n].label(L))
-        editing = st.session_state.get("edit_fact")
-        if editing in answered:
-            ask(facts[editing], errors, notes)
+    with st.container():  # made even while empty: the next questions' container keeps its place
+        if answered:
+            st.html(answered_html(answered, values, skipped, facts, L))
+            st.selectbox(tx("edit"), options=answered, index=None, key="edit_fact",
+                         placeholder=tx("edit_placeholder"), format_func=lambda n: facts[n].label(L))
+            editing = st.session_state.get("edit_fact")
+            if editing in answered:
+                ask(facts[editing], errors, notes)
     if view["next"] is not None:
-        for spec, extra in view["next"]:
-            ask(spec, errors, notes, extra)
-        if view["next"]:
-            st.button(tx("show_more").format(n=NEXT_STEP), key="more_questions", on_click=state.more)
-        else:
-            st.info(tx("no_more"))
+        extra = {spec.name: x for spec, x in view["next"]}
+        with st.container():
+            laid = []
+            for name, width in question_slots([(n, slot_width(facts[n])) for n in extra]):
+                if name is None:  # an empty place, kept so that the questions below do not move
+                    for _ in range(width):
+                        st.empty()
+                else:
+                    width = ask(facts[name], errors, notes, extra[name])
+                laid.append((name, width))
+            st.session_state["_slots"] = laid
+            if view["next"]:
+                st.button(tx("show_more").format(n=NEXT_STEP), key="more_questions", on_click=state.more)
+            else:
+                st.info(tx("no_more"))
+
+
+MAX_GAP = 6  # empty places (elements) kept at most before the next questions are laid out afresh
+
+
+def question_slots(questions: list[tuple[str, int]]) -> list[tuple[str | None, int]]:
+    """Where the next questions go, as (question, elements) and (None, n) for n empty places: as many
+    as can be kept at the place (element index) they had on the last run, the questions still read top
+    to bottom in the score's order. An answered question's place stays empty; a question that moved up
+    takes the place before the first one kept. The most questions kept in place are chosen (a longest
+    chain of questions whose old places increase, with room between two for the ones ranked between
+    them); more than MAX_GAP empty places and they are laid out afresh."""
+    old: dict[str, int] = {}
+    at = 0
+    for name, width in st.session_state.get("_slots") or []:
+        if name is not None:
+            old[name] = at
+        at += width
+    n = len(questions)
+    before = [0]  # elements of the questions ranked above each
+    for _, width in questions:
+        before.append(before[-1] + width)
+    best: list[tuple[int, int]] = []  # (questions kept in place up to and with i, the kept one before)
+    for i, (name, _) in enumerate(questions):
+        best.append((0, -1))
+        if name not in old:
+            continue
+        if before[i] <= old[name]:  # room above it for the ones ranked above
+            best[i] = (1, -1)
+        for j in range(i):  # or after a kept one, with room between for the ones ranked between
+            if best[j][0] and best[j][0] + 1 > best[i][0] and \
+                    old[questions[j][0]] + before[i] - before[j] <= old[name]:
+                best[i] = (best[j][0] + 1, j)
+    kept: set[int] = set()
+    i = max(range(n), key=lambda k: best[k][0], default=-1)
+    while i >= 0 and best[i][0]:
+        kept.add(i)
+        i = best[i][1]
+    slots: list[tuple[str | None, int]] = []
+    at = 0
+    for i, (name, width) in enumerate(questions):
+        if i in kept and old[name] > at:
+            slots.append((None, old[name] - at))
+            at = old[name]
+        slots.append((name, width))
+        at += width
+    if sum(w for name, w in slots if name is None) > MAX_GAP:
+        return list(questions)
+    return slots
 
 
 def answered_html(names: list[str], values: dict, skipped: set, facts, L: str) -> str:

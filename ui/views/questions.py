@@ -103,13 +103,18 @@ def help_words(text: str, L: str) -> str:
     return text
 
 
-def ask(spec: FactSpec, errors: dict, notes: dict, extra: str = "", first: bool = False) -> None:
+def slot_width(spec: FactSpec) -> int:
+    """The elements a follow-up question takes (`ask`): its widget, and "don't know" for typed answers."""
+    return 1 if spec.type in ("enum", "bool") else 2
+
+
+def ask(spec: FactSpec, errors: dict, notes: dict, extra: str = "", first: bool = False) -> int:
     """One question: its widget, help text and unit, and its error right under it.
 
     The first questions are self-explanatory and keep their help in a tooltip; later ones show the
     question in bold, then the help text and what hangs on it, in the widget's own label (one element
     per question rather than a text block and a widget: fewer elements, faster reruns). Dates are a
-    date picker: they count as soon as they are picked."""
+    date picker: they count as soon as they are picked. Returns the number of elements drawn."""
     L = lang()
     key = f"q_{spec.name}"
     unit = unit_words(spec.unit)
@@ -119,6 +124,7 @@ def ask(spec: FactSpec, errors: dict, notes: dict, extra: str = "", first: bool 
         hint = tx("question_notes").get(spec.name, "")
         note = " ".join(x for x in (help_words(spec.help(L), L), hint, extra) if x)
         label = f"**{md_text(label)}**" + (f" :gray[{md_text(note)}]" if note else "")
+    drawn = 1
     if spec.type == "enum":
         st.selectbox(label, options=[*spec.values, UNKNOWN], index=None, key=key, help=help_text,
                      placeholder=tx("choose"),
@@ -132,6 +138,7 @@ def ask(spec: FactSpec, errors: dict, notes: dict, extra: str = "", first: bool 
                       max_value=dt.date(2040, 12, 31), disabled=bool(st.session_state.get(skip_key)))
         if not first:
             st.checkbox(tx("unknown"), key=skip_key)
+            drawn += 1
     else:  # text-like: typed and parsed; later questions get an explicit "don't know" box
         skip_key = f"skip_{spec.name}"
         ph = tx("placeholder_num") if spec.type == "money" else \
@@ -139,8 +146,12 @@ def ask(spec: FactSpec, errors: dict, notes: dict, extra: str = "", first: bool 
         st.text_input(label, key=key, help=help_text, placeholder=ph, disabled=bool(st.session_state.get(skip_key)))
         if not first:  # a first question left empty is simply unknown
             st.checkbox(tx("unknown"), key=skip_key)
+            drawn += 1
     if spec.name in errors:
         st.error(errors[spec.name], icon=":material/error:")
+        drawn += 1
     elif spec.name in notes:
         st.caption(notes[spec.name], unsafe_allow_html=True)
+        drawn += 1
+    return drawn
 
