@@ -258,7 +258,7 @@ def _local_results(chunks: Iterable[pl.DataFrame], on: dt.date, rules, long: boo
             for raw in (chunks if isinstance(chunks, _Prefetch) else _Prefetch(chunks)):
                 pending.append(pool.submit(evaluate_chunk, raw, on, rules, offset, long, engine, facts_to_collect))
                 offset += raw.height
-                if len(pending) > width:  # one more queued: the workers stay busy while the caller writes
+                if len(pending) >= width:  # none queued behind them: its raw chunk would wait in memory
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
