@@ -767,7 +767,8 @@ class Program:
         base = frame.lazy().with_columns(per_row).collect(**PLAIN_COLLECT) if per_row else frame
         group, first = _patterns(base, [c for c in self._pattern_inputs if c in base.columns
                                         and not _constant(base[c])])
-        known = {*self._pattern_inputs, *self._made, *empty, *_names({0: self._leaf_stage})}
+        same_everywhere = [e.meta.output_name() for e, roots in self._leaf_roots if roots <= empty]
+        known = {*self._pattern_inputs, *self._made, *empty, *same_everywhere}  # equal within a pattern
         by_pattern = [e for e, roots, _ in self._amount_roots if roots <= known]  # nothing that varies in a pattern
         by_row = [(e, nums) for e, roots, nums in self._amount_roots if not roots <= known]
         lf = base[first].lazy().with_columns(e for e, roots in self._leaf_roots if roots <= empty)
