@@ -19,6 +19,7 @@ import pickle
 import sys
 import tempfile
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Callable
 
@@ -49,10 +50,9 @@ def key(rules_dir: Path, seeds_dir: Path) -> str:
     from .safe_yaml import MAX_SEED_BYTES, read_file
 
     h = hashlib.sha256()
-    h.update(f"{sys.version}\0{pydantic.VERSION}\0{yaml.__version__}\0{pickle.HIGHEST_PROTOCOL}\0".encode())
+    h.update(f"{pydantic.VERSION}\0{yaml.__version__}\0".encode() + _package_digest())
     h.update(f"{rules_dir.resolve()}\0{seeds_dir.resolve()}\0".encode())
-    inputs = [*sorted(PACKAGE.glob("*.py")), *sorted(PACKAGE.glob("*.yaml")),
-              *sorted(rules_dir.glob("*.yaml")), *sorted(p for p in seeds_dir.iterdir() if p.is_file())]
+    inputs = [*sorted(rules_dir.glob("*.yaml")), *sorted(p for p in seeds_dir.iterdir() if p.is_file())]
     for p in inputs:
         h.update(f"{p.parent.name}/{p.name}\0".encode())
         h.update(read_file(p, limit=MAX_SEED_BYTES))  # regular files only: a FIFO is refused, not waited on
@@ -70,13 +70,18 @@ def cached(rules_dir: Path, seeds_dir: Path, load: Callable[[], object]):
 def cached_facts(load: Callable[[], object]):
     """load() (the bundled fact dictionary), or its kept copy: reading facts.yaml takes ~0.1 s, and a batch
     checks a list's header with it before the rules (which carry their own copy) are loaded."""
-    def name() -> str:  # the dictionary is plain dataclasses read by this package's code: no library versions
-        h = hashlib.sha256(f"{sys.version}\0{pickle.HIGHEST_PROTOCOL}\0".encode())
-        for p in [*sorted(PACKAGE.glob("*.py")), *sorted(PACKAGE.glob("*.yaml"))]:
-            h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
-        return f"{FACTS_PREFIX}{h.hexdigest()[:32]}.pickle"
+    # the dictionary is plain dataclasses read by this package's code: no library versions in its key
+    return _cached(lambda: f"{FACTS_PREFIX}{hashlib.sha256(_package_digest()).hexdigest()[:32]}.pickle", load)
 
-    return _cached(name, load)
+
+@cache
+def _package_digest() -> bytes:
+    """This package's code and tables (and the Python and pickle versions), read once per process: both
+    caches' keys include it, and a batch asks for both at start-up."""
+    h = hashlib.sha256(f"{sys.version}\0{pickle.HIGHEST_PROTOCOL}\0".encode())
+    for p in [*sorted(PACKAGE.glob("*.py")), *sorted(PACKAGE.glob("*.yaml"))]:
+        h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.digest()
 
 
 def _cached(name: Callable[[], str] | None, load: Callable[[], object]):
