@@ -770,7 +770,7 @@ class Program:
         same_everywhere = [e.meta.output_name() for e, roots in self._leaf_roots if roots <= empty]
         known = {*self._pattern_inputs, *self._made, *empty, *same_everywhere}  # equal within a pattern
         by_pattern = [e for e, roots, _ in self._amount_roots if roots <= known]  # nothing that varies in a pattern
-        by_row = [(e, nums) for e, roots, nums in self._amount_roots if not roots <= known]
+        by_row = [(e, nums, roots) for e, roots, nums in self._amount_roots if not roots <= known]
         lf = base[first].lazy().with_columns(e for e, roots in self._leaf_roots if roots <= empty)
         for depth in sorted(self._group_levels):
             lf = lf.with_columns(self._group_levels[depth])
@@ -788,12 +788,13 @@ class Program:
         temporary = [*_names(flag_levels), *(_names(self._num_levels) if by_pattern else ())]
         patterns = lf.drop([c for c in temporary if c not in keep]).collect(**PLAIN_COLLECT)
         statuses = [f"s{p.index}" for p in self.plans if p.amount is not None]
-        back = patterns.select(*(self._amount_reads if by_row else ()), *statuses, *_names({0: by_pattern}))
+        by_row = self._live_amounts(by_row, patterns)
+        read = set().union(*(roots for _, _, roots in by_row)) if by_row else set()
+        back = patterns.select(*(r for r in self._amount_reads if r in read), *statuses, *_names({0: by_pattern}))
         back = back.gather(group) if back.width else back
         lf = pl.concat([base.drop(back.columns, strict=False), back], how="horizontal").lazy() if back.width \
             else base.lazy()
-        needed = set().union(*(nums for _, nums in by_row)) if by_row else set()
-        read = set().union(*(roots for _, roots, _ in self._amount_roots if not roots <= known)) if by_row else set()
+        needed = set().union(*(nums for _, nums, _ in by_row)) if by_row else set()
         same = [e for e, roots in self._leaf_roots if roots <= empty and e.meta.output_name() in read]
         if same:  # the same in every row: computed per pattern above, and here for the amounts that read them
             lf = lf.with_columns(same)
@@ -802,9 +803,27 @@ class Program:
             if level:
                 lf = lf.with_columns(level)
         outs = [*statuses, *(e.meta.output_name() for e in self._amount_outs)]
-        rows = lf.with_columns(e for e, _ in by_row).select(outs).collect(**PLAIN_COLLECT) if outs else \
+        rows = lf.with_columns(e for e, _, _ in by_row).select(outs).collect(**PLAIN_COLLECT) if outs else \
             pl.DataFrame({"__row": pl.Series(np.zeros(n, dtype=np.int8))})  # no amounts: the rows' count
         return PatternRun(patterns.drop(keep), group, rows)
+
+    def _live_amounts(self, by_row: list[tuple[pl.Expr, frozenset, frozenset]],
+                      patterns: pl.DataFrame) -> list[tuple[pl.Expr, frozenset, frozenset]]:
+        """The per-row amounts, with those of rules ineligible in every pattern as constants: an amount is
+        null where its rule is ineligible (_amount gates every case on it), and never ambiguous."""
+        dead = {p.index for p in self.plans if p.amount is not None
+                and patterns[f"s{p.index}"].eq(0).all()} if patterns.height else set()
+        if not dead:
+            return by_row
+        out = []
+        for e, nums, roots in by_row:
+            name = e.meta.output_name()
+            if int(name[1:]) in dead:
+                lit = pl.lit(None, dtype=pl.Int64) if name[0] == "a" else pl.lit(False)
+                out.append((lit.alias(name), frozenset(), frozenset()))
+            else:
+                out.append((e, nums, roots))
+        return out
 
     def _out_exprs(self) -> list[pl.Expr]:
         outs = []
