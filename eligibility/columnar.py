@@ -763,15 +763,21 @@ class Program:
         frame = self.prepare(enc) if derived else self.derive(enc)
         n = frame.height
         empty = {c for c in frame.columns if frame[c].null_count() == n}
-        per_row = [e for e, roots in self._leaf_roots if not roots <= empty]
+        # a leaf over one text column (an option, a place) is a function of that column's value: the column
+        # joins the pattern key and the leaf is computed per pattern (string lookups per row cost more)
+        texts = {c for c, t in frame.schema.items() if t == pl.String} - empty
+        keyed = [(e, roots) for e, roots in self._leaf_roots if len(roots) == 1 and roots <= texts]
+        by_pattern_leaves = [e for e, roots in self._leaf_roots if roots <= empty] + [e for e, _ in keyed]
+        key_texts = sorted(set().union(*(roots for _, roots in keyed))) if keyed else []
+        per_leaf = {e.meta.output_name() for e in by_pattern_leaves}
+        per_row = [e for e, roots in self._leaf_roots if e.meta.output_name() not in per_leaf]
         base = frame.lazy().with_columns(per_row).collect(**PLAIN_COLLECT) if per_row else frame
         group, first = _patterns(base, [c for c in self._pattern_inputs if c in base.columns
-                                        and not _constant(base[c])])
-        same_everywhere = [e.meta.output_name() for e, roots in self._leaf_roots if roots <= empty]
-        known = {*self._pattern_inputs, *self._made, *empty, *same_everywhere}  # equal within a pattern
+                                        and not _constant(base[c])], key_texts)
+        known = {*self._pattern_inputs, *self._made, *empty, *per_leaf, *key_texts}  # equal within a pattern
         by_pattern = [e for e, roots, _ in self._amount_roots if roots <= known]  # nothing that varies in a pattern
         by_row = [(e, nums, roots) for e, roots, nums in self._amount_roots if not roots <= known]
-        lf = base[first].lazy().with_columns(e for e, roots in self._leaf_roots if roots <= empty)
+        lf = base[first].lazy().with_columns(by_pattern_leaves)
         for depth in sorted(self._group_levels):
             lf = lf.with_columns(self._group_levels[depth])
         flag_levels = self._flag_levels if masks else self._out_flag_levels
@@ -795,8 +801,8 @@ class Program:
         lf = pl.concat([base.drop(back.columns, strict=False), back], how="horizontal").lazy() if back.width \
             else base.lazy()
         needed = set().union(*(nums for _, nums, _ in by_row)) if by_row else set()
-        same = [e for e, roots in self._leaf_roots if roots <= empty and e.meta.output_name() in read]
-        if same:  # the same in every row: computed per pattern above, and here for the amounts that read them
+        same = [e for e in by_pattern_leaves if e.meta.output_name() in read]
+        if same:  # computed per pattern above, and here for the amounts that read them
             lf = lf.with_columns(same)
         for depth in sorted(self._num_levels):
             level = [e for e in self._num_levels[depth] if e.meta.output_name() in needed]
@@ -1213,15 +1219,16 @@ def _constant(s: pl.Series) -> bool:
     return true == 0 or true == len(s)
 
 
-def _patterns(frame: pl.DataFrame, key: list[str]) -> tuple[pl.Series, pl.Series]:
+def _patterns(frame: pl.DataFrame, key: list[str], texts: list[str] = ()) -> tuple[pl.Series, pl.Series]:
     """(each row's pattern, the first row of each pattern) over the Boolean columns `key`, three-valued
-    (true, false, null), packed 32 to a UInt64 word; patterns in order of first appearance."""
+    (true, false, null), packed 32 to a UInt64 word, and the values of the columns `texts`; patterns in
+    order of first appearance."""
     n = frame.height
-    if not key or n == 0:
+    if (not key and not texts) or n == 0:
         return pl.Series("g", np.zeros(n, dtype=np.uint32)), pl.Series("i", [0] if n else [], dtype=pl.UInt32)
     words = [pl.sum_horizontal([pl.col(c).cast(pl.UInt64).fill_null(2) * pl.lit(4**j, dtype=pl.UInt64)
                                 for j, c in enumerate(key[w:w + 32])]).alias(f"__w{w}") for w in range(0, len(key), 32)]
-    packed = frame.lazy().select(words).collect(**PLAIN_COLLECT)
+    packed = frame.lazy().select(*words, *texts).collect(**PLAIN_COLLECT)
     groups = packed.with_row_index("__i").group_by(packed.columns, maintain_order=True).agg(pl.col("__i"))
     lists = groups["__i"]
     group = np.empty(n, dtype=np.uint32)
