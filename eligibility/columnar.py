@@ -152,6 +152,7 @@ class _Num:
     dz: pl.Expr | None = None  # an exact division by zero happened (the single path gives no amount)
     amb: pl.Expr | None = None  # a divisor's bound contains zero
     d: int = 0  # stage of the columns it reads (0: input columns only)
+    lo0: bool = False  # never below zero (inputs and constants at least 0, no subtraction)
 
 
 def _or(a: pl.Expr | None, b: pl.Expr | None) -> pl.Expr | None:
@@ -439,7 +440,7 @@ class Program:
         if fx is None:
             return _Num(pl.lit(f), e)
         n, s = fx
-        return _Num(pl.lit(f), e, pl.lit(n, dtype=pl.Int128), s, abs(n))
+        return _Num(pl.lit(f), e, pl.lit(n, dtype=pl.Int128), s, abs(n), lo0=v >= 0)
 
     def _ref(self, name: str, params: dict[str, Decimal]) -> _Num:
         if name in params:
@@ -453,10 +454,11 @@ class Program:
             f = pl.when(col.is_not_null()).then(given).otherwise(derived)
             return _Num(f, f.abs() * (4 * U))
         s = scale_of(spec.type)
+        lo0 = spec.min is not None and spec.min >= 0  # encode keeps every value within the fact's range
         if s == 0:
-            return _Num(col.cast(pl.Float64), pl.lit(0.0), col.cast(pl.Int128), 0, MAX_INPUT)
+            return _Num(col.cast(pl.Float64), pl.lit(0.0), col.cast(pl.Int128), 0, MAX_INPUT, lo0=lo0)
         f = col.cast(pl.Float64) / float(10**s)
-        return _Num(f, f.abs() * U, col.cast(pl.Int128), s, MAX_INPUT * 10**s)
+        return _Num(f, f.abs() * U, col.cast(pl.Int128), s, MAX_INPUT * 10**s, lo0=lo0)
 
     @staticmethod
     def _up(x: _Num, s: int) -> tuple[pl.Expr, int]:
@@ -488,7 +490,7 @@ class Program:
             if expr is not None:
                 level.append(expr.alias(f"{name}.{part}"))
                 cols[part] = pl.col(f"{name}.{part}")
-        out = _Num(cols["f"], cols["e"], cols.get("i"), x.s, x.m, cols.get("dz"), cols.get("amb"), depth)
+        out = _Num(cols["f"], cols["e"], cols.get("i"), x.s, x.m, cols.get("dz"), cols.get("amb"), depth, x.lo0)
         self._num_cols[key] = out
         return out
 
@@ -503,7 +505,7 @@ class Program:
             if e.op in "+-":
                 f = a.f + b.f if e.op == "+" else a.f - b.f
                 err = a.e + b.e + (a.f.abs() + b.f.abs()) * (2 * U)
-                out = _Num(f, err, dz=dz, amb=amb, d=d)
+                out = _Num(f, err, dz=dz, amb=amb, d=d, lo0=e.op == "+" and a.lo0 and b.lo0)
                 if a.i is not None and b.i is not None:
                     s = max(a.s, b.s)
                     (ia, ma), (ib, mb) = self._up(a, s), self._up(b, s)
@@ -513,7 +515,7 @@ class Program:
             if e.op == "*":
                 f = a.f * b.f
                 err = a.f.abs() * b.e + b.f.abs() * a.e + a.e * b.e + f.abs() * (2 * U)
-                out = _Num(f, err, dz=dz, amb=amb, d=d)
+                out = _Num(f, err, dz=dz, amb=amb, d=d, lo0=a.lo0 and b.lo0)
                 if a.i is not None and b.i is not None and a.m * b.m < INT_LIMIT:
                     out.i, out.s, out.m = a.i * b.i, a.s + b.s, a.m * b.m
                 return out
@@ -526,7 +528,9 @@ class Program:
         assert isinstance(e, A.Call)
         args = [self._formula(x, params) for x in e.args]
         pick = pl.min_horizontal if e.fn == "min" else pl.max_horizontal
-        out = _Num(pick([x.f for x in args]), pl.max_horizontal([x.e for x in args]), d=max(x.d for x in args))
+        lo0 = all(x.lo0 for x in args) if e.fn == "min" else any(x.lo0 for x in args)
+        out = _Num(pick([x.f for x in args]), pl.max_horizontal([x.e for x in args]), d=max(x.d for x in args),
+                   lo0=lo0)
         for x in args:
             out.dz, out.amb = _or(out.dz, x.dz), _or(out.amb, x.amb)
         if all(x.i is not None for x in args):
@@ -540,13 +544,15 @@ class Program:
         bounds = [(b, pick) for b, pick in ((cap, pl.min_horizontal), (floor, pl.max_horizontal)) if b is not None]
         if value.i is not None and all(b.i is not None for b, _ in bounds):
             # exact: Int128 fixed point, rounded half up to the fen like amounts.to_cents
-            i, s = value.i, value.s
+            i, s, lo0 = value.i, value.s, value.lo0
             for bound, pick in bounds:
                 t = max(s, bound.s)
                 a = i if s == t else i * pl.lit(10 ** (t - s), dtype=pl.Int128)
                 b = bound.i if bound.s == t else bound.i * pl.lit(10 ** (t - bound.s), dtype=pl.Int128)
                 i, s = pick(a, b), t
-            i = pl.max_horizontal(i, pl.lit(0, dtype=pl.Int128))
+                lo0 = (lo0 and bound.lo0) if pick is pl.min_horizontal else (lo0 or bound.lo0)
+            if not lo0:  # (Int128 max is a slow kernel: skipped when the value cannot be negative)
+                i = pl.max_horizontal(i, pl.lit(0, dtype=pl.Int128))
             cents = to_fen(i, s)  # the same arithmetic on the expression
             # tested on i, not on the fen: the division is then computed once, for the amount itself
             first = first_big(s)
