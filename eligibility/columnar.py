@@ -14,10 +14,11 @@ only how values are held:
   small 4, micro 8): one bit is a known size, several bits are the single path's `Possible`, null is
   unknown (the single path's None, which is also what it makes of all four).
 * layoff_rate and insured_decline_pct (100 × a ÷ b) are compared exactly as fractions in Int128.
-* Amounts are computed twice: exactly in Int128 fixed point when the formula has no division and
-  nothing overflows, and in float64 with a rigorous error bound otherwise. A float result whose
-  bound straddles a half-fen is flagged `ambiguous` and recomputed with evaluate.compute_amount
-  (the Decimal code itself) for that row and rule only: the batch therefore agrees to the fen.
+* Amounts are computed exactly in fixed point when the formula has no division (Int64 where the
+  static bound allows, else Int128), and in float64 with a rigorous error bound otherwise. The bound
+  assumes inputs up to ROW_BOUND; a row with a larger input, or a float result whose bound straddles
+  a half-fen, is flagged `ambiguous` and recomputed with evaluate.compute_amount (the Decimal code
+  itself) for that row and rule only: the batch therefore agrees to the fen.
 * `missing` is reconstructed from which nodes are unknown: a leaf is named when it and all its
   ancestors are unknown, expanded by the derived facts' `needs` exactly as derive() does.
 """
@@ -52,7 +53,11 @@ ALL_SIZES = 15
 SIZE_COL = "__size"
 U = 2.0**-53  # unit roundoff of float64
 INT_LIMIT = 10**37  # Int128 fixed point (2^127 ≈ 1.7e38) is used while the static bound stays below this
-MAX_INPUT = 10**15  # facts.MAX_ABS
+I64_LIMIT = 2**63 - 1  # below this static bound a formula node is Int64 (its kernels cost half of Int128's)
+# amounts are computed for inputs up to this size (units of the fact; 1万亿元 for money), which keeps most
+# formula nodes within Int64; a row with a larger input is flagged ambiguous and recomputed exactly
+# (compute_amount), like a float bound that straddles a half-fen
+ROW_BOUND = 10**12
 TOP_FACTS = 5
 STATUS_CODES = {"ineligible": 0, "eligible": 1, "undetermined": 2}
 STATUS_NAMES = {v: k for k, v in STATUS_CODES.items()}
@@ -142,17 +147,27 @@ class RulePlan:
 
 @dataclass
 class _Num:
-    """A formula node: float value and error bound, and an exact Int128 fixed-point form when there is one."""
+    """A formula node: float value and error bound, and an exact fixed-point form when there is one."""
 
     f: pl.Expr
     e: pl.Expr
     i: pl.Expr | None = None
     s: int = 0  # digits after the point of i
-    m: int = 0  # static bound on |i| (inputs are at most MAX_ABS): no Int128 overflow below INT_LIMIT
+    m: int = 0  # static bound on |i| for inputs up to ROW_BOUND: no Int128 overflow below INT_LIMIT
     dz: pl.Expr | None = None  # an exact division by zero happened (the single path gives no amount)
-    amb: pl.Expr | None = None  # a divisor's bound contains zero
+    amb: pl.Expr | None = None  # a divisor's bound contains zero, or an input exceeds ROW_BOUND
     d: int = 0  # stage of the columns it reads (0: input columns only)
     lo0: bool = False  # never below zero (inputs and constants at least 0, no subtraction)
+    wide: bool = False  # i is Int128 (its bound, or an operand's, exceeds Int64), else Int64
+
+
+def _int(wide: bool) -> pl.DataType:
+    return pl.Int128 if wide else pl.Int64
+
+
+def _widen(i: pl.Expr, wide: bool, to_wide: bool) -> pl.Expr:
+    """A fixed-point expression as Int128 when the operation it feeds needs it."""
+    return i.cast(pl.Int128) if to_wide and not wide else i
 
 
 def _or(a: pl.Expr | None, b: pl.Expr | None) -> pl.Expr | None:
@@ -440,7 +455,8 @@ class Program:
         if fx is None:
             return _Num(pl.lit(f), e)
         n, s = fx
-        return _Num(pl.lit(f), e, pl.lit(n, dtype=pl.Int128), s, abs(n), lo0=v >= 0)
+        wide = abs(n) > I64_LIMIT
+        return _Num(pl.lit(f), e, pl.lit(n, dtype=_int(wide)), s, abs(n), lo0=v >= 0, wide=wide)
 
     def _ref(self, name: str, params: dict[str, Decimal]) -> _Num:
         if name in params:
@@ -455,16 +471,22 @@ class Program:
             return _Num(f, f.abs() * (4 * U))
         s = scale_of(spec.type)
         lo0 = spec.min is not None and spec.min >= 0  # encode keeps every value within the fact's range
+        # the encoded column is Int64; the bound is ROW_BOUND, and a larger value flags the row (`amb`)
+        m = ROW_BOUND * 10**s
+        over = col.abs() > m
         if s == 0:
-            return _Num(col.cast(pl.Float64), pl.lit(0.0), col.cast(pl.Int128), 0, MAX_INPUT, lo0=lo0)
+            return _Num(col.cast(pl.Float64), pl.lit(0.0), col, 0, m, amb=over, lo0=lo0)
         f = col.cast(pl.Float64) / float(10**s)
-        return _Num(f, f.abs() * U, col.cast(pl.Int128), s, MAX_INPUT * 10**s, lo0=lo0)
+        return _Num(f, f.abs() * U, col, s, m, amb=over, lo0=lo0)
 
     @staticmethod
-    def _up(x: _Num, s: int) -> tuple[pl.Expr, int]:
+    def _up(x: _Num, s: int) -> tuple[pl.Expr, int, bool]:
+        """x.i scaled to s digits: (expression, bound, wide)."""
         if x.s == s:
-            return x.i, x.m
-        return x.i * pl.lit(10 ** (s - x.s), dtype=pl.Int128), x.m * 10 ** (s - x.s)
+            return x.i, x.m, x.wide
+        m = x.m * 10 ** (s - x.s)
+        wide = x.wide or m > I64_LIMIT
+        return _widen(x.i, x.wide, wide) * pl.lit(10 ** (s - x.s), dtype=_int(wide)), m, wide
 
     def _formula(self, e: A.Expr, params: dict[str, Decimal]) -> _Num:
         """Float value with an error bound, and the exact Int128 form where the static bound allows.
@@ -490,7 +512,8 @@ class Program:
             if expr is not None:
                 level.append(expr.alias(f"{name}.{part}"))
                 cols[part] = pl.col(f"{name}.{part}")
-        out = _Num(cols["f"], cols["e"], cols.get("i"), x.s, x.m, cols.get("dz"), cols.get("amb"), depth, x.lo0)
+        out = _Num(cols["f"], cols["e"], cols.get("i"), x.s, x.m, cols.get("dz"), cols.get("amb"), depth, x.lo0,
+                   x.wide)
         self._num_cols[key] = out
         return out
 
@@ -498,7 +521,7 @@ class Program:
         """One operator node over its (materialised) operands; `d` is the deepest operand's stage."""
         if isinstance(e, A.Neg):
             a = self._formula(e.arg, params)
-            return _Num(-a.f, a.e, None if a.i is None else -a.i, a.s, a.m, a.dz, a.amb, a.d)
+            return _Num(-a.f, a.e, None if a.i is None else -a.i, a.s, a.m, a.dz, a.amb, a.d, wide=a.wide)
         if isinstance(e, A.Bin):
             a, b = self._formula(e.left, params), self._formula(e.right, params)
             dz, amb, d = _or(a.dz, b.dz), _or(a.amb, b.amb), max(a.d, b.d)
@@ -508,16 +531,20 @@ class Program:
                 out = _Num(f, err, dz=dz, amb=amb, d=d, lo0=e.op == "+" and a.lo0 and b.lo0)
                 if a.i is not None and b.i is not None:
                     s = max(a.s, b.s)
-                    (ia, ma), (ib, mb) = self._up(a, s), self._up(b, s)
+                    (ia, ma, wa), (ib, mb, wb) = self._up(a, s), self._up(b, s)
                     if ma + mb < INT_LIMIT:
-                        out.i, out.s, out.m = (ia + ib if e.op == "+" else ia - ib), s, ma + mb
+                        w = wa or wb or ma + mb > I64_LIMIT
+                        ia, ib = _widen(ia, wa, w), _widen(ib, wb, w)
+                        out.i, out.s, out.m, out.wide = (ia + ib if e.op == "+" else ia - ib), s, ma + mb, w
                 return out
             if e.op == "*":
                 f = a.f * b.f
                 err = a.f.abs() * b.e + b.f.abs() * a.e + a.e * b.e + f.abs() * (2 * U)
                 out = _Num(f, err, dz=dz, amb=amb, d=d, lo0=a.lo0 and b.lo0)
                 if a.i is not None and b.i is not None and a.m * b.m < INT_LIMIT:
-                    out.i, out.s, out.m = a.i * b.i, a.s + b.s, a.m * b.m
+                    w = a.wide or b.wide or a.m * b.m > I64_LIMIT
+                    out.i, out.s, out.m = _widen(a.i, a.wide, w) * _widen(b.i, b.wide, w), a.s + b.s, a.m * b.m
+                    out.wide = w
                 return out
             # division: no exact fixed point; an exactly-zero divisor gives no amount, as in compute()
             zero = (b.f == 0) & (b.e == 0)
@@ -536,28 +563,37 @@ class Program:
         if all(x.i is not None for x in args):
             s = max(x.s for x in args)
             ups = [self._up(x, s) for x in args]
-            out.i, out.s, out.m = pick([u[0] for u in ups]), s, max(u[1] for u in ups)
+            w = any(u[2] for u in ups)
+            out.i, out.s, out.m = pick([_widen(u[0], u[2], w) for u in ups]), s, max(u[1] for u in ups)
+            out.wide = w
         return out
 
     def _cents(self, value: _Num, cap: _Num | None, floor: _Num | None) -> tuple[pl.Expr, pl.Expr | None]:
         """(fen as Int64 or null, ambiguous flag or None) for value capped and floored, never below zero."""
         bounds = [(b, pick) for b, pick in ((cap, pl.min_horizontal), (floor, pl.max_horizontal)) if b is not None]
         if value.i is not None and all(b.i is not None for b, _ in bounds):
-            # exact: Int128 fixed point, rounded half up to the fen like amounts.to_cents
-            i, s, lo0 = value.i, value.s, value.lo0
+            # exact: fixed point (Int64 or Int128 by the static bound), rounded half up to the fen like
+            # amounts.to_cents
+            x = value
+            amb = value.amb  # an input beyond ROW_BOUND
             for bound, pick in bounds:
-                t = max(s, bound.s)
-                a = i if s == t else i * pl.lit(10 ** (t - s), dtype=pl.Int128)
-                b = bound.i if bound.s == t else bound.i * pl.lit(10 ** (t - bound.s), dtype=pl.Int128)
-                i, s = pick(a, b), t
-                lo0 = (lo0 and bound.lo0) if pick is pl.min_horizontal else (lo0 or bound.lo0)
-            if not lo0:  # (Int128 max is a slow kernel: skipped when the value cannot be negative)
-                i = pl.max_horizontal(i, pl.lit(0, dtype=pl.Int128))
-            cents = to_fen(i, s)  # the same arithmetic on the expression
-            # tested on i, not on the fen: the division is then computed once, for the amount itself
+                amb = _or(amb, bound.amb)
+                t = max(x.s, bound.s)
+                (a, ma, wa), (b, mb, wb) = self._up(x, t), self._up(bound, t)
+                w = wa or wb
+                lo0 = (x.lo0 and bound.lo0) if pick is pl.min_horizontal else (x.lo0 or bound.lo0)
+                x = _Num(x.f, x.e, pick(_widen(a, wa, w), _widen(b, wb, w)), t, max(ma, mb), lo0=lo0, wide=w)
+            i, s, m, w = x.i, x.s, x.m, x.wide
+            if not x.lo0:  # (max is a slow kernel for Int128: skipped when the value cannot be negative)
+                i = pl.max_horizontal(i, pl.lit(0, dtype=_int(w)))
+            need = 2 * m + 10 ** (s - 2) if s >= 2 else m * 10 ** (2 - s)  # to_fen's largest intermediate
+            cents = to_fen(_widen(i, w, w or need > I64_LIMIT), s)  # the same arithmetic on the expression
             first = first_big(s)
-            big = i >= pl.lit(first, dtype=pl.Int128) if first < 2**127 else pl.lit(False)
-            return pl.when(big).then(None).otherwise(cents).cast(pl.Int64), big
+            if m < first:  # cannot exceed MOST_FEN
+                return cents.cast(pl.Int64), amb
+            # tested on i, not on the fen: the division is then computed once, for the amount itself
+            big = i >= pl.lit(first, dtype=_int(w)) if first < 2**127 else pl.lit(False)
+            return pl.when(big).then(None).otherwise(cents).cast(pl.Int64), _or(big, amb)
         # float path with the error bound (min/max are 1-Lipschitz: the bound is the larger one)
         f, e = value.f, value.e
         amb = value.amb

@@ -293,6 +293,32 @@ def test_half_fen_float_amounts_are_recomputed_exactly(rules):
     assert_agree(rows, dt.date(2020, 6, 1), rules)
 
 
+def test_amount_inputs_beyond_the_row_bound_are_recomputed_exactly(rules):
+    """Amounts run in 64-bit fixed point for inputs up to columnar.ROW_BOUND (1万亿元); a row with a larger
+    (still valid) input would overflow there: it is flagged and recomputed by compute_amount, and agrees,
+    while its neighbours stay on the fast path."""
+    from eligibility.batch import evaluate_chunk
+    from eligibility.columnar import ROW_BOUND
+
+    base = {"province": "河北省", "city": "石家庄市", "county": "长安区", "entity_type": "enterprise",
+            "industry": "catering", "employees": "50", "insured_employees": "40", "unemployment_claimants": "0",
+            "rents_state_owned_premises": "是"}
+    huge = f"{900 * ROW_BOUND + 0.125:.3f}"  # 900万亿元: within facts.MAX_ABS, beyond the row bound
+    rows = [{**base, "monthly_rent": huge, "employer_pension_monthly": huge, "employer_medical_monthly": "1234.57",
+             "unemployment_insurance_paid": huge},
+            {**base, "monthly_rent": "8000.5", "employer_pension_monthly": "4000.25",
+             "employer_medical_monthly": "1500", "unemployment_insurance_paid": "30000.01"}]
+    df = pl.DataFrame({k: pl.Series([r[k] for r in rows], dtype=pl.String) for k in rows[0]})
+    res = evaluate_chunk(df, dt.date(2020, 6, 1), rules)
+    assert res.exact_amounts > 0
+    assert assert_row_total(res.summary, 1) > 900 * ROW_BOUND  # the huge row's total is not a wrapped figure
+    assert_agree(rows, dt.date(2020, 6, 1), rules)
+
+
+def assert_row_total(summary: pl.DataFrame, row: int):
+    return summary.filter(pl.col("row") == row)["total_amount"].item()
+
+
 def test_rows_of_one_pattern_keep_their_own_amounts(rules):
     """Rows whose conditions all come out the same share one pattern (the conditions are evaluated once
     for it) but not their amounts: each row's refund, rent waiver and contributions are its own."""
