@@ -183,6 +183,7 @@ def every_place_its_program(monkeypatch):
     monkeypatch.setattr(batch_plan, "_TINY_ROWS", 0)
     monkeypatch.setattr(batch_plan, "MIN_CHUNK_ROWS", 1)
     monkeypatch.setattr(batch_plan, "SLICE_RULE_ROWS", 10 * 240)
+    monkeypatch.setattr(batch_plan, "SUMMARY_RULE_ROWS", 10 * 240)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -211,6 +212,7 @@ def test_every_rule_example_agrees(rules, monkeypatch, tiny, slice_rows):
     if slice_rows is not None:  # the whole catalogue 100 rows at a time, smaller programs more
         monkeypatch.setattr(batch_plan, "MIN_CHUNK_ROWS", 1)
         monkeypatch.setattr(batch_plan, "SLICE_RULE_ROWS", slice_rows * len(rules))
+        monkeypatch.setattr(batch_plan, "SUMMARY_RULE_ROWS", slice_rows * len(rules))
     assert_agree(rows, dt.date(2020, 6, 1), rules)
 
 
@@ -225,6 +227,7 @@ def test_one_place_in_slices_agrees(rules, monkeypatch):
     assert len(rows) > 150
     monkeypatch.setattr(batch_plan, "MIN_CHUNK_ROWS", 1)
     monkeypatch.setattr(batch_plan, "SLICE_RULE_ROWS", 50 * len(rules))
+    monkeypatch.setattr(batch_plan, "SUMMARY_RULE_ROWS", 50 * len(rules))
     assert len(batch_plan.place_programs(pl.DataFrame({"province": ["河北省", None], "city": ["石家庄市", None]}),
                                      rules, dt.date(2020, 6, 1))) == 1
     assert_agree(rows, dt.date(2020, 6, 1), rules)

@@ -23,6 +23,7 @@ from ..errors import CompanyValidationError
 from ..facts import FactDictionary, FactValueError
 from ..validity import as_date
 from .encode import ColumnPlan, encode_frame, row_values
+from . import plan as _plan
 from .plan import place_programs, program_for, select_rules, slices
 from .read import ERROR_SEP, READ_ERRORS
 
@@ -121,7 +122,8 @@ def evaluate_chunk(raw: pl.DataFrame, on: Any, rules=None, row_offset: int = 0, 
     have = set(frame.columns)
     masks = long or facts_to_collect
     for prog, whole in groups:
-        for pos in slices(whole, n, len(prog.plans)):
+        budget = _plan.SLICE_RULE_ROWS if long else _plan.SUMMARY_RULE_ROWS
+        for pos in slices(whole, n, len(prog.plans), budget):
             if pos is None:
                 sub = frame
             elif whole is None:  # a run of consecutive rows
