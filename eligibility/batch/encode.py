@@ -221,17 +221,23 @@ def _parse_text_columns(raw: pl.DataFrame, jobs: list[tuple[str, FactSpec]]) -> 
     a = a.lazy().with_columns(stage1).with_columns(stage2).with_columns(slow).collect(**PLAIN_COLLECT)
     uniq = a.select(pl.col(f"c{j}").filter(pl.col(f"slow{j}")).unique(maintain_order=True).implode()
                     .alias(f"u{j}") for j in range(len(jobs))).row(0)
-    codes, exprs = [], []
+    codes, exprs, parses = [], [], {}
     for j, (_, spec) in enumerate(jobs):
         if uniq[j]:
+            parses[j] = vals, errs, inex = _parse_values(uniq[j], spec)
+            if spec.type in ("enum", "text") and errs.count(None) == len(errs) and vals == uniq[j]:
+                continue  # every cell already reads as itself (an option's key, a clean place name): no codes
             codes.append(pl.when(pl.col(f"slow{j}")).then(pl.col(f"c{j}")).cast(pl.Enum(uniq[j])).to_physical()
                          .alias(f"code{j}"))
     a = a.with_columns(codes)
+    have_codes = {c.meta.output_name() for c in codes}
     for j, (_, spec) in enumerate(jobs):
         dtype = dtype_of(spec.type)
         values = uniq[j]
-        if values:
-            vals, errs, inex = _parse_values(values, spec)
+        if values and f"code{j}" not in have_codes:  # the cells themselves (null where not slow: empty)
+            value, error, inexact = pl.col(f"c{j}"), pl.lit(None, dtype=pl.String), pl.lit(False)
+        elif values:
+            vals, errs, inex = parses[j]
             code = pl.col(f"code{j}")
             value = pl.lit(pl.Series(vals, dtype=dtype)).gather(code)
             error = pl.lit(pl.Series(errs, dtype=pl.String)).gather(code)
