@@ -385,9 +385,10 @@ def _consistency(frame: pl.DataFrame, errors: pl.Series, facts: FactDictionary) 
         keys = frame.select(places).unique(maintain_order=True)
         bad = [bool(place_issues({k: v for k, v in rec.items() if v is not None}))
                for rec in keys.iter_rows(named=True)]
-        flagged = keys.with_columns(pl.Series("__bad", bad, dtype=pl.Boolean))
-        mask = mask | frame.select(places).join(flagged, on=places, how="left", nulls_equal=True,
-                                                maintain_order="left")["__bad"].fill_null(False)
+        if any(bad):  # (the rows of a bad place found by a join: none in a clean list)
+            flagged = keys.with_columns(pl.Series("__bad", bad, dtype=pl.Boolean))
+            mask = mask | frame.select(places).join(flagged, on=places, how="left", nulls_equal=True,
+                                                    maintain_order="left")["__bad"].fill_null(False)
     mask = mask & errors.is_null()
     rows = np.flatnonzero(mask.to_numpy())
     if len(rows) == 0:

@@ -97,12 +97,9 @@ def place_programs(frame: pl.DataFrame, rules, on: dt.date) -> list[tuple[Progra
     full = program_for(rules, on)
     if not cols or frame.height == 0 or len(full.plans) <= _SMALL_CATALOGUE:
         return [(full, None)]
-    place = frame.select(cols)
-    keys = place.unique(maintain_order=True)
+    keys, gid = group_rows(frame, cols)
     if keys.height == 1 and all(v is None for v in keys.row(0)):
         return [(full, None)]
-    gid = place.join(keys.with_row_index("__g"), on=cols, how="left", nulls_equal=True,
-                     maintain_order="left")["__g"].to_numpy()
     juris = _jurisdictions(rules)
     key_of: list[frozenset[int] | None] = []
     size: dict[frozenset[int] | None, int] = {}
@@ -126,6 +123,16 @@ def place_programs(frame: pl.DataFrame, rules, on: dt.date) -> list[tuple[Progra
     label = np.array([finals.index(host_of[k]) for k in key_of], dtype=np.int64)[gid]
     return [(full if key is None else program_for(rules, on, key), np.flatnonzero(label == j))
             for j, key in enumerate(finals)]
+
+
+def group_rows(frame: pl.DataFrame, cols: list[str]) -> tuple[pl.DataFrame, np.ndarray]:
+    """(the distinct values of `cols` in order of first appearance, each row's index among them): one
+    hashing pass (a unique() and a join back were two)."""
+    g = frame.select(cols).with_row_index("__i").group_by(cols, maintain_order=True).agg(pl.col("__i"))
+    lists = g["__i"]
+    gid = np.empty(frame.height, dtype=np.int64)
+    gid[lists.explode().to_numpy()] = np.repeat(np.arange(g.height, dtype=np.int64), lists.list.len().to_numpy())
+    return g.drop("__i"), gid
 
 
 def slices(pos: np.ndarray | None, n: int, n_rules: int, budget: int) -> Iterator[np.ndarray | None]:
