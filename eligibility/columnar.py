@@ -222,7 +222,8 @@ class Program:
         self.score_facts = self._score_facts()
         self._mask_exprs = self.mask_exprs()
         self._outs = self._out_exprs()
-        self._summary = self._summary_exprs()
+        self.plans_by_index = {p.index: p for p in self.plans}
+        self._summary: dict[frozenset[int] | None, list[list[pl.Expr]]] = {None: self._summary_exprs()}
         self._prune_num_levels()
         for f in sorted({r.fallback for r in RATIOS.values()}):  # facts_to_collect reads their null flags
             self._null(f)
@@ -908,26 +909,41 @@ class Program:
 
     # ------------------------------------------------------------------ summary
 
-    def counted(self) -> tuple[list[list[pl.Expr]], dict[int, pl.Expr], dict[int, pl.Expr]]:
+    def money_once(self) -> list[int]:
+        """The rules whose amounts the totals may count: money, one-off."""
+        return [p.index for p in self.plans if p.amount is not None and p.rule.spec.kind == "money"
+                and p.rule.spec.amount.per == "once"]
+
+    def paying(self, res: pl.DataFrame) -> frozenset[int]:
+        """Of money_once(), the rules eligible with an amount in some row of res (the others count
+        nowhere: the totals need not read them)."""
+        idx = [i for i in self.money_once() if f"s{i}" in res.columns]
+        if not idx or res.height == 0:
+            return frozenset()
+        hit = res.select(((pl.col(f"s{i}") == 1) & pl.col(f"a{i}").is_not_null()).any() for i in idx).row(0)
+        return frozenset(i for i, h in zip(idx, hit) if h)
+
+    def counted(self, live: frozenset[int] | None = None
+                ) -> tuple[list[list[pl.Expr]], dict[int, pl.Expr], dict[int, pl.Expr]]:
         """Which amounts are counted, as evaluate._count_once: money rules with a one-off amount that are
         eligible with an amount; within a counted-once group, those a paying member supersedes are out,
         then the largest amount, then exact before up_to, then the smaller id. Returns (stages, every,
         open_only): the stages make the flag columns (apply them in order with with_columns), every maps
         a rule index to its flag column, open_only the same among the rules in effect on the date (for
         total_in_effect). Staged, not inline: a group's members read each other's flags, and inline
-        expressions would repeat them (polars plans each copy)."""
-        money = [p for p in self.plans if p.amount is not None and p.rule.spec.kind == "money"
-                 and p.rule.spec.amount.per == "once"]
+        expressions would repeat them (polars plans each copy). live: only these rules can pay (see
+        paying()); the others are left out, as a rule that pays nowhere counts nowhere."""
+        money = [self.plans_by_index[i] for i in self.money_once() if live is None or i in live]
         pay = [((pl.col(f"s{p.index}") == 1) & pl.col(f"a{p.index}").is_not_null()).alias(f"__pay{p.index}")
                for p in money]
-        stages: list[list[pl.Expr]] = [pay, [], []]
+        stages: list[list[pl.Expr]] = [pay, [], [], [], []]
         by_id = {p.rule.id: p.index for p in self.plans}
         superseders = self.rules.superseded_by
 
         def chosen(tag: str, members_of: set[int]) -> dict[int, pl.Expr]:
             paying = {i: pl.col(f"__pay{i}") for i in members_of}
             out = dict(paying)
-            for group in self.groups:
+            for g, group in enumerate(self.groups):
                 members = [by_id[i] for i in group if by_id.get(i) in paying]
                 cand = {}
                 for i in members:
@@ -938,35 +954,41 @@ class Program:
                         cand[i] = pl.col(f"__cand{tag}{i}")
                     else:
                         cand[i] = paying[i]
-                for i in members:
-                    beaten = []
-                    for j in members:
-                        if j == i:
-                            continue
-                        aj, ai = pl.col(f"a{j}"), pl.col(f"a{i}")
-                        sj, si = self.rules.rules[j].spec, self.rules.rules[i].spec
-                        before = tie_key(sj.amount.kind, sj.id) < tie_key(si.amount.kind, si.id)
-                        first = (aj > ai) | ((aj == ai) & pl.lit(before))
-                        beaten.append(cand[j] & first)
-                    if beaten:
-                        stages[2].append((cand[i] & ~pl.any_horizontal(beaten)).alias(f"__k{tag}{i}"))
-                        out[i] = pl.col(f"__k{tag}{i}")
-                    else:
-                        out[i] = cand[i]
+                if len(members) < 2:
+                    out.update(cand)
+                    continue
+                # the candidate with the largest amount, ties to the first in tie_key order: the largest
+                # amount once, then each candidate that has it, then the first of those (not every pair)
+                best = f"__best{tag}{g}"
+                stages[2].append(pl.max_horizontal([pl.when(cand[i]).then(pl.col(f"a{i}")) for i in members])
+                                 .alias(best))
+                stages[3] += [(cand[i] & (pl.col(f"a{i}") == pl.col(best))).alias(f"__eq{tag}{i}") for i in members]
+                order = sorted(members, key=lambda i: tie_key(self.rules.rules[i].spec.amount.kind,
+                                                              self.rules.rules[i].spec.id))
+                for k, i in enumerate(order):
+                    eq = pl.col(f"__eq{tag}{i}")
+                    earlier = [pl.col(f"__eq{tag}{j}") for j in order[:k]]
+                    stages[4].append((eq & ~pl.any_horizontal(earlier) if earlier else eq).alias(f"__k{tag}{i}"))
+                    out[i] = pl.col(f"__k{tag}{i}")
             return out
 
         every = chosen("", {p.index for p in money})
         open_only = chosen("o", {p.index for p in money if p.in_effect})
         return [st for st in stages if st], every, open_only
 
-    def summary_exprs(self) -> list[list[pl.Expr]]:
-        """The totals as stages (apply in order with with_columns; built once per program); the counts
-        are status_summary()'s."""
-        return self._summary
+    def summary_exprs(self, live: frozenset[int] | None = None) -> list[list[pl.Expr]]:
+        """The totals as stages (apply in order with with_columns; built once per program and set of
+        paying rules); the counts are status_summary()'s."""
+        got = self._summary.get(live)
+        if got is None:
+            if len(self._summary) > 64:  # a list whose chunks pay in ever new combinations
+                self._summary = {None: self._summary[None]}
+            got = self._summary[live] = self._summary_exprs(live)
+        return got
 
-    def _summary_exprs(self) -> list[list[pl.Expr]]:
+    def _summary_exprs(self, live: frozenset[int] | None = None) -> list[list[pl.Expr]]:
         zero = pl.lit(0, dtype=pl.Int64)
-        stages, every, open_only = self.counted()
+        stages, every, open_only = self.counted(live)
 
         def total(counted: dict[int, pl.Expr], exact: bool) -> pl.Expr:
             parts = [pl.when(c).then(pl.col(f"a{i}")).otherwise(zero) for i, c in counted.items()

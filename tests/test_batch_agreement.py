@@ -322,6 +322,25 @@ def assert_row_total(summary: pl.DataFrame, row: int):
     return summary.filter(pl.col("row") == row)["total_amount"].item()
 
 
+def test_counted_once_groups_agree(rules):
+    """Measures that restate the same money are counted once, the largest amount first and equal amounts
+    by the tie order (test_overlaps works them out by hand for evaluate()): the batch counts the same
+    rule of each group, also when only some rules of the catalogue pay in a chunk (Program.paying)."""
+    from test_overlaps import CATERING_SME
+
+    refund = {**CATERING_SME, "insured_employees": "40", "unemployment_claimants": "2",
+              "unemployment_insurance_paid": "24000", "no_or_few_layoffs": "是",
+              "meets_job_retention_refund_conditions": "是"}
+    training = {"province": "河北省", "city": "石家庄市", "county": "长安区", "entity_type": "enterprise",
+                "organises_online_vocational_training": "是", "employees_in_skills_training": "30",
+                "vocational_training_subsidy_per_person": "600"}
+    rows = [{k: v if isinstance(v, str) else _text(v) for k, v in r.items()}
+            for r in (refund, CATERING_SME, training, {**refund, "unemployment_insurance_paid": "0.01"})]
+    for on in (dt.date(2020, 3, 1), dt.date(2020, 6, 1)):
+        assert_agree(rows, on, rules)
+        assert_agree(rows[2:3], on, rules)  # a chunk where only the training subsidies pay
+
+
 def test_rows_of_one_pattern_keep_their_own_amounts(rules):
     """Rows whose conditions all come out the same share one pattern (the conditions are evaluated once
     for it) but not their amounts: each row's refund, rent waiver and contributions are its own."""

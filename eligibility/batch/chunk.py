@@ -144,7 +144,7 @@ def evaluate_chunk(raw: pl.DataFrame, on: Any, rules=None, row_offset: int = 0, 
                 exact_amounts += k
                 overflow += [p if pos is None else int(pos[p]) for p in over]
             summ = rows.lazy()
-            for stage in prog.summary_exprs():  # with_columns: constants (no rules) fill every row
+            for stage in prog.summary_exprs(prog.paying(rows)):  # with_columns: constants fill every row
                 summ = summ.with_columns(stage)
             summ = summ.select("__total", "__total_open", "__total_up_to").collect(**PLAIN_COLLECT)
             counts = [*prog.status_summary(res), *([prog.facts_to_collect(res)] if facts_to_collect else [])]
