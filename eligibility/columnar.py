@@ -960,8 +960,9 @@ class Program:
                 # the candidate with the largest amount, ties to the first in tie_key order: the largest
                 # amount once, then each candidate that has it, then the first of those (not every pair)
                 best = f"__best{tag}{g}"
-                stages[2].append(pl.max_horizontal([pl.when(cand[i]).then(pl.col(f"a{i}")) for i in members])
-                                 .alias(best))
+                none = pl.lit(-1, dtype=pl.Int64)  # below every amount; no nulls: polars' max is slow with them
+                stages[2].append(pl.max_horizontal([pl.when(cand[i]).then(pl.col(f"a{i}")).otherwise(none)
+                                                    for i in members]).alias(best))
                 stages[3] += [(cand[i] & (pl.col(f"a{i}") == pl.col(best))).alias(f"__eq{tag}{i}") for i in members]
                 order = sorted(members, key=lambda i: tie_key(self.rules.rules[i].spec.amount.kind,
                                                               self.rules.rules[i].spec.id))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Iterable
 
 import numpy as np
@@ -29,6 +30,12 @@ from .read import ERROR_SEP, READ_ERRORS
 
 OVERFLOW_MESSAGE = "金额: 数值过大，无法计算 / amount: the figures are too large to compute"
 AMOUNT = pl.Decimal(38, 2)
+FEN = Decimal("0.01")
+
+
+def yuan(fen: pl.Expr) -> pl.Expr:
+    """Int64 fen as exact Decimal yuan (× 0.01: exact, and half the time of a Decimal division)."""
+    return (fen.cast(pl.Decimal(38, 0)) * pl.lit(FEN, dtype=AMOUNT)).cast(AMOUNT)
 
 
 @dataclass
@@ -195,7 +202,7 @@ def _inputs(raw: pl.DataFrame, plan: ColumnPlan) -> pl.DataFrame:
 
 def _finish_summary(summary: pl.DataFrame, ok: pl.Series, meta: dict[str, str]) -> pl.DataFrame:
     okc = pl.lit(ok)
-    cents = lambda c: (pl.col(c).cast(AMOUNT) / pl.lit(100).cast(pl.Decimal(38, 0))).cast(AMOUNT)  # noqa: E731
+    cents = lambda c: yuan(pl.col(c))  # noqa: E731
     return summary.with_columns(
         pl.when(okc).then(pl.col("n_eligible")).cast(pl.Int32).alias("n_eligible"),
         pl.when(okc).then(pl.col("n_undetermined")).cast(pl.Int32).alias("n_undetermined"),
@@ -371,7 +378,7 @@ def _assemble_long(hits: pl.DataFrame, rules, summary: pl.DataFrame, meta: dict[
         "missing": got["missing"],
         "amount_missing": got["amount_missing"],
     })], how="horizontal").with_columns(
-        (pl.col("amount").cast(AMOUNT) / pl.lit(100).cast(pl.Decimal(38, 0))).cast(AMOUNT).alias("amount"),
+        yuan(pl.col("amount")).alias("amount"),
     )
 
 
