@@ -192,7 +192,8 @@ def _parse_text_columns(raw: pl.DataFrame, jobs: list[tuple[str, FactSpec]]) -> 
     """parse_column for many text columns in a few polars queries (polars spreads the columns over the
     cores and releases the GIL): plain numbers by polars' number parser (_plain_number), then by
     patterns in the columns where that left cells; every other cell by FactSpec.parse, once per
-    distinct value, mapped back through an Enum code. Every value read more than once is a column of
+    distinct value, mapped back through an Enum code (not needed when every distinct cell of an option or
+    text column reads as itself). Every value read more than once is a column of
     an earlier stage: collected without optimisation, polars does not share repeated sub-expressions."""
     numeric = [j for j, (_, spec) in enumerate(jobs) if spec.type in NUMERIC_TYPES]
     a = raw.lazy().select(pl.col(h).alias(f"c{j}") for j, (h, _) in enumerate(jobs))  # no name clashes
