@@ -304,10 +304,13 @@ _FIELD = st.one_of(
 
 @settings(max_examples=200, deadline=None)
 @given(records=st.lists(st.lists(_FIELD, min_size=1, max_size=6), min_size=1, max_size=12),
-       sep=st.sampled_from([",", ";"]), block=st.sampled_from([5, 13, 1 << 20]), final_newline=st.booleans())
-def test_record_scan_counts_fields_as_the_csv_module_does(records, sep, block, final_newline):
+       sep=st.sampled_from([",", ";"]), block=st.sampled_from([5, 13, 1 << 20]), final_newline=st.booleans(),
+       probe=st.sampled_from([2, 3, 1 << 16]))
+def test_record_scan_counts_fields_as_the_csv_module_does(records, sep, block, final_newline, probe):
     """The byte-level scan that splits a CSV into blocks of whole records and counts each record's
-    fields (for ragged-row errors) agrees with Python's csv module, whatever the block size."""
+    fields (for ragged-row errors) agrees with Python's csv module, whatever the block size, and
+    whether or not a block's last newline falls within the probe that ends it at a record (a probe
+    without one: the block is read whole and its tail carried to the next)."""
     import csv
     import io
 
@@ -320,6 +323,7 @@ def test_record_scan_counts_fields_as_the_csv_module_does(records, sep, block, f
     got = []
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(read, "BLOCK_BYTES", block)
+        mp.setattr(read, "_PROBE_BYTES", probe)
         for part, starts, ends, counts in read.scan_records(io.BytesIO(text.encode("utf-8")), sep, "x"):
             got += [(part[s:e].decode("utf-8"), int(c)) for s, e, c in zip(starts, ends, counts)]
     want = [len(rec) if rec else 1 for rec in csv.reader(io.StringIO(text, newline=""), delimiter=sep)]
@@ -329,8 +333,8 @@ def test_record_scan_counts_fields_as_the_csv_module_does(records, sep, block, f
 
 @settings(max_examples=200, deadline=None)
 @given(records=st.lists(st.lists(_FIELD, min_size=1, max_size=4), min_size=1, max_size=12),
-       width=st.integers(1, 4), block=st.sampled_from([5, 13, 1 << 20]))
-def test_record_scan_leaves_counts_out_only_when_a_strict_read_would_see_every_odd_row(records, width, block):
+       width=st.integers(1, 4), block=st.sampled_from([5, 13, 1 << 20]), probe=st.sampled_from([2, 3, 1 << 16]))
+def test_record_scan_leaves_counts_out_only_when_a_strict_read_would_see_every_odd_row(records, width, block, probe):
     """Told the header's width, the scan skips counting per record in a block without quotes whose
     separators add up to `width` fields a record (None): then each record has exactly `width` fields,
     or one has more (which polars' strict read refuses, and the counts are made after all)."""
@@ -344,6 +348,7 @@ def test_record_scan_leaves_counts_out_only_when_a_strict_read_would_see_every_o
     got, pos = [], 0
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(read, "BLOCK_BYTES", block)
+        mp.setattr(read, "_PROBE_BYTES", probe)
         for part, starts, _, counts in read.scan_records(io.BytesIO(text.encode("utf-8")), ",", "x", width):
             mine = want[pos:pos + len(starts)]
             pos += len(starts)

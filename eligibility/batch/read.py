@@ -469,10 +469,13 @@ def scan_records(f, sep: str, name: str, n_fields: int | None = None
     sep_b = ord(sep)
     carry = b""
     eof = False
+    scratch = np.empty(0, dtype=np.bool_)
     while not eof:
-        block = f.read(BLOCK_BYTES)
+        block = _whole_records(f, BLOCK_BYTES) if not carry else None
+        if block is None:
+            block = f.read(BLOCK_BYTES)
         eof = not block
-        buf = carry + block
+        buf = carry + block if carry else block
         if not buf:
             break
         a = np.frombuffer(buf, dtype=np.uint8)
@@ -481,8 +484,10 @@ def scan_records(f, sep: str, name: str, n_fields: int | None = None
             # no quote (the common case), whole records up to the last newline: when the separators add up
             # to n_fields a record, the record bounds are left to be found if asked (Block)
             whole = a[:cut]
-            n_records = int(np.count_nonzero(whole == 10))
-            if np.count_nonzero(whole == sep_b) == (n_fields - 1) * n_records:
+            if len(scratch) < cut:
+                scratch = np.empty(cut, dtype=np.bool_)
+            n_records = _count_byte(whole, 10, scratch)
+            if _count_byte(whole, sep_b, scratch) == (n_fields - 1) * n_records:
                 part, carry = buf[:cut], buf[cut:]
                 yield Block(part, None, None, None, n_records)
                 continue
@@ -549,6 +554,33 @@ def scan_records(f, sep: str, name: str, n_fields: int | None = None
             owner = np.searchsorted(end_at, opening)
             counts -= np.bincount(owner, weights=inside, minlength=len(end_at))[:len(end_at)].astype(np.int64)
         yield part, starts, rec_end, counts
+
+
+_PROBE_BYTES = 1 << 16
+
+
+def _whole_records(f, size: int) -> bytes | None:
+    """Up to `size` bytes of a plain or in-memory file, ending after the last newline among them (or at the
+    end of the file), read in one piece: no carried tail to join to the next block, no slice to copy
+    (two copies of every block fewer). None when it cannot tell (another kind of stream, no newline in
+    the block's last 64 KiB): the caller reads `size` bytes and carries the tail."""
+    if type(f) not in (io.BufferedReader, io.BytesIO):
+        return None
+    pos, span = f.tell(), min(size, _PROBE_BYTES)
+    f.seek(pos + size - span)
+    probe = f.read(span)
+    f.seek(pos)
+    if len(probe) < span:  # the file ends within this block: all of it
+        return f.read(size)
+    k = probe.rfind(b"\n")
+    return f.read(size - span + k + 1) if k >= 0 else None
+
+
+def _count_byte(a: np.ndarray, byte: int, scratch: np.ndarray) -> int:
+    """How many bytes of `a` equal `byte`, comparing into a reused buffer (no fresh 16 MB to fault in)."""
+    eq = scratch[:len(a)]
+    np.equal(a, byte, out=eq)
+    return int(np.count_nonzero(eq))
 
 
 def _final_ends(ends: np.ndarray, buf: bytes, eof: bool, too_long: str) -> np.ndarray | None:
