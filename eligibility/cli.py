@@ -9,13 +9,9 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-# Before numpy and polars load (they read these once, at start-up); a value the user set is kept.
-# OpenBLAS starts a spinning thread per core although the command does no linear algebra: ~0.1-0.3 s
-# of CPU taken from a batch's two cores. polars' jemalloc makes 4 arenas per core; threads that allocate
-# at once then spread each chunk's buffers over more of them: two arenas, ~5 % less CPU (fewer fresh
-# pages to fault in) and a lower peak RSS (bench/anchor.py).
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("_RJEM_MALLOC_CONF", "narenas:2")
+from .process import process_defaults, two_malloc_arenas
+
+process_defaults()  # before numpy and polars load (also for `python -m eligibility.cli`)
 
 import typer  # noqa: E402
 
@@ -300,7 +296,7 @@ def batch(
     """批量评估企业名单 / Evaluate a company list: one output row per input row."""
     import gc
 
-    _two_malloc_arenas()
+    two_malloc_arenas()
     gc.disable()  # importing polars and building the rule models allocate ~0.1 s of collections' worth of
     from .batch import run_batch  # objects that all live on; enabled again once the rules are loaded
 
@@ -340,18 +336,6 @@ def batch(
         typer.echo(line)
     global _QUICK_EXIT
     _QUICK_EXIT = engine != "dask"  # every file is closed; a dask cluster's processes need the clean exit
-
-
-def _two_malloc_arenas() -> None:
-    """glibc gives threads that allocate at once heap arenas of their own (up to 8 per core): the batch's
-    reader and workers then hold 10-20 % more memory, more the longer the file. Two arenas (before any
-    thread starts): flat peak memory, the same speed. Elsewhere than glibc this does nothing."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX
-    except (OSError, AttributeError):
-        pass
 
 
 _QUICK_EXIT = False  # the batch command set it: main() ends the process without the interpreter's teardown

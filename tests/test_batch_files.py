@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -368,3 +369,92 @@ def test_a_quote_free_file_with_a_long_and_a_short_row_flags_both(tmp_path):
     out = evaluate_frame(read_table(src), on="2020-06-01")
     errors = out["errors"].to_list()
     assert errors[0] and "3" in errors[0] and errors[1] and "1" in errors[1] and errors[2] is None
+
+
+# ---------------------------------------------------------------- the console command's early read
+
+
+def test_batch_read_args_guess_only_a_plain_local_read():
+    from eligibility.entry import batch_read_args
+
+    assert batch_read_args(["in.csv", "-o", "out.parquet", "--on", "2020-06-01"]) == ("in.csv", None, False)
+    assert batch_read_args(["--rules=r", "in.csv", "--long", "--chunk-rows", "500", "-o", "x.csv"]) == \
+        ("in.csv", 500, True)
+    assert batch_read_args(["in.csv", "--engine", "polars", "--only", "sjz.*", "--no-facts-to-collect"]) == \
+        ("in.csv", None, False)
+    for args in (["in.csv", "--engine", "dask"], ["in.csv", "--engine=single"], ["--help"], ["a.csv", "b.csv"],
+                 ["in.csv", "--chunk-rows", "many"], ["in.csv", "-o"], ["in.csv", "--new-option"], [],
+                 ["in.csv", "--long=yes"]):
+        assert batch_read_args(args) is None, args
+
+
+def test_batch_read_args_know_every_option_of_the_batch_command():
+    """The guess's option lists are the command's: an option added to `batch` and not here would make
+    the guess take its value for the file name (a wasted early read, never a wrong one)."""
+    from typer.main import get_command
+
+    from eligibility.entry import BATCH_FLAGS, BATCH_VALUE_OPTIONS
+
+    cmd = get_command(app).commands["batch"]
+    flags, values = set(), set()
+    for p in cmd.params:
+        if p.param_type_name == "option":
+            (flags if p.is_flag else values).update(p.opts + p.secondary_opts)
+    flags.discard("--help")
+    assert values == BATCH_VALUE_OPTIONS and flags == BATCH_FLAGS
+
+
+def test_run_batch_takes_over_the_early_read_of_its_own_file_only(tmp_path, monkeypatch):
+    from eligibility.batch import run
+
+    opened = []
+    real_open = run.open_table
+    monkeypatch.setattr(run, "open_table", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_text("企业名称,员工人数\n" + "".join(f"甲{i},{i}\n" for i in range(7)), "utf-8")
+    b.write_text("企业名称,员工人数\n乙,5\n", "utf-8")
+    want = run_batch(a, tmp_path / "plain.csv", on=ON, chunk_rows=3)
+    opened.clear()
+
+    run.read_early(str(a), 3)
+    got = run_batch(a, tmp_path / "early.csv", on=ON, chunk_rows=3)
+    assert len(opened) == 1 and not run._EARLY  # opened once, early; taken over
+    assert (tmp_path / "early.csv").read_bytes() == (tmp_path / "plain.csv").read_bytes()
+    assert got.rows_read == want.rows_read == 7 and got.warnings == want.warnings
+
+    opened.clear()
+    run.read_early(str(a), 3)
+    other = run_batch(b, tmp_path / "b_out.csv", on=ON, chunk_rows=3)  # another file: the early read is closed
+    assert opened == [str(a), b] and other.rows_read == 1 and not run._EARLY
+    assert "乙" in (tmp_path / "b_out.csv").read_text("utf-8-sig")
+
+    opened.clear()
+    run.read_early(str(a), 3)
+    run_batch(a, tmp_path / "chunks.csv", on=ON, chunk_rows=4)  # another chunk size: read again
+    assert len(opened) == 2 and (tmp_path / "chunks.csv").read_bytes() == (tmp_path / "plain.csv").read_bytes()
+
+
+def test_an_early_read_of_a_missing_file_leaves_the_error_to_the_command(tmp_path):
+    from eligibility.batch import run
+
+    run.read_early(str(tmp_path / "missing.csv"))
+    assert not run._EARLY
+    with pytest.raises(BatchInputError):
+        run_batch(tmp_path / "missing.csv", tmp_path / "out.csv", on=ON)
+
+
+def test_the_console_command_reads_early_and_writes_what_run_batch_writes(tmp_path):
+    """The installed `eligibility` command (entry.main, with its early read) against run_batch."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "in.csv"
+    src.write_text("企业名称,所在省份,所在城市,员工人数,营业收入\n" +
+                   "".join(f"企业{i},河北省,石家庄市,{i * 7},{i * 100000}\n" for i in range(40)), "utf-8")
+    run_batch(src, tmp_path / "lib.csv", on=ON, chunk_rows=16)
+    exe = Path(sys.executable).with_name("eligibility")
+    done = subprocess.run([str(exe), "batch", str(src), "--chunk-rows", "16", "--on", ON, "-o",
+                           str(tmp_path / "cmd.csv")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "cmd.csv").read_bytes() == (tmp_path / "lib.csv").read_bytes()
+    assert "40" in done.stdout

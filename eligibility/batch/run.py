@@ -151,23 +151,23 @@ def run_batch(input: Source, output: str | os.PathLike, on: Any = None, long: bo
         raise BatchInputError("--chunk-rows must be at least 1")
     t0 = time.perf_counter()
     on = as_date(on)
-    if isinstance(input, (bytes, bytearray, memoryview)):
-        src = open_table(input, "input")
-    else:
-        _not_the_input(input, output)
-        src = open_table(input)
-    out_path = Path(output)
-    writer = Writer(out_path, {}, "details" if long else "results")
-    first_columns: list[list[str]] = []
-
-    def watched(chunks: Iterable[pl.DataFrame]) -> Iterator[pl.DataFrame]:
-        for c in chunks:
-            if not first_columns:
-                first_columns.append(list(c.columns))
-            yield c
-
+    early = _take_early(input, chunk_rows if engine != "dask" else None)
+    try:
+        if isinstance(input, (bytes, bytearray, memoryview)):
+            src = open_table(input, "input")
+        else:
+            _not_the_input(input, output)
+            src = early.src if early else open_table(input)
+        out_path = Path(output)
+        writer = Writer(out_path, {}, "details" if long else "results")
+    except BaseException:
+        if early:
+            early.reader.close()
+        raise
+    first_columns: list[list[str]] = early.first_columns if early else []
     # the first chunk is read while the rules load (rules may be a loader: the CLI's, which builds the models)
-    reader = _Prefetch(watched(src.chunks(chunk_rows))) if engine != "dask" else None
+    reader = early.reader if early else \
+        _Prefetch(_watched(src.chunks(chunk_rows), first_columns)) if engine != "dask" else None
     try:
         from .chunk import provenance  # the engine's modules load while the first chunk is read
         from .encode import ColumnPlan
@@ -199,7 +199,8 @@ def run_batch(input: Source, output: str | os.PathLike, on: Any = None, long: bo
         if engine == "dask":
             from .dask import evaluate_chunks
 
-            results = evaluate_chunks(watched(src.chunks(chunk_rows)), on, rules, long=long, scheduler=scheduler,
+            results = evaluate_chunks(_watched(src.chunks(chunk_rows), first_columns), on, rules, long=long,
+                                      scheduler=scheduler,
                                       workers=workers, facts_to_collect=facts_to_collect)
         else:
             results = _local_results(reader, on, rules, long, engine, facts_to_collect)
@@ -218,6 +219,64 @@ def run_batch(input: Source, output: str | os.PathLike, on: Any = None, long: bo
         stats.warnings.append("文件只有表头，没有数据行 / the file has a header but no data rows")
     stats.seconds = time.perf_counter() - t0
     return stats
+
+
+def _watched(chunks: Iterable[pl.DataFrame], first_columns: list[list[str]]) -> Iterator[pl.DataFrame]:
+    """The chunks, noting the first one's columns (for the warnings about missing columns)."""
+    for c in chunks:
+        if not first_columns:
+            first_columns.append(list(c.columns))
+        yield c
+
+
+@dataclass
+class _Early:
+    key: tuple
+    src: TableSource
+    reader: "_Prefetch"
+    first_columns: list[list[str]]
+
+
+_EARLY: list[_Early] = []  # the console command's read started before its command line was parsed
+
+
+def _file_key(path: Any, chunk_rows: int) -> tuple:
+    st = os.stat(path)
+    return os.path.realpath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, chunk_rows
+
+
+def read_early(path: str, chunk_rows: int | None = None, long: bool = False) -> None:
+    """Start reading the file `eligibility batch` was given before typer and the engine load (entry.main):
+    run_batch takes the read over when asked for the same file (the same inode, size and time) with the
+    same chunk size, and closes it otherwise. Nothing is raised here: a file that cannot be read is
+    reported by run_batch as usual."""
+    try:
+        rows = chunk_rows_for(chunk_rows, long)
+        if rows < 1:
+            return
+        key = _file_key(path, rows)
+        src = open_table(path)
+        first_columns: list[list[str]] = []
+        reader = _Prefetch(_watched(src.chunks(rows), first_columns))
+    except Exception:  # noqa: BLE001 - run_batch opens it again and says what is wrong
+        return
+    _EARLY[:] = [_Early(key, src, reader, first_columns)]
+
+
+def _take_early(input: Any, chunk_rows: int | None) -> _Early | None:
+    """The early read if it is of this input and chunk size (else it is closed): at most once."""
+    if not _EARLY:
+        return None
+    early = _EARLY.pop()
+    try:
+        same = chunk_rows is not None and not isinstance(input, (bytes, bytearray, memoryview)) and \
+            _file_key(input, chunk_rows) == early.key
+    except (OSError, TypeError, ValueError):
+        same = False
+    if not same:
+        early.reader.close()
+        return None
+    return early
 
 
 def _not_the_input(input: Any, output: Any) -> None:
