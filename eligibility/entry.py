@@ -21,8 +21,9 @@ BATCH_FLAGS = frozenset({"--long", "--facts-to-collect", "--no-facts-to-collect"
 
 def batch_read_args(args: list[str]) -> tuple[str, int | None, bool] | None:
     """(input file, --chunk-rows, --long) when `args` (after `batch`) plainly ask the local engine to read
-    one file; None for anything else (an unknown option, --help, another engine, two file names)."""
-    path, chunk_rows, long = None, None, False
+    one file into an output; None for anything else (an unknown option, --help, another engine, two file
+    names, no output: typer would refuse the command at once, so nothing is read for it)."""
+    path, chunk_rows, long, output = None, None, False, False
     i = 0
     while i < len(args):
         arg = args[i]
@@ -34,6 +35,7 @@ def batch_read_args(args: list[str]) -> tuple[str, int | None, bool] | None:
                     if i == len(args):
                         return None
                     value = args[i]
+                output = output or name in ("-o", "--output")
                 if name == "--engine" and value != "polars":
                     return None
                 if name == "--chunk-rows":
@@ -50,7 +52,7 @@ def batch_read_args(args: list[str]) -> tuple[str, int | None, bool] | None:
         else:
             return None
         i += 1
-    return (path, chunk_rows, long) if path else None
+    return (path, chunk_rows, long) if path and output else None
 
 
 def main() -> None:

@@ -380,11 +380,12 @@ def test_batch_read_args_guess_only_a_plain_local_read():
     assert batch_read_args(["in.csv", "-o", "out.parquet", "--on", "2020-06-01"]) == ("in.csv", None, False)
     assert batch_read_args(["--rules=r", "in.csv", "--long", "--chunk-rows", "500", "-o", "x.csv"]) == \
         ("in.csv", 500, True)
-    assert batch_read_args(["in.csv", "--engine", "polars", "--only", "sjz.*", "--no-facts-to-collect"]) == \
-        ("in.csv", None, False)
-    for args in (["in.csv", "--engine", "dask"], ["in.csv", "--engine=single"], ["--help"], ["a.csv", "b.csv"],
-                 ["in.csv", "--chunk-rows", "many"], ["in.csv", "-o"], ["in.csv", "--new-option"], [],
-                 ["in.csv", "--long=yes"]):
+    assert batch_read_args(["in.csv", "--engine", "polars", "--only", "sjz.*", "--no-facts-to-collect",
+                            "--output=o.csv"]) == ("in.csv", None, False)
+    for args in (["in.csv", "-o", "o.csv", "--engine", "dask"], ["in.csv", "-o", "o.csv", "--engine=single"],
+                 ["--help"], ["a.csv", "b.csv", "-o", "o.csv"], ["in.csv", "-o", "o.csv", "--chunk-rows", "many"],
+                 ["in.csv", "-o"], ["in.csv", "-o", "o.csv", "--new-option"], [], ["in.csv", "--long=yes", "-o", "x"],
+                 ["in.csv", "--on", "2020-06-01"]):  # the last: no output, typer refuses it
         assert batch_read_args(args) is None, args
 
 
@@ -438,6 +439,9 @@ def test_an_early_read_of_a_missing_file_leaves_the_error_to_the_command(tmp_pat
     from eligibility.batch import run
 
     run.read_early(str(tmp_path / "missing.csv"))
+    assert not run._EARLY
+    (tmp_path / "book.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
+    run.read_early(str(tmp_path / "book.xlsx"))  # workbooks are never read early
     assert not run._EARLY
     with pytest.raises(BatchInputError):
         run_batch(tmp_path / "missing.csv", tmp_path / "out.csv", on=ON)

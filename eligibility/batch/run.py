@@ -250,6 +250,8 @@ def read_early(path: str, chunk_rows: int | None = None, long: bool = False) -> 
     run_batch takes the read over when asked for the same file (the same inode, size and time) with the
     same chunk size, and closes it otherwise. Nothing is raised here: a file that cannot be read is
     reported by run_batch as usual."""
+    if Path(path).suffix.lower() in (".xlsx", ".xlsm", ".xls"):
+        return  # a workbook is checked whole before its first row: nothing to overlap, and a slow refusal
     try:
         rows = chunk_rows_for(chunk_rows, long)
         if rows < 1:
