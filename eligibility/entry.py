@@ -13,7 +13,7 @@ import sys
 
 from .process import process_defaults, two_malloc_arenas
 
-# `batch` options that take a value, and its flags (tests/test_cli.py checks both against the command's)
+# `batch` options that take a value, and its flags (tests/test_batch_files.py checks both against typer's)
 BATCH_VALUE_OPTIONS = frozenset({"-o", "--output", "--on", "--engine", "--scheduler", "--workers", "--chunk-rows",
                                  "--only", "--rules"})
 BATCH_FLAGS = frozenset({"--long", "--facts-to-collect", "--no-facts-to-collect"})

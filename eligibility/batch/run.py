@@ -166,8 +166,12 @@ def run_batch(input: Source, output: str | os.PathLike, on: Any = None, long: bo
         raise
     first_columns: list[list[str]] = early.first_columns if early else []
     # the first chunk is read while the rules load (rules may be a loader: the CLI's, which builds the models)
-    reader = early.reader if early else \
-        _Prefetch(_watched(src.chunks(chunk_rows), first_columns)) if engine != "dask" else None
+    if early:
+        reader = early.reader
+    elif engine != "dask":
+        reader = _Prefetch(_watched(src.chunks(chunk_rows), first_columns))
+    else:
+        reader = None
     try:
         from .chunk import provenance  # the engine's modules load while the first chunk is read
         from .encode import ColumnPlan
