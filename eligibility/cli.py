@@ -304,6 +304,7 @@ def batch(
         try:
             return _load(rules_dir)
         finally:
+            gc.freeze()  # what is loaded by now lives to the end: later collections need not walk it
             gc.enable()
 
     when = _date(on)

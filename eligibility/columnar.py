@@ -427,8 +427,8 @@ class Program:
                 + pl.when(~is_f(sme) & ~is_f(medium)).then(2).otherwise(0)
                 + pl.when(~is_f(sme) & ~is_t(medium) & ~is_t(micro)).then(4).otherwise(0)
                 + pl.when(~is_f(sme) & ~is_t(medium) & ~is_f(micro)).then(8).otherwise(0))
-        derived = pl.when(sector_col.is_not_null()).then(bits).otherwise(None).cast(pl.UInt8)
-        derived = pl.when(derived == ALL_SIZES).then(None).otherwise(derived)
+        # every size possible says nothing: unknown (replace(), not when(== 15): the mask is then built once)
+        derived = pl.when(sector_col.is_not_null()).then(bits).otherwise(None).cast(pl.UInt8).replace(ALL_SIZES, None)
         declared = pl.col("size").replace_strict(list(SIZE_BITS), list(SIZE_BITS.values()), default=None,
                                                  return_dtype=pl.UInt8)
         return pl.when(pl.col("size").is_not_null()).then(declared).otherwise(derived).alias(SIZE_COL)

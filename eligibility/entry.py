@@ -58,6 +58,10 @@ def batch_read_args(args: list[str]) -> tuple[str, int | None, bool] | None:
 def main() -> None:
     process_defaults()
     if sys.argv[1:2] == ["batch"]:
+        import gc
+
+        gc.disable()  # until the rules are loaded (cli.batch): the imports' objects all live on, and the
+        # ~0.05 s of collections over them would fall in the start-up, where one core does everything
         guess = batch_read_args(sys.argv[2:])
         if guess is not None:
             two_malloc_arenas()  # before the reader's thread starts

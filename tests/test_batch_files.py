@@ -462,3 +462,28 @@ def test_the_console_command_reads_early_and_writes_what_run_batch_writes(tmp_pa
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "cmd.csv").read_bytes() == (tmp_path / "lib.csv").read_bytes()
     assert "40" in done.stdout
+
+
+def test_the_next_chunk_starts_before_a_result_is_handed_to_the_writer(monkeypatch):
+    """While a result is written, the workers are both busy: the chunk after the two in flight is submitted
+    before the result goes out (else one chunk is evaluated alone during each write), and no more than
+    that: the raw chunks alive stay bounded."""
+    import concurrent.futures
+
+    import eligibility.batch.chunk as chunk_mod
+    from eligibility.batch import run as run_mod
+
+    submitted: list[int] = []
+
+    class Recording(concurrent.futures.ThreadPoolExecutor):
+        def submit(self, fn, raw, on, rules, offset, *args):
+            submitted.append(offset)
+            return super().submit(fn, raw, on, rules, offset, *args)
+
+    monkeypatch.setattr(concurrent.futures, "ThreadPoolExecutor", Recording)
+    monkeypatch.setattr(chunk_mod, "evaluate_chunk", lambda raw, on, rules, offset, *args: offset)
+    chunks = [pl.DataFrame({"x": [i] * 3}) for i in range(5)]
+    seen = [(res, len(submitted)) for res in run_mod._local_results(iter(chunks), None, None, False, "polars")]
+    assert [r for r, _ in seen] == [0, 3, 6, 9, 12]  # input order, each chunk once
+    # when the k-th result is handed on, chunks up to k + IN_FLIGHT have been submitted (fewer at the end)
+    assert [n for _, n in seen] == [min(k + run_mod.IN_FLIGHT + 1, len(chunks)) for k in range(len(chunks))]

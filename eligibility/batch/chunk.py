@@ -16,7 +16,8 @@ from decimal import Decimal
 from typing import Any, Iterable
 
 import numpy as np
-import polars as pl
+import numpy.ma  # noqa: F401 - polars imports it (~20 ms) at its first Series made from an array:
+import polars as pl  # here, while the first chunk is read, rather than in that chunk's evaluation
 
 from .. import __version__
 from ..columnar import PLAIN_COLLECT, STATUS_CODES, TOP_FACTS, Program, decode_mask

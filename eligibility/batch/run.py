@@ -319,14 +319,27 @@ def _local_results(chunks: Iterable[pl.DataFrame], on: dt.date, rules, long: boo
     offset = 0
     with ThreadPoolExecutor(max_workers=width, thread_name_prefix="batch-eval") as pool:
         pending: deque = deque()
+        raws = iter(chunks if isinstance(chunks, _Prefetch) else _Prefetch(chunks))
+
+        def submit() -> bool:
+            nonlocal offset
+            raw = next(raws, None)
+            if raw is None:
+                return False
+            pending.append(pool.submit(evaluate_chunk, raw, on, rules, offset, long, engine, facts_to_collect))
+            offset += raw.height
+            return True
+
         try:
-            for raw in (chunks if isinstance(chunks, _Prefetch) else _Prefetch(chunks)):
-                pending.append(pool.submit(evaluate_chunk, raw, on, rules, offset, long, engine, facts_to_collect))
-                offset += raw.height
-                if len(pending) >= width:  # none queued behind them: its raw chunk would wait in memory
-                    yield pending.popleft().result()
+            while len(pending) < width and submit():
+                pass
             while pending:
-                yield pending.popleft().result()
+                done = pending.popleft().result()
+                # the next chunk starts before this result is handed on (the writer encodes it meanwhile):
+                # otherwise one chunk is evaluated alone while each result is written. None is queued
+                # behind the workers: its raw chunk would wait in memory.
+                submit()
+                yield done
         finally:
             for f in pending:
                 f.cancel()
