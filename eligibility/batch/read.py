@@ -881,7 +881,9 @@ def _put_cells(col: pl.Series, cells: list[tuple[int, str]]) -> pl.Series:
 
 
 def _rechunk(parts: Iterable[pl.DataFrame], n: int) -> Iterator[pl.DataFrame]:
-    """Exactly n rows per chunk whatever the parts: output files then do not depend on the reader."""
+    """Exactly n rows per chunk whatever the parts (output files then do not depend on the reader), each
+    column in one piece: polars reads a 16 MB block as ~10 pieces, and evaluating a chunk of ~20 pieces
+    costs ~10 % more than joining them first (in the reader's thread)."""
     pending: list[pl.DataFrame] = []
     have = 0
     for part in parts:
@@ -891,7 +893,11 @@ def _rechunk(parts: Iterable[pl.DataFrame], n: int) -> Iterator[pl.DataFrame]:
             part = part.slice(take)
             have += take
             if have == n:
-                yield pl.concat(pending, how="diagonal_relaxed") if len(pending) > 1 else pending[0]
+                yield _joined(pending)
                 pending, have = [], 0
     if pending:
-        yield pl.concat(pending, how="diagonal_relaxed") if len(pending) > 1 else pending[0]
+        yield _joined(pending)
+
+
+def _joined(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    return (pl.concat(parts, how="diagonal_relaxed") if len(parts) > 1 else parts[0]).rechunk()
