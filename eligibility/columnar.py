@@ -51,6 +51,7 @@ SCALE = 10**SCALE_DIGITS
 SIZE_BITS = {"large": 1, "medium": 2, "small": 4, "micro": 8}
 ALL_SIZES = 15
 SIZE_COL = "__size"
+SIZE_PARTS = ("sme", "medium", "micro")
 U = 2.0**-53  # unit roundoff of float64
 INT_LIMIT = 10**37  # Int128 fixed point (2^127 ≈ 1.7e38) is used while the static bound stays below this
 I64_LIMIT = 2**63 - 1  # below this static bound a formula node is Int64 (its kernels cost half of Int128's)
@@ -406,21 +407,15 @@ class Program:
         # computed once as columns before the mask: each sector's three tests and the industry's sector
         codes = {k: n for n, k in enumerate(std.sectors)}
         inds = list(self.facts["industry"].values)
-        self._size_pre: list[pl.Expr] = [industry.replace_strict(
-            inds, [codes[std.sector_for(i).key] for i in inds], default=None, return_dtype=pl.UInt8).alias("__sector")]
+        self._sector_expr = industry.replace_strict(
+            inds, [codes[std.sector_for(i).key] for i in inds], default=None, return_dtype=pl.UInt8).alias("__sector")
         sector_col = pl.col("__sector")
         # each row's own sector's three tests are picked first, then turned into the mask once (not
         # once per sector: that chain cost more than all the rules' conditions)
-        picked = {}
-        for part in ("sme", "medium", "micro"):
-            chain = None
-            for key, sector in std.sectors.items():
-                test = self._size_test(f"__sz:{key}:{part}", getattr(sector, part))
-                cond = sector_col == codes[key]
-                chain = pl.when(cond).then(test) if chain is None else chain.when(cond).then(test)
-            picked[part] = chain.otherwise(None).alias(f"__sz:{part}")
-        self._size_pick = list(picked.values())  # a stage of its own: the mask reads each pick several times
-        sme, medium, micro = (pl.col(f"__sz:{part}") for part in picked)
+        self._size_tests = {codes[key]: [self._inline(getattr(sector, part)).alias(f"__sz:{key}:{part}")
+                                         for part in SIZE_PARTS] for key, sector in std.sectors.items()}
+        self._size_stages: dict[frozenset[int], tuple[list[pl.Expr], list[pl.Expr]]] = {}
+        sme, medium, micro = (pl.col(f"__sz:{part}") for part in SIZE_PARTS)
         is_t = lambda e: e.fill_null(False)  # noqa: E731
         is_f = lambda e: (~e).fill_null(False)  # noqa: E731
         bits = (pl.when(~is_t(sme)).then(1).otherwise(0)
@@ -433,9 +428,25 @@ class Program:
                                                  return_dtype=pl.UInt8)
         return pl.when(pl.col("size").is_not_null()).then(declared).otherwise(derived).alias(SIZE_COL)
 
-    def _size_test(self, name: str, node: Node) -> pl.Expr:
-        self._size_pre.append(self._inline(node).alias(name))
-        return pl.col(name)
+    def _size_stage(self, sectors: frozenset[int]) -> tuple[list[pl.Expr], list[pl.Expr]]:
+        """(each sector's three tests, each row's own sector's picked) for the sectors that occur: the other
+        sectors' tests would be computed for every row and picked for none (a list of 5 industries tests
+        5 of the 16 sectors)."""
+        if sectors not in self._size_stages:
+            sector_col = pl.col("__sector")
+            pre, picks = [], []
+            for i, part in enumerate(SIZE_PARTS):
+                chain = None
+                for code in sorted(sectors):
+                    test = self._size_tests[code][i]
+                    pre.append(test)
+                    cond = sector_col == code
+                    then = pl.col(test.meta.output_name())
+                    chain = pl.when(cond).then(then) if chain is None else chain.when(cond).then(then)
+                picks.append((pl.lit(None, dtype=pl.Boolean) if chain is None else chain.otherwise(None))
+                             .alias(f"__sz:{part}"))
+            self._size_stages[sectors] = pre, picks
+        return self._size_stages[sectors]
 
     def _inline(self, node: Node) -> pl.Expr:
         """A condition as one expression (for the size standard, evaluated before the rules)."""
@@ -725,9 +736,12 @@ class Program:
         derived_facts = self._derivation_exprs()
         if derived_facts:
             lf = lf.with_columns(derived_facts)
-        lf = lf.with_columns(self._size_pre).with_columns(self._size_pick)
+        frame = lf.with_columns(self._sector_expr).collect(**PLAIN_COLLECT)
+        sectors = frozenset(frame["__sector"].drop_nulls().unique().to_list())
+        pre, pick = self._size_stage(sectors)
+        lf = frame.lazy().with_columns(pre).with_columns(pick)  # pick: a stage of its own (the mask reads it)
         return lf.with_columns(self.size_masks, *self._need_exprs()).drop(
-            _names({0: self._size_pre, 1: self._size_pick}))
+            _names({0: [self._sector_expr, *pre], 1: pick}))
 
     def run(self, enc: pl.DataFrame, derived: bool = False, masks: bool = True) -> pl.DataFrame:
         """Per rule i: `s{i}` status code (0 ineligible, 1 eligible, 2 undetermined), `a{i}` fen,

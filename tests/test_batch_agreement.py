@@ -392,3 +392,22 @@ def test_windows_and_amount_kinds_agree(rules, on):
         spec = p.rule.spec.amount
         assert (p.window, p.in_effect) == (r.window, r.in_effect), r.rule_id
         assert (spec.kind if spec else None, spec.per if spec else "once") == (r.amount_kind, r.per), r.rule_id
+
+
+def test_chunks_of_a_few_industries_size_their_companies_alike(rules):
+    """The size standard's tests are computed only for the sectors a chunk's industries fall in
+    (Program._size_stage): a chunk of one industry, of two, and of one with unknown industries must size
+    (and so evaluate) its companies as evaluate() does, each near its sector's thresholds."""
+    base = {"province": "河北省", "city": "石家庄市", "county": "长安区", "entity_type": "enterprise"}
+    figures = [("8", "900000", "4000000"), ("20", "3000000", "49999999"), ("300", "20000000", "80000000"),
+               ("1000", "400000000", "120000000"), (None, "19999999", None), ("99", None, "5000000")]
+
+    def rows(industry):
+        return [{**base, "industry": industry, "employees": e, "revenue": r, "total_assets": a,
+                 "insured_employees": "30", "unemployment_claimants": "1", "unemployment_insurance_paid": "1000"}
+                for e, r, a in figures]
+
+    for industry in ("agriculture", "construction", "real_estate_development", "software", "tourism"):
+        assert_agree(rows(industry), dt.date(2020, 6, 1), rules)
+    assert_agree(rows("retail") + rows("property_management"), dt.date(2020, 6, 1), rules)
+    assert_agree(rows("wholesale") + rows(None), dt.date(2020, 6, 1), rules)
