@@ -11,6 +11,7 @@ slow spells then touch all of them), and the medians of wall time, CPU time (use
 RSS are printed with the ratios the goals are stated in:
 
     ours-6 / openfisca wall   (goal <= 1.0)     ours-full / plain read wall   (goal <= 5.0)
+    (each also as the median of the rounds' own ratios: this machine's speed drifts between rounds)
     peak RSS: ours-6 <= 700 MiB, ours-full <= 1 GiB, and at --rss-rows within 10 % of the 1M figure
     evaluate(): one company, full catalogue, warm (goal <= 5 ms)
 
@@ -115,11 +116,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nmedians of {args.repeat} rounds, {args.rows:,} rows ({csv.stat().st_size / 2**20:.0f} MiB CSV):")
     for k, (w, c, m) in med.items():
         print(f"  {k:15s} {w:6.2f} s wall  {c:6.2f} s CPU  {m:6.0f} MiB peak RSS  {args.rows / w:>10,.0f} rows/s")
+    def paired(a: str, b: str) -> float:  # the median of the rounds' own ratios: each round's engines ran together
+        return statistics.median(x[0] / y[0] for x, y in zip(got[a], got[b]))
+
     if "openfisca" in med:
         print(f"ours-6 / openfisca wall: {med['ours-6'][0] / med['openfisca'][0]:.2f}  (goal <= 1.0); "
+              f"paired by round {paired('ours-6', 'openfisca'):.2f}; "
               f"rounds with ours-6 ahead: {sum(a[0] <= b[0] for a, b in zip(got['ours-6'], got['openfisca']))} of "
               f"{args.repeat}; CPU {med['ours-6'][1] / med['openfisca'][1]:.2f} (steadier than wall on a shared machine)")
     print(f"ours-full / plain read wall: {med['ours-full'][0] / med['plain-read'][0]:.2f}  (goal <= 5.0); "
+          f"paired by round {paired('ours-full', 'plain-read'):.2f}; "
           f"without facts to collect {med['ours-full-lean'][0] / med['plain-read'][0]:.2f}")
     if args.rss_rows:
         big = population(anchor, work, args.rss_rows)
