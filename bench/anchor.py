@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nmedians of {args.repeat} rounds, {args.rows:,} rows ({csv.stat().st_size / 2**20:.0f} MiB CSV):")
     for k, (w, c, m) in med.items():
         print(f"  {k:15s} {w:6.2f} s wall  {c:6.2f} s CPU  {m:6.0f} MiB peak RSS  {args.rows / w:>10,.0f} rows/s")
+
     def paired(a: str, b: str) -> float:  # the median of the rounds' own ratios: each round's engines ran together
         return statistics.median(x[0] / y[0] for x, y in zip(got[a], got[b]))
 
