@@ -433,6 +433,8 @@ class Program:
         sectors' tests would be computed for every row and picked for none (a list of 5 industries tests
         5 of the 16 sectors)."""
         if sectors not in self._size_stages:
+            if len(self._size_stages) > 64:  # a list whose chunks meet ever new mixes of sectors
+                self._size_stages.clear()
             sector_col = pl.col("__sector")
             pre, picks = [], []
             for i, part in enumerate(SIZE_PARTS):
@@ -988,7 +990,9 @@ class Program:
             return out
 
         every = chosen("", {p.index for p in money})
-        open_only = chosen("o", {p.index for p in money if p.in_effect})
+        in_effect = {p.index for p in money if p.in_effect}
+        # every paying rule in effect on the date: the same flags, not a second copy of their columns
+        open_only = every if len(in_effect) == len(money) else chosen("o", in_effect)
         return [st for st in stages if st], every, open_only
 
     def summary_exprs(self, live: frozenset[int] | None = None) -> list[list[pl.Expr]]:
