@@ -196,11 +196,7 @@ def _parse_text_columns(raw: pl.DataFrame, jobs: list[tuple[str, FactSpec]]) -> 
     text column reads as itself). Every value read more than once is a column of
     an earlier stage: collected without optimisation, polars does not share repeated sub-expressions."""
     numeric = [j for j, (_, spec) in enumerate(jobs) if spec.type in NUMERIC_TYPES]
-    a = raw.lazy().select(pl.col(h).alias(f"c{j}") for j, (h, _) in enumerate(jobs))  # no name clashes
-    plain = [_plain_number(j, jobs[j][1]) for j in numeric]
-    for stage in range(2):
-        a = a.with_columns(p[stage] for p in plain if stage < len(p))
-    a = a.collect(**PLAIN_COLLECT)
+    a = _plain_stage(raw, jobs, numeric)
     rest = set()
     if numeric:
         left = a.select((pl.col(f"c{j}").is_not_null() & pl.col(f"t{j}").is_null()).any() for j in numeric).row(0)
@@ -254,6 +250,16 @@ def _parse_text_columns(raw: pl.DataFrame, jobs: list[tuple[str, FactSpec]]) -> 
         value, inexact = out[f"value{j}"], out[f"inexact{j}"]
         parsed.append(Parsed(value, out[f"error{j}"], (value.is_not_null() | inexact).alias("p"), inexact))
     return parsed
+
+
+def _plain_stage(raw: pl.DataFrame, jobs: list[tuple[str, FactSpec]], numeric: list[int]) -> pl.DataFrame:
+    """The text columns as c{j}, and each numeric one's _plain_number reading as t{j} (one query: the most
+    costly step of the parse, polars' number casts; bench/stages.py times it)."""
+    a = raw.lazy().select(pl.col(h).alias(f"c{j}") for j, (h, _) in enumerate(jobs))  # no name clashes
+    plain = [_plain_number(j, jobs[j][1]) for j in numeric]
+    for stage in range(2):
+        a = a.with_columns(p[stage] for p in plain if stage < len(p))
+    return a.collect(**PLAIN_COLLECT)
 
 
 def _parse_values(values: Iterable[Any], spec: FactSpec) -> tuple[list[Any], list[str | None], list[bool]]:
