@@ -487,3 +487,18 @@ def test_the_next_chunk_starts_before_a_result_is_handed_to_the_writer(monkeypat
     assert [r for r, _ in seen] == [0, 3, 6, 9, 12]  # input order, each chunk once
     # when the k-th result is handed on, chunks up to k + IN_FLIGHT have been submitted (fewer at the end)
     assert [n for _, n in seen] == [min(k + run_mod.IN_FLIGHT + 1, len(chunks)) for k in range(len(chunks))]
+
+
+def test_the_first_block_of_a_list_is_read_before_numpy_loads(tmp_path):
+    """`eligibility batch` starts reading as soon as polars is imported: numpy (~0.05 s to import) then loads
+    in the main thread while the first block is read. Checked in a fresh interpreter: an `import numpy` at
+    the top of the reader's modules would put it back in front of the first read."""
+    import subprocess
+    import sys
+
+    csv = tmp_path / "list.csv"
+    csv.write_text("name,employees,revenue\n" + "".join(f"企业{i},{i},{i * 1000}\n" for i in range(500)), "utf-8")
+    code = ("import sys; from eligibility.batch.run import read_early, _EARLY; read_early(sys.argv[1]); "
+            "raw = next(iter(_EARLY[0].reader)); print(raw.height, 'numpy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(csv)], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["500", "False"]

@@ -12,13 +12,14 @@ import datetime as dt
 import threading
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
-import numpy as np
 import polars as pl
 
 from ..conditions import OPERATORS, Compare, Group
 from .read import DEFAULT_CHUNK_ROWS
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # numpy is imported where it is used: `eligibility batch` starts reading before it loads
+    import numpy as np
+
     from ..columnar import Program
 
 LONG_CHUNK_ROWS = 25_000  # --long: ~40 output rows per company (up to ~150 in 石家庄); ~1.3 GB peak
@@ -93,6 +94,8 @@ def place_programs(frame: pl.DataFrame, rules, on: dt.date) -> list[tuple[Progra
     (all() with a false child), and an ineligible rule adds nothing to a summary or a long output; so
     a 河南省 row need not compute the 石家庄 rules. Places left open (unknown) keep every rule they
     could match; places that keep most of the catalogue share the full program."""
+    import numpy as np
+
     cols = [c for c in _PLACE_FACTS if c in frame.columns]
     full = program_for(rules, on)
     if not cols or frame.height == 0 or len(full.plans) <= _SMALL_CATALOGUE:
@@ -128,6 +131,8 @@ def place_programs(frame: pl.DataFrame, rules, on: dt.date) -> list[tuple[Progra
 def group_rows(frame: pl.DataFrame, cols: list[str]) -> tuple[pl.DataFrame, np.ndarray]:
     """(the distinct values of `cols` in order of first appearance, each row's index among them): one
     hashing pass (a unique() and a join back were two)."""
+    import numpy as np
+
     g = frame.select(cols).with_row_index("__i").group_by(cols, maintain_order=True).agg(pl.col("__i"))
     lists = g["__i"]
     gid = np.empty(frame.height, dtype=np.int64)
@@ -140,6 +145,8 @@ def slices(pos: np.ndarray | None, n: int, n_rules: int, budget: int) -> Iterato
 
     A program's working columns grow with its rules: slicing bounds a chunk's memory whatever the mix
     of places in the list (a list of 石家庄 firms meets every rule in every row)."""
+    import numpy as np
+
     rows = n if pos is None else len(pos)
     step = max(MIN_CHUNK_ROWS, budget // max(n_rules, 1))
     if rows <= step:
