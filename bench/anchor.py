@@ -2,7 +2,7 @@
 peak memory at 1M (and optionally 10M) rows, and one company's evaluate() warm.
 
     python bench/anchor.py [--rows 1000000] [--repeat 3] [--anchor ../shared/bench/anchor]
-                           [--work DIR] [--rss-rows 10000000] [--no-openfisca] [--no-evaluate]
+                           [--work DIR] [--rss-rows 10000000 [--rss-repeat 3]] [--no-openfisca] [--no-evaluate]
 
 Uses the anchor's own population (gen_population.py), its subset of our rules for the six measures
 (subset_rules.py) and, if its venv exists (side_by_side.sh builds it: ~/.cache/openfisca-anchor-venv),
@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--openfisca-venv", default=str(Path.home() / ".cache" / "openfisca-anchor-venv"))
     ap.add_argument("--no-openfisca", action="store_true")
     ap.add_argument("--rss-rows", type=int, default=0, help="also the peak RSS at this many rows (e.g. 10000000)")
+    ap.add_argument("--rss-repeat", type=int, default=1, help="runs at --rss-rows (the median peak is compared)")
     ap.add_argument("--no-evaluate", action="store_true")
     args = ap.parse_args(argv)
 
@@ -132,9 +133,13 @@ def main(argv: list[str] | None = None) -> int:
         big = population(anchor, work, args.rss_rows)
         for label, out, extra in (("ours-6", "big6.parquet", ["--rules", str(work / "six" / "rules")]),
                                   ("ours-full", "big_full.parquet", [])):
-            w, c, m = run([ELIG, "batch", str(big), "--on", ON, *extra, "-o", str(work / out)])
+            runs = [run([ELIG, "batch", str(big), "--on", ON, *extra, "-o", str(work / out)])
+                    for _ in range(max(1, args.rss_repeat))]
+            w, m = statistics.median(r[0] for r in runs), statistics.median(r[2] for r in runs)
             print(f"  {label} at {args.rss_rows:,} rows: {w:.1f} s wall, peak RSS {m:.0f} MiB "
-                  f"({(m / med[label][2] - 1) * 100:+.0f} % of the {args.rows:,}-row peak)")
+                  f"({(m / med[label][2] - 1) * 100:+.0f} % of the {args.rows:,}-row peak)"
+                  + (f"; medians of {len(runs)} runs, peaks {', '.join(f'{r[2]:.0f}' for r in runs)} MiB"
+                     if len(runs) > 1 else ""))
     if not args.no_evaluate:
         sys.path.insert(0, str(ROOT))
         lo, mid, words = evaluate_ms()
