@@ -216,6 +216,33 @@ def test_every_rule_example_agrees(rules, monkeypatch, tiny, slice_rows):
     assert_agree(rows, dt.date(2020, 6, 1), rules)
 
 
+def test_place_checks_agree_whether_rows_are_looked_at_or_not(rules, monkeypatch):
+    """The place check looks at no row when every combination of a chunk's provinces, cities and counties
+    is right (a list of 石家庄 firms). A list of 河北 and 河南 firms makes combinations that no row has and
+    that are wrong (河北省, 郑州市): each row's place is then looked at, and only a row that has such a
+    place gets the error."""
+    from eligibility.batch import encode
+
+    skipped = []
+    real = encode._places_all_fine
+    monkeypatch.setattr(encode, "_places_all_fine", lambda *a: skipped.append(real(*a)) or skipped[-1])
+    on = dt.date(2020, 6, 1)
+    sjz = [{"province": "河北省", "city": "石家庄市", "county": c, "employees": "10"} for c in ("长安区", "桥西区", None)]
+    assert_agree(sjz, on, rules)
+    assert skipped and all(skipped)
+    skipped.clear()
+    firms = [*sjz, {"province": "河南省", "city": "郑州市", "employees": "20"},
+             {"province": "河北省", "city": None, "employees": "30"}]
+    assert_agree(firms, on, rules)
+    assert evaluate_frame(pl.DataFrame(firms), on, rules)["errors"].null_count() == len(firms)
+    assert skipped and not any(skipped)
+    wrong = [*firms, {"province": "河北省", "city": "郑州市", "employees": "5"},
+             {"province": "河北省", "city": "石家庄市", "county": "金水区", "employees": "5"}]
+    assert_agree(wrong, on, rules)
+    errors = evaluate_frame(pl.DataFrame(wrong), on, rules)["errors"].to_list()
+    assert errors[:5] == [None] * 5 and "郑州市" in errors[5] and "金水区" in errors[6]
+
+
 def test_one_place_in_slices_agrees(rules, monkeypatch):
     """A list of one place (here 石家庄 and firms that gave no place: the whole catalogue for every row)
     runs in consecutive slices; each slice's rows keep their own results."""
