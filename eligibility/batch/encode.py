@@ -252,11 +252,11 @@ def _parse_text_columns(raw: pl.DataFrame, jobs: list[tuple[str, FactSpec]]) -> 
         exprs += [value.cast(dtype).alias(f"value{j}"), error.alias(f"error{j}"), inexact.alias(f"inexact{j}")]
     out = a.with_columns(exprs)  # not select(): a chunk whose columns are all empty gives only literals
     parsed = []
-    for j, (_, spec) in enumerate(jobs):
+    for j in range(len(jobs)):
         value, inexact = out[f"value{j}"], out[f"inexact{j}"]
         distinct = None
-        if j not in numeric:  # (a few values at most, unlike numbers: _consistency checks places by them)
-            read = parses[j][0] if j in parses else uniq[j]
+        read = parses[j][0] if j in parses else uniq[j]
+        if j not in numeric and len(read) <= _PLACE_COMBINATIONS:  # (_consistency checks places by them)
             distinct = frozenset(v for v in read if v is not None) | ({None} if value.null_count() else set())
         parsed.append(Parsed(value, out[f"error{j}"], (value.is_not_null() | inexact).alias("p"), inexact, distinct))
     return parsed
@@ -399,12 +399,8 @@ def _consistency(frame: pl.DataFrame, errors: pl.Series, facts: FactDictionary,
         mask = (frame["unemployment_claimants"] > frame["insured_employees"]).fill_null(False)
     places = [c for c in ("province", "city", "county") if c in frame.columns]
     if set(places) & {"city", "county"} and not _places_all_fine(places, distinct or {}):
-        # places.issues(), once per distinct place
-        from ..places import issues as place_issues
-
-        keys = frame.select(places).unique(maintain_order=True)
-        bad = [bool(place_issues({k: v for k, v in rec.items() if v is not None}))
-               for rec in keys.iter_rows(named=True)]
+        keys = frame.select(places).unique(maintain_order=True)  # places.issues(), once per distinct place
+        bad = [_place_wrong(tuple(rec.items())) for rec in keys.iter_rows(named=True)]
         if any(bad):  # (the rows of a bad place found by a join: none in a clean list)
             flagged = keys.with_columns(pl.Series("__bad", bad, dtype=pl.Boolean))
             mask = mask | frame.select(places).join(flagged, on=places, how="left", nulls_equal=True,
@@ -440,6 +436,7 @@ def _places_all_fine(places: list[str], distinct: dict[str, frozenset | None]) -
 
 @lru_cache(maxsize=4096)
 def _place_wrong(place: tuple[tuple[str, Any], ...]) -> bool:
+    """places.issues() finds something wrong with this (province, city, county) (None: not given)."""
     from ..places import issues as place_issues
 
     return bool(place_issues({k: v for k, v in place if v is not None}))
