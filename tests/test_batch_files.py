@@ -489,6 +489,39 @@ def test_the_next_chunk_starts_before_a_result_is_handed_to_the_writer(monkeypat
     assert [n for _, n in seen] == [min(k + run_mod.IN_FLIGHT + 1, len(chunks)) for k in range(len(chunks))]
 
 
+def test_a_chunk_is_read_only_when_a_worker_is_about_to_be_free(monkeypatch):
+    """At most IN_FLIGHT raw chunks are alive (read and not yet evaluated): the reader waits for an
+    evaluation to end before it reads the next chunk, so no read chunk waits in memory for a worker.
+    Reading one ahead of the two evaluated held a third chunk (the code before fails this)."""
+    import threading
+    import time
+
+    import eligibility.batch.chunk as chunk_mod
+    from eligibility.batch import run as run_mod
+
+    lock = threading.Lock()
+    finished: list[int] = []
+    alive_when_read: list[int] = []
+
+    def chunks():
+        for i in range(8):
+            with lock:
+                alive_when_read.append(i - len(finished))  # chunks read before this one and not yet evaluated
+            yield pl.DataFrame({"x": [i] * 3})
+
+    def slow(raw, on, rules, offset, *args):
+        time.sleep(0.02 if offset % 2 else 0.05)  # the two workers finish out of step
+        with lock:
+            finished.append(offset)
+        return offset
+
+    monkeypatch.setattr(chunk_mod, "evaluate_chunk", slow)
+    out = list(run_mod._local_results(chunks(), None, None, False, "polars"))
+    assert out == [3 * i for i in range(8)]  # input order, each chunk once
+    assert max(alive_when_read) == run_mod.IN_FLIGHT - 1, alive_when_read  # + the one being read: IN_FLIGHT
+    assert alive_when_read[:run_mod.IN_FLIGHT] == list(range(run_mod.IN_FLIGHT))  # the first ones at once
+
+
 def test_the_first_block_of_a_list_is_read_before_numpy_loads(tmp_path):
     """`eligibility batch` starts reading as soon as polars is imported: numpy (~0.05 s to import) then loads
     in the main thread while the first block is read. Checked in a fresh interpreter: an `import numpy` at

@@ -319,14 +319,17 @@ def _local_results(chunks: Iterable[pl.DataFrame], on: dt.date, rules, long: boo
     offset = 0
     with ThreadPoolExecutor(max_workers=width, thread_name_prefix="batch-eval") as pool:
         pending: deque = deque()
-        raws = iter(chunks if isinstance(chunks, _Prefetch) else _Prefetch(chunks))
+        reader = chunks if isinstance(chunks, _Prefetch) else _Prefetch(chunks)
+        raws = iter(reader)
 
         def submit() -> bool:
             nonlocal offset
             raw = next(raws, None)
             if raw is None:
                 return False
-            pending.append(pool.submit(evaluate_chunk, raw, on, rules, offset, long, engine, facts_to_collect))
+            future = pool.submit(evaluate_chunk, raw, on, rules, offset, long, engine, facts_to_collect)
+            future.add_done_callback(reader.finished)  # its raw rows are let go: the next chunk may be read
+            pending.append(future)
             offset += raw.height
             return True
 
@@ -346,17 +349,19 @@ def _local_results(chunks: Iterable[pl.DataFrame], on: dt.date, rules, long: boo
 
 
 class _Prefetch:
-    """Read the next chunk in a thread while this one is evaluated (polars and numpy release the GIL).
-    The thread starts at once: run_batch reads the first chunk while the rules (and their models) load.
-    It reads a chunk only once the one before was taken (at most `depth` read and not yet taken), so the
-    chunks alive are bounded the same whatever the file's length. Errors are raised in the consumer, in
-    order."""
+    """Read chunks in a thread (polars and numpy release the GIL), at most IN_FLIGHT of them alive: read and
+    not yet `finished()` with by the consumer (their evaluation ended). So a chunk is read when a worker
+    becomes free, while the other still evaluates, and no read chunk waits in memory for a worker: one
+    raw chunk fewer alive than reading one ahead of the two evaluated (-30 to -75 MiB at the peak, the
+    same speed; docs/batch.md, ninth session). The thread starts at once: run_batch reads the first
+    chunks while the rules (and their models) load. A consumer that takes more than IN_FLIGHT chunks
+    must call finished() once per chunk it is done with. Errors are raised in the consumer, in order."""
 
-    def __init__(self, items: Iterable[Any], depth: int = 1):
+    def __init__(self, items: Iterable[Any], alive: int = IN_FLIGHT):
         import queue
 
         self.q: queue.Queue = queue.Queue()
-        self.slots = threading.Semaphore(depth)
+        self.slots = threading.Semaphore(alive)
         self.done = object()
         self.stop = threading.Event()
         self.items = items
@@ -378,11 +383,14 @@ class _Prefetch:
         except BaseException as e:  # noqa: BLE001 - handed to the consumer
             self.q.put((None, e))
 
+    def finished(self, *_: Any) -> None:
+        """One chunk taken from this reader is done with (a future's done-callback): another may be read."""
+        self.slots.release()
+
     def __iter__(self) -> Iterator[Any]:
         try:
             while True:
                 item, err = self.q.get()
-                self.slots.release()
                 if err is not None:
                     raise err
                 if item is self.done:
