@@ -352,7 +352,7 @@ class _Prefetch:
     """Read chunks in a thread (polars and numpy release the GIL), at most IN_FLIGHT of them alive: read and
     not yet `finished()` with by the consumer (their evaluation ended). So a chunk is read when a worker
     becomes free, while the other still evaluates, and no read chunk waits in memory for a worker: one
-    raw chunk fewer alive than reading one ahead of the two evaluated (-30 to -75 MiB at the peak, the
+    raw chunk fewer alive than reading one ahead of the two evaluated (10-90 MiB lower peaks, the
     same speed; docs/batch.md, ninth session). One chunk more may be read until the first evaluation ends:
     it builds the place programs (~0.4 s for the catalogue) while the other worker waits for them, and
     the reader has that core (the full catalogue at 1M rows: 0.98x the wall time of reading one ahead
